@@ -1,0 +1,438 @@
+"""Save and load model directories, verified before anything is unpickled.
+
+Layout of a models root (``models/`` by default)::
+
+    models/
+      current                      one line: the active version name (replaced atomically)
+      20261128T023000Z-1a2b3c/     one directory per trained version
+        model.joblib               the fitted RelatedStories (a pickle: trusted input only)
+        manifest.json              format, versions, corpus, parameters, SHA-256 of every file
+        training_report.json       rows read/kept/skipped, timings
+        manifest.sig               optional HMAC-SHA256 of manifest.json (ALSOSEE_ARTIFACT_KEY)
+
+joblib files are pickles, and unpickling runs code. ``load`` therefore checks the manifest,
+the SHA-256 of every file and (when a key is configured) the manifest's HMAC **before**
+calling ``joblib.load``; a model from another scikit-learn version is refused unless
+explicitly allowed. A load either returns a complete, verified model or raises
+:class:`ArtifactError`: it never half-succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from .errors import ArtifactError
+from .model import RelatedStories
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "alsosee-model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+SIGNATURE_FILE = "manifest.sig"
+REPORT_FILE = "training_report.json"
+POINTER_FILE = "current"
+DEFAULT_KEEP = 5
+
+
+@dataclass
+class LoadedModel:
+    """A verified model and what its manifest says about it."""
+
+    model: RelatedStories
+    manifest: dict[str, Any]
+    path: Path
+    version: str
+    load_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def trained_at(self) -> str:
+        return self.manifest.get("created_at", "")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in (and checked against) every manifest."""
+    import numpy
+    import pandas
+    import scipy
+    import sklearn
+
+    from . import __version__
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+        "joblib": joblib.__version__,
+        "alsosee": __version__,
+    }
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_bytes_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _artifact_key(key: bytes | str | None) -> bytes | None:
+    if key is None:
+        key = os.environ.get("ALSOSEE_ARTIFACT_KEY") or None
+    if key is None:
+        return None
+    return key.encode() if isinstance(key, str) else key
+
+
+def new_version_name(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+def save(
+    model: RelatedStories,
+    root: str | Path,
+    *,
+    corpus_files: Iterable[str | Path] = (),
+    report: dict[str, Any] | None = None,
+    activate: bool = True,
+    keep: int = DEFAULT_KEEP,
+    key: bytes | str | None = None,
+    version: str | None = None,
+) -> Path:
+    """Write ``model`` as a new version directory under ``root`` and (by default) activate it.
+
+    The version is written into a temporary directory, fsynced, then renamed into place, and
+    only then is the ``current`` pointer replaced (write, fsync, rename): a crash or a full
+    disk at any point leaves the previous model active and intact.
+
+    Parameters
+    ----------
+    model : RelatedStories
+        A fitted model.
+    root : path
+        Models root directory (created if needed).
+    corpus_files : iterable of path
+        Files the model was trained on (names and SHA-256 go into the manifest).
+    report : dict, optional
+        Training report (rows read/kept/skipped, timings) saved beside the model.
+    activate : bool, default=True
+        Point ``current`` at the new version.
+    keep : int, default=5
+        Number of versions to keep; older ones (never the active one) are deleted.
+    key : bytes or str, optional
+        HMAC key to sign the manifest; defaults to ``ALSOSEE_ARTIFACT_KEY`` when set.
+
+    Returns
+    -------
+    Path
+        The new version directory.
+    """
+    if not hasattr(model, "matrix_"):
+        raise ArtifactError("refusing to save a model that has not been fitted")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    version = version or new_version_name()
+    final = root / version
+    if final.exists():
+        raise ArtifactError(f"model version {version} already exists in {root}")
+    tmp = root / f".tmp-{version}"
+    try:
+        tmp.mkdir()
+        joblib.dump(model, tmp / MODEL_FILE)
+        files = {MODEL_FILE: sha256_file(tmp / MODEL_FILE)}
+        if report is not None:
+            _write_bytes_durably(
+                tmp / REPORT_FILE, json.dumps(report, indent=2, default=str).encode()
+            )
+            files[REPORT_FILE] = sha256_file(tmp / REPORT_FILE)
+        with open(tmp / MODEL_FILE, "rb") as fh:
+            os.fsync(fh.fileno())
+        corpus = []
+        for f in corpus_files:
+            p = Path(f)
+            corpus.append({"name": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size})
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": version,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace(
+                "+00:00", "Z"
+            ),
+            "articles": int(model.n_articles_),
+            "published_articles": int(model.published_.sum()),
+            "features": int(model.matrix_.shape[1]),
+            "nonzeros": int(model.matrix_.nnz),
+            "parameters": {k: _jsonable(v) for k, v in model.get_params().items()},
+            "versions": library_versions(),
+            "corpus": corpus,
+            "files": files,
+        }
+        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        _write_bytes_durably(tmp / MANIFEST_FILE, manifest_bytes)
+        hkey = _artifact_key(key)
+        if hkey is not None:
+            sig = hmac.new(hkey, manifest_bytes, hashlib.sha256).hexdigest()
+            _write_bytes_durably(tmp / SIGNATURE_FILE, sig.encode())
+        _fsync_dir(tmp)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArtifactError(f"could not write model version to {final}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved model version %s to %s", version, final)
+    if activate:
+        set_current(root, version)
+        prune(root, keep=keep)
+    return final
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+# ---------------------------------------------------------------- versions
+def list_versions(root: str | Path) -> list[str]:
+    """Version directories under ``root``, oldest first (names sort by creation time)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_FILE).exists()
+    )
+
+
+def current_version(root: str | Path) -> str | None:
+    """The version named by ``root/current``, or None when there is none."""
+    pointer = Path(root) / POINTER_FILE
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read model pointer {pointer}: {exc}") from exc
+    return name or None
+
+
+def set_current(root: str | Path, version: str) -> None:
+    """Atomically point ``root/current`` at ``version`` (write, fsync, rename)."""
+    root = Path(root)
+    if not (root / version / MANIFEST_FILE).is_file() or "/" in version or version.startswith("."):
+        known = ", ".join(list_versions(root)) or "none"
+        raise ArtifactError(f"unknown model version {version!r} in {root} (known: {known})")
+    tmp = root / f".{POINTER_FILE}.{os.getpid()}.tmp"
+    try:
+        _write_bytes_durably(tmp, (version + "\n").encode())
+        os.replace(tmp, root / POINTER_FILE)
+        _fsync_dir(root)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ArtifactError(f"could not update {root / POINTER_FILE}: {exc}") from exc
+    logger.info("current model version is now %s", version)
+
+
+def prune(root: str | Path, keep: int = DEFAULT_KEEP) -> list[str]:
+    """Delete all but the newest ``keep`` versions; the active one is always kept."""
+    versions = list_versions(root)
+    active = current_version(root)
+    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != active]
+    for v in doomed:
+        shutil.rmtree(Path(root) / v, ignore_errors=True)
+        logger.info("removed old model version %s", v)
+    return doomed
+
+
+def resolve(path: str | Path) -> Path:
+    """The version directory a path designates: a version dir, or a root with ``current``."""
+    path = Path(path)
+    if (path / MANIFEST_FILE).is_file():
+        return path
+    version = current_version(path)
+    if version is None:
+        if not path.exists():
+            raise ArtifactError(f"model directory {path} does not exist (run `alsosee train`)")
+        raise ArtifactError(f"no model in {path}: no {POINTER_FILE} pointer (run `alsosee train`)")
+    target = path / version
+    if not (target / MANIFEST_FILE).is_file():
+        raise ArtifactError(
+            f"{path / POINTER_FILE} names version {version!r}, which has no manifest"
+        )
+    return target
+
+
+# -------------------------------------------------------------------- load
+def read_manifest(version_dir: str | Path) -> dict[str, Any]:
+    path = Path(version_dir) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} is not a readable JSON manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not an alsosee model manifest")
+    return manifest
+
+
+def verify(version_dir: str | Path, *, key: bytes | str | None = None,
+           allow_version_mismatch: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Check a version directory without unpickling anything.
+
+    Returns the manifest and a list of warnings; raises :class:`ArtifactError` when the
+    format is foreign, a file is missing, truncated or modified, the signature is wrong, or
+    the scikit-learn version differs (unless ``allow_version_mismatch``).
+    """
+    version_dir = Path(version_dir)
+    manifest = read_manifest(version_dir)
+    notes: list[str] = []
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{version_dir}: model format version {manifest.get('format_version')!r} is not "
+            f"supported (this alsosee reads version {FORMAT_VERSION}); retrain the model"
+        )
+    hkey = _artifact_key(key)
+    if hkey is not None:
+        sig_path = version_dir / SIGNATURE_FILE
+        if not sig_path.is_file():
+            raise ArtifactError(f"{version_dir}: {SIGNATURE_FILE} is missing and a key is set")
+        expected = hmac.new(
+            hkey, (version_dir / MANIFEST_FILE).read_bytes(), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(expected, sig_path.read_text().strip()):
+            raise ArtifactError(f"{version_dir}: manifest signature does not match the key")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        raise ArtifactError(f"{version_dir}: manifest lists no {MODEL_FILE}")
+    for name, digest in files.items():
+        p = version_dir / name
+        if "/" in name or name.startswith("."):
+            raise ArtifactError(f"{version_dir}: manifest names an unsafe path {name!r}")
+        if not p.is_file():
+            raise ArtifactError(f"{version_dir}: {name} is missing")
+        actual = sha256_file(p)
+        if not hmac.compare_digest(actual, str(digest)):
+            raise ArtifactError(
+                f"{version_dir}: {name} does not match its SHA-256 in the manifest "
+                "(modified or truncated); refusing to load it"
+            )
+    trained = manifest.get("versions", {})
+    here = library_versions()
+    if trained.get("scikit-learn") != here["scikit-learn"]:
+        msg = (
+            f"{version_dir}: trained with scikit-learn {trained.get('scikit-learn')}, "
+            f"running {here['scikit-learn']}"
+        )
+        if not allow_version_mismatch:
+            raise ArtifactError(
+                msg + "; retrain, or allow it (ALSOSEE_ALLOW_VERSION_MISMATCH=1)"
+            )
+        notes.append(msg)
+        logger.warning(msg)
+    return manifest, notes
+
+
+def load(
+    path: str | Path,
+    *,
+    mmap: bool = True,
+    key: bytes | str | None = None,
+    allow_version_mismatch: bool | None = None,
+) -> LoadedModel:
+    """Verify, then load a model directory (a models root with ``current``, or a version).
+
+    Parameters
+    ----------
+    path : path
+        Models root or version directory.
+    mmap : bool, default=True
+        Memory-map the arrays read-only (several worker processes then share one copy in
+        the page cache).
+    key : bytes or str, optional
+        HMAC key; defaults to ``ALSOSEE_ARTIFACT_KEY``. When set, unsigned models are refused.
+    allow_version_mismatch : bool, optional
+        Load a model trained with another scikit-learn version (with a warning). Defaults
+        to the ``ALSOSEE_ALLOW_VERSION_MISMATCH`` environment variable.
+    """
+    start = time.perf_counter()
+    if allow_version_mismatch is None:
+        allow_version_mismatch = os.environ.get("ALSOSEE_ALLOW_VERSION_MISMATCH", "") in {
+            "1", "true", "yes",
+        }
+    version_dir = resolve(path)
+    manifest, notes = verify(version_dir, key=key, allow_version_mismatch=allow_version_mismatch)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = joblib.load(version_dir / MODEL_FILE, mmap_mode="r" if mmap else None)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not loadable"
+        raise ArtifactError(f"{version_dir / MODEL_FILE} could not be loaded: {exc}") from exc
+    for w in caught:
+        notes.append(str(w.message))
+        logger.warning("while loading %s: %s", version_dir, w.message)
+        if "InconsistentVersionWarning" in type(w.message).__name__ and not allow_version_mismatch:
+            raise ArtifactError(f"{version_dir}: {w.message}")
+    if not isinstance(model, RelatedStories) or not hasattr(model, "matrix_"):
+        raise ArtifactError(f"{version_dir / MODEL_FILE} does not hold a fitted RelatedStories")
+    if model.n_articles_ != manifest.get("articles"):
+        raise ArtifactError(
+            f"{version_dir}: model has {model.n_articles_} articles, manifest says "
+            f"{manifest.get('articles')}"
+        )
+    elapsed = time.perf_counter() - start
+    logger.info("loaded model %s (%d articles) in %.3f s", version_dir.name,
+                model.n_articles_, elapsed)
+    return LoadedModel(model=model, manifest=manifest, path=version_dir,
+                       version=manifest["version"], load_seconds=elapsed, warnings=notes)
+
+
+def train_sample(root: str | Path) -> Path:
+    """Train the bundled sample corpus into ``root`` and activate it (used by serve/tests)."""
+    from .training import train
+
+    return train(out=root).version_dir

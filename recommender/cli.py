@@ -1,0 +1,227 @@
+"""The ``alsosee`` command line (also ``python -m recommender``).
+
+Exit codes: 0 ok; 1 an error (one line on stderr, no traceback); 2 a usage error.
+This module and the service start-up are the only places that configure logging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, artifact
+from .errors import AlsoseeError
+
+logger = logging.getLogger("recommender.cli")
+
+DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _fail(message: str) -> None:
+    click.echo(f"alsosee: error: {message}", err=True)
+    sys.exit(1)
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into a one-line message and exit code 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyError as exc:  # UnknownArticleError is a KeyError with a clear str()
+            _fail(str(exc))
+        except (AlsoseeError, OSError, ValueError) as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="alsosee")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """alsosee: related-stories ("ALSO SEE") links for newsrooms."""
+    _setup_logging(verbose)
+
+
+# -------------------------------------------------------------------- train
+def _parse_columns(values: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for item in values:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise click.BadParameter(f"expected SOURCE=TARGET, got {item!r}", param_hint="--column")
+        mapping[src] = dst
+    return mapping
+
+
+@cli.command()
+@click.argument("corpus", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", default=DEFAULT_MODEL_DIR, show_default=True,
+              type=click.Path(path_type=Path), help="Models root; the new version becomes current.")
+@click.option("--column", "columns", multiple=True, metavar="SOURCE=TARGET",
+              help="Map a column of the export onto an alsosee column (e.g. headline=title).")
+@click.option("--title-weight", type=float, default=None, help="Weight of headline matches.")
+@click.option("--body-weight", type=float, default=None, help="Weight of body matches.")
+@click.option("--tags-weight", type=float, default=None, help="Weight of tag matches.")
+@click.option("--min-df", type=float, default=None, help="Minimum document frequency.")
+@click.option("--max-df", type=float, default=None, help="Maximum document frequency (share).")
+@click.option("--keep", type=click.IntRange(1), default=artifact.DEFAULT_KEEP, show_default=True,
+              help="Model versions to keep.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the training report (JSON) here.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summary output.")
+@_guarded
+def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
+          title_weight: float | None, body_weight: float | None, tags_weight: float | None,
+          min_df: float | None, max_df: float | None, keep: int, report_path: Path | None,
+          quiet: bool) -> None:
+    """Train a model on CORPUS files (default: the bundled sample) into --out."""
+    from .training import train as run_training
+
+    params: dict[str, Any] = {}
+    for name, value in (("title_weight", title_weight), ("body_weight", body_weight),
+                        ("tags_weight", tags_weight), ("max_df", max_df)):
+        if value is not None:
+            params[name] = value
+    if min_df is not None:
+        params["min_df"] = int(min_df) if min_df >= 1 else min_df
+    start = time.perf_counter()
+
+    def on_step(msg: str) -> None:
+        if not quiet:
+            click.echo(f"[{time.perf_counter() - start:6.1f}s] {msg} ...", err=True)
+
+    if not corpus and not quiet:
+        click.echo("no corpus given: training the bundled sample (Global Voices, CC BY 3.0)",
+                   err=True)
+    result = run_training(list(corpus) or None, out, params=params,
+                          columns=_parse_columns(columns), keep=keep, on_step=on_step)
+    if report_path is not None:
+        report_path.write_text(json.dumps(result.report, indent=2, default=str))
+    if not quiet:
+        click.echo(result.summary())
+
+
+# ------------------------------------------------------------------ related
+def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> str:
+    """The plain-text "ALSO SEE:" block a newsroom prints under a story."""
+    lines = []
+    if heading:
+        lines += [heading, ""]
+    if not results:
+        lines.append("ALSO SEE: (no related stories found)")
+        return "\n".join(lines)
+    lines.append("ALSO SEE:")
+    for r in results:
+        date = f" ({r['published_at'][:10]})" if r.get("published_at") else ""
+        lines.append(f"  * {r['title']}{date}  [{r['score']:.3f}]")
+        if r.get("url"):
+            lines.append(f"    {r['url']}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("article_id", required=False)
+@click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
+              type=click.Path(path_type=Path), help="Models root or version directory.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Number of links (1-100).")
+@click.option("--title", default=None, help="Headline of a draft not in the corpus.")
+@click.option("--body", default=None, help="Body text of a draft not in the corpus.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@_guarded
+def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
+            body: str | None, fmt: str) -> None:
+    """Print the related stories of ARTICLE_ID, or of a draft given by --title/--body."""
+    if article_id is None and title is None and body is None:
+        raise click.UsageError("give an ARTICLE_ID, or --title and/or --body for a draft")
+    if article_id is not None and (title is not None or body is not None):
+        raise click.UsageError("give either an ARTICLE_ID or --title/--body, not both")
+    loaded = artifact.load(model_dir)
+    model = loaded.model
+    if article_id is not None:
+        article = model.article(article_id)
+        results = [r.to_dict() for r in model.related(article_id, k=k)]
+        heading = article["title"]
+    else:
+        article = {"title": title or ""}
+        results = [r.to_dict() for r in model.related_to_text(title or "", body or "", k=k)]
+        heading = f"Draft: {title}" if title else "Draft"
+    if fmt == "json":
+        payload = {
+            "article": article,
+            "related": results,
+            "model": {"version": loaded.version, "trained_at": loaded.trained_at,
+                      "articles": loaded.manifest.get("articles")},
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_also_see(heading, results))
+
+
+# -------------------------------------------------------------------- serve
+@cli.command()
+@click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
+              type=click.Path(path_type=Path), help="Models root (trained first if empty).")
+@click.option("--host", default=os.environ.get("ALSOSEE_HOST", "127.0.0.1"), show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535),
+              default=int(os.environ.get("ALSOSEE_PORT", "8000")), show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64),
+              default=int(os.environ.get("ALSOSEE_WORKERS", "2")), show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64),
+              default=int(os.environ.get("ALSOSEE_THREADS", "1")), show_default=True)
+@click.option("--timeout", type=click.IntRange(1), default=int(os.environ.get("ALSOSEE_TIMEOUT",
+              "30")), show_default=True, help="Worker timeout in seconds.")
+@_guarded
+def serve(model_dir: Path, host: str, port: int, workers: int, threads: int,
+          timeout: int) -> None:
+    """Serve the HTTP API with gunicorn (trains the bundled sample first if no model exists)."""
+    try:
+        artifact.resolve(model_dir)
+    except AlsoseeError:
+        if artifact.list_versions(model_dir):
+            raise
+        click.echo(f"no model in {model_dir}: training the bundled sample first ...", err=True)
+        from .training import train as run_training
+
+        result = run_training(None, model_dir)
+        click.echo(result.summary(), err=True)
+    artifact.load(model_dir)  # fail here, with one clear line, rather than in every worker
+    click.echo(f"serving {model_dir} on http://{host}:{port} with {workers} worker(s)", err=True)
+    # The library never imports the web layer: hand over to the service's own entry point
+    # (exec, so gunicorn receives signals directly and shuts down gracefully).
+    argv = [sys.executable, "-m", "service.server", "--model", str(model_dir), "--host", host,
+            "--port", str(port), "--workers", str(workers), "--threads", str(threads),
+            "--timeout", str(timeout)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="alsosee")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

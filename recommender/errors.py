@@ -1,0 +1,51 @@
+"""Exceptions raised by the alsosee library.
+
+Every error carries a message a newsroom user can act on (which file, line, field or value).
+The HTTP service maps them to RFC 9457 problem bodies; the CLI prints them on one line.
+"""
+
+from __future__ import annotations
+
+
+class AlsoseeError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class CorpusError(AlsoseeError, ValueError):
+    """A corpus file cannot be read or does not have the required shape."""
+
+
+class InvalidParameterError(AlsoseeError, ValueError):
+    """A parameter of a query is out of range or malformed.
+
+    Parameters
+    ----------
+    field : str
+        Name of the offending parameter (as the caller spelled it: ``k``, ``half_life``...).
+    message : str
+        What is wrong with it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UnknownArticleError(AlsoseeError, KeyError):
+    """The article id is not in the model (nor in the live state)."""
+
+    def __init__(self, article_id: str) -> None:
+        super().__init__(article_id)
+        self.article_id = article_id
+
+    def __str__(self) -> str:  # KeyError's default repr-quotes the argument
+        return f"unknown article id: {self.article_id!r}"
+
+
+class ArtifactError(AlsoseeError):
+    """A model directory is missing, incomplete, tampered with or from another version."""
+
+
+class NotFittedError(AlsoseeError, AttributeError):
+    """The model has not been fitted yet."""

@@ -1,0 +1,476 @@
+"""The related-stories model: field-weighted TF-IDF and cosine similarity.
+
+``RelatedStories`` follows scikit-learn's estimator conventions: ``__init__`` only records
+parameters, ``fit`` learns everything (attributes ending in ``_``) and returns ``self``.
+Rows of ``matrix_`` are L2-normalised, so the cosine similarity of two articles is the dot
+product of their rows; ``index_`` is the transposed matrix (an inverted index: term -> the
+articles that contain it), so scoring a query only touches the postings of its own terms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
+
+logger = logging.getLogger(__name__)
+
+#: Largest list a caller may ask for; a related-links box never shows more.
+MAX_K = 100
+
+#: Text fields the model vectorises, in the order their columns appear in ``matrix_``.
+FIELDS = ("title", "body", "tags")
+
+_PUBLISHED = frozenset({"published", "publish", "live", "public", ""})
+
+
+def _tag_analyzer(tags: Any) -> list[str]:
+    """Each tag is one token (``"Human Rights"`` must not match ``"Rights"`` of a body)."""
+    if tags is None or (isinstance(tags, float) and np.isnan(tags)):
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    return [str(t).strip().lower() for t in tags if str(t).strip()]
+
+
+def validate_k(k: Any) -> int:
+    """Return ``k`` as an int in ``1..MAX_K`` or raise :class:`InvalidParameterError`."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidParameterError("k", f"must be an integer between 1 and {MAX_K}, got {k!r}")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidParameterError("k", f"must be between 1 and {MAX_K}, got {k}")
+    return int(k)
+
+
+def _iso(ts: Any) -> str | None:
+    if ts is None or ts is pd.NaT or (isinstance(ts, float) and np.isnan(ts)):
+        return None
+    ts = pd.Timestamp(ts)
+    if pd.isna(ts):
+        return None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+def _none_if_missing(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """One related story: what a "ALSO SEE" box shows, plus the similarity score."""
+
+    id: str
+    title: str
+    url: str | None
+    published_at: str | None
+    section: str | None
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "published_at": self.published_at,
+            "section": self.section,
+            "score": self.score,
+        }
+
+
+class RelatedStories(BaseEstimator):
+    """Find related stories with field-weighted TF-IDF and cosine similarity.
+
+    Parameters
+    ----------
+    title_weight, body_weight, tags_weight : float, default=3.0, 1.0, 0.5
+        Relative weight of each field. Every field is vectorised and L2-normalised on its
+        own, scaled by its weight, and the concatenation is L2-normalised again, so a
+        headline match counts ``title_weight / body_weight`` times a body match of the
+        same strength. A weight of 0 leaves the field out.
+    min_df : int or float, default=1
+        Ignore terms in fewer documents than this (count, or share if float).
+    max_df : float, default=0.5
+        Ignore terms in more than this share of documents (they link everything).
+    ngram_range : tuple of int, default=(1, 2)
+        Word n-grams for title and body (unigrams and bigrams).
+    stop_words : str or None, default="english"
+        Stop word list passed to :class:`~sklearn.feature_extraction.text.TfidfVectorizer`.
+    sublinear_tf : bool, default=True
+        Use ``1 + log(tf)``: a word repeated ten times is not ten times as telling.
+    max_features : int or None, default=None
+        Cap the vocabulary of each text field to the most frequent terms.
+
+    Attributes
+    ----------
+    vectorizers_ : dict of str -> TfidfVectorizer
+        One fitted vectoriser per field with a positive weight.
+    field_slices_ : dict of str -> tuple of int
+        Column range of each field inside ``matrix_``.
+    matrix_ : scipy.sparse.csr_matrix of float32, shape (n_articles, n_features)
+        L2-normalised article vectors.
+    index_ : scipy.sparse.csr_matrix of float32, shape (n_features, n_articles)
+        The transposed matrix: postings per term.
+    ids_ : ndarray of str
+        Article ids in row order.
+    published_ : ndarray of bool
+        Whether each row may be recommended.
+    meta_ : dict of str -> ndarray
+        ``title``, ``url``, ``published_at`` (int64 ns since epoch, NaT as min), ``section``,
+        ``tags``, ``language``, ``status`` per row, used to build results.
+    n_articles_ : int
+        Number of rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recommender.model import RelatedStories
+    >>> df = pd.DataFrame({"id": ["a", "b", "c"],
+    ...                    "title": ["Flood hits city", "City flood aftermath", "Chess final"],
+    ...                    "body": ["Rain and flood", "Flood damage counted", "A chess match"]})
+    >>> model = RelatedStories(max_df=1.0).fit(df)
+    >>> [r.id for r in model.related("a", k=1)]
+    ['b']
+    """
+
+    def __init__(
+        self,
+        *,
+        title_weight: float = 3.0,
+        body_weight: float = 1.0,
+        tags_weight: float = 0.5,
+        min_df: int | float = 1,
+        max_df: float = 0.5,
+        ngram_range: tuple[int, int] = (1, 2),
+        stop_words: str | None = "english",
+        sublinear_tf: bool = True,
+        max_features: int | None = None,
+    ) -> None:
+        self.title_weight = title_weight
+        self.body_weight = body_weight
+        self.tags_weight = tags_weight
+        self.min_df = min_df
+        self.max_df = max_df
+        self.ngram_range = ngram_range
+        self.stop_words = stop_words
+        self.sublinear_tf = sublinear_tf
+        self.max_features = max_features
+
+    # ------------------------------------------------------------------ fitting
+    def _weights(self) -> dict[str, float]:
+        weights = {
+            "title": self.title_weight,
+            "body": self.body_weight,
+            "tags": self.tags_weight,
+        }
+        for name, w in weights.items():
+            if not isinstance(w, (int, float)) or w < 0 or not np.isfinite(w):
+                raise InvalidParameterError(f"{name}_weight", f"must be a number >= 0, got {w!r}")
+        if not any(w > 0 for w in weights.values()):
+            raise InvalidParameterError("title_weight", "at least one field weight must be > 0")
+        return weights
+
+    def _make_vectorizer(self, field: str) -> TfidfVectorizer:
+        if field == "tags":
+            # Tags are a controlled vocabulary: one token per tag, no stop words, no df cut.
+            return TfidfVectorizer(
+                analyzer=_tag_analyzer, sublinear_tf=True, dtype=np.float32, norm="l2"
+            )
+        return TfidfVectorizer(
+            sublinear_tf=self.sublinear_tf,
+            stop_words=self.stop_words,
+            ngram_range=tuple(self.ngram_range),
+            min_df=self.min_df,
+            max_df=self.max_df,
+            max_features=self.max_features,
+            dtype=np.float32,
+            norm="l2",
+            strip_accents="unicode",
+        )
+
+    @staticmethod
+    def _field_values(articles: pd.DataFrame, field: str) -> list[Any]:
+        if field not in articles.columns:
+            return [[] if field == "tags" else ""] * len(articles)
+        values = articles[field].tolist()
+        if field == "tags":
+            return [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values]
+        return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                for v in values]
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> RelatedStories:
+        """Learn the vocabulary, IDF weights and article vectors of a corpus.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Articles with at least ``id`` and ``title`` and/or ``body`` (as produced by
+            :func:`recommender.corpus.load_corpus`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RelatedStories
+        """
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("RelatedStories.fit expects a pandas DataFrame of articles")
+        if "id" not in X.columns:
+            raise InvalidParameterError("id", "the article table has no 'id' column")
+        if len(X) == 0:
+            raise InvalidParameterError("articles", "cannot fit on an empty corpus")
+        ids = X["id"].astype(str).to_numpy()
+        if len(set(ids)) != len(ids):
+            raise InvalidParameterError("id", "article ids must be unique")
+        weights = self._weights()
+
+        blocks, slices, vectorizers = [], {}, {}
+        offset = 0
+        for field in FIELDS:
+            w = weights[field]
+            if w <= 0:
+                continue
+            vec = self._make_vectorizer(field)
+            try:
+                block = vec.fit_transform(self._field_values(X, field))
+            except ValueError as exc:  # empty vocabulary: e.g. a corpus without tags
+                logger.info("field %r left out: %s", field, exc)
+                continue
+            # The vectoriser keeps every pruned term in stop_words_; it is only
+            # useful for introspection and can be huge, so it is not persisted.
+            if hasattr(vec, "stop_words_"):
+                del vec.stop_words_
+            blocks.append(block * np.float32(w))
+            vectorizers[field] = vec
+            slices[field] = (offset, offset + block.shape[1])
+            offset += block.shape[1]
+        if not blocks:
+            raise InvalidParameterError("articles", "no field produced any term to index")
+
+        matrix = normalize(sp.hstack(blocks, format="csr", dtype=np.float32), norm="l2", copy=False)
+        self.matrix_ = _compact(matrix.astype(np.float32))
+        self.index_ = _compact(self.matrix_.T.tocsr())
+        self.vectorizers_ = vectorizers
+        self.field_slices_ = slices
+        self.ids_ = ids.astype(object)
+        self.row_of_ = {article_id: row for row, article_id in enumerate(self.ids_)}
+        self.n_articles_ = len(ids)
+        self.meta_ = _build_meta(X)
+        status = self.meta_["status"]
+        self.published_ = np.array([str(s).lower() in _PUBLISHED for s in status], dtype=bool)
+        logger.info(
+            "fitted %d articles, %d features, %d non-zeros",
+            self.n_articles_, self.matrix_.shape[1], self.matrix_.nnz,
+        )
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "matrix_")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "matrix_"):
+            raise NotFittedError("this RelatedStories instance is not fitted yet; call fit()")
+
+    # -------------------------------------------------------------- vectorising
+    def transform(self, X: pd.DataFrame | Iterable[Mapping[str, Any]]) -> sp.csr_matrix:
+        """Vectorise articles with the fitted vocabulary (rows L2-normalised, float32)."""
+        self._check_fitted()
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(list(X))
+        weights = self._weights()
+        blocks = []
+        for field, vec in self.vectorizers_.items():
+            blocks.append(vec.transform(self._field_values(X, field)) * np.float32(weights[field]))
+        matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
+        return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+
+    # ----------------------------------------------------------------- queries
+    def has_article(self, article_id: str) -> bool:
+        self._check_fitted()
+        return article_id in self.row_of_
+
+    def row(self, article_id: str) -> int:
+        """Row of an article id, or :class:`UnknownArticleError`."""
+        self._check_fitted()
+        try:
+            return self.row_of_[article_id]
+        except (KeyError, TypeError):
+            raise UnknownArticleError(str(article_id)) from None
+
+    def article(self, article_id: str) -> dict[str, Any]:
+        """Metadata of one article of the corpus (``id``, ``title``, ``url``, ...)."""
+        row = self.row(article_id)
+        return self._article_dict(row)
+
+    def _article_dict(self, row: int) -> dict[str, Any]:
+        m = self.meta_
+        return {
+            "id": self.ids_[row],
+            "title": m["title"][row],
+            "url": _none_if_missing(m["url"][row]),
+            "published_at": _iso(m["published_at"][row]),
+            "section": _none_if_missing(m["section"][row]),
+            "tags": list(m["tags"][row]),
+            "language": _none_if_missing(m["language"][row]),
+            "status": m["status"][row],
+        }
+
+    def scores(self, query: sp.spmatrix) -> np.ndarray:
+        """Cosine similarity of one query row against every article (dense float32)."""
+        self._check_fitted()
+        # q (1 x d) @ index_ (d x n): only the postings of the query's terms are read.
+        return np.asarray((query @ self.index_).todense(), dtype=np.float32).ravel()
+
+    def related(self, article_id: str, k: int = 5) -> list[Recommendation]:
+        """The ``k`` most similar other published articles of the corpus.
+
+        Parameters
+        ----------
+        article_id : str
+            Id of an article of the corpus.
+        k : int, default=5
+            Number of results, 1..100. Fewer are returned when fewer articles share any
+            term with this one.
+
+        Returns
+        -------
+        list of Recommendation
+            Sorted by score (cosine similarity in [0, 1]) descending, ties by corpus order.
+
+        Raises
+        ------
+        UnknownArticleError
+            If the id is not in the corpus.
+        InvalidParameterError
+            If ``k`` is out of range.
+        """
+        k = validate_k(k)
+        row = self.row(article_id)
+        return self._top(self.scores(self.matrix_[row]), k, exclude_row=row)
+
+    def related_to_text(
+        self, title: str, body: str = "", k: int = 5, tags: Sequence[str] = ()
+    ) -> list[Recommendation]:
+        """The ``k`` most similar published articles to a draft that is not in the corpus.
+
+        Raises
+        ------
+        InvalidParameterError
+            If the draft has neither title nor body text, or ``k`` is out of range.
+        """
+        k = validate_k(k)
+        query = self.vectorize_draft(title, body, tags)
+        return self._top(self.scores(query), k, exclude_row=None)
+
+    def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
+        """Vectorise a draft (validated: strings, not both empty)."""
+        self._check_fitted()
+        for name, value in (("title", title), ("body", body)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameterError(name, f"must be a string, got {type(value).__name__}")
+        title, body = (title or "").strip(), (body or "").strip()
+        if not title and not body:
+            raise InvalidParameterError("body", "a draft needs a title or a body; both are empty")
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise InvalidParameterError("tags", "must be a list of strings")
+        draft = pd.DataFrame({"title": [title], "body": [body], "tags": [list(tags)]})
+        return self.transform(draft)
+
+    def _top(self, scores: np.ndarray, k: int, exclude_row: int | None) -> list[Recommendation]:
+        scores = scores.copy()
+        scores[~self.published_] = 0.0
+        if exclude_row is not None:
+            scores[exclude_row] = 0.0
+        rows = top_k(scores, k)
+        return [self._recommendation(int(r), float(scores[r])) for r in rows]
+
+    def _recommendation(self, row: int, score: float) -> Recommendation:
+        m = self.meta_
+        return Recommendation(
+            id=self.ids_[row],
+            title=m["title"][row],
+            url=_none_if_missing(m["url"][row]),
+            published_at=_iso(m["published_at"][row]),
+            section=_none_if_missing(m["section"][row]),
+            score=round(min(max(score, 0.0), 1.0), 6),
+        )
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` highest positive scores, by score descending then row ascending.
+
+    Uses a partial selection (``argpartition``) so the cost is linear in the candidates.
+    """
+    positive = np.flatnonzero(scores > 0)
+    if positive.size == 0:
+        return positive
+    if positive.size > k:
+        cand = scores[positive]
+        # Keep every candidate tied with the k-th best so the tie-break is stable.
+        kth = np.partition(cand, -k)[-k]
+        positive = positive[cand >= kth]
+    order = np.lexsort((positive, -scores[positive]))
+    return positive[order][:k]
+
+
+def _compact(m: sp.csr_matrix) -> sp.csr_matrix:
+    """int32 indices when they fit: 8 bytes per non-zero instead of 12."""
+    m.sum_duplicates()
+    if m.nnz < np.iinfo(np.int32).max and max(m.shape) < np.iinfo(np.int32).max:
+        m.indices = m.indices.astype(np.int32, copy=False)
+        m.indptr = m.indptr.astype(np.int32, copy=False)
+    return m
+
+
+def _build_meta(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    n = len(X)
+
+    def col(name: str, default: Any) -> np.ndarray:
+        if name in X.columns:
+            return X[name].to_numpy(dtype=object)
+        return np.full(n, default, dtype=object)
+
+    titles = np.array(
+        ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+         for v in col("title", "")],
+        dtype=object,
+    )
+    if "published_at" in X.columns:
+        published = pd.to_datetime(X["published_at"], utc=True, errors="coerce")
+        published = published.to_numpy(dtype="datetime64[ns]")
+    else:
+        published = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    tags = np.empty(n, dtype=object)
+    tags[:] = [
+        list(t) if isinstance(t, (list, tuple, np.ndarray)) else [] for t in col("tags", None)
+    ]
+    status = np.array(
+        ["published" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+         for v in col("status", "published")],
+        dtype=object,
+    )
+    return {
+        "title": titles,
+        "url": col("url", None),
+        "published_at": published,
+        "section": col("section", None),
+        "tags": tags,
+        "language": col("language", None),
+        "status": status,
+        "story_id": col("story_id", None),
+    }

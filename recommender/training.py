@@ -1,0 +1,133 @@
+"""The offline training job: corpus file(s) -> fitted model -> new verified model version."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import artifact
+from .corpus import load_corpus
+from .model import RelatedStories
+
+logger = logging.getLogger(__name__)
+
+#: The bundled sample (Global Voices, May 2012, CC BY 3.0; see data/NOTICE).
+SAMPLE_NAME = "globalvoices-2012-05.jsonl"
+
+
+def default_corpus() -> Path:
+    """Path of the bundled sample corpus (``data/`` of the source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "data" / SAMPLE_NAME, here / "data" / SAMPLE_NAME):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"the bundled sample {SAMPLE_NAME} was not found next to the package; "
+        "pass a corpus file explicitly"
+    )
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: the version written and its report."""
+
+    version_dir: Path
+    version: str
+    model: RelatedStories
+    report: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        r = self.report
+        c = r["corpus"]
+        lines = [
+            f"corpus: {', '.join(c['files'])}",
+            f"  rows read {c['rows_read']}, kept {c['rows_kept']}, "
+            f"skipped {sum(c['skipped'].values())}"
+            + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(c['skipped'].items()))})"
+               if c["skipped"] else ""),
+            f"  duplicate ids replaced by a later version: {c['duplicates']}; "
+            f"not published (kept, never recommended): {c['unpublished']}",
+            f"model: {r['model']['articles']} articles, {r['model']['features']} features, "
+            f"{r['model']['nonzeros']} non-zeros",
+            "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()),
+            f"peak memory: {r['peak_rss_mib']:.0f} MiB",
+            f"saved: {self.version_dir} (now current)",
+        ]
+        return "\n".join(lines)
+
+
+def train(
+    corpus: str | Path | Sequence[str | Path] | None = None,
+    out: str | Path = "models",
+    *,
+    params: Mapping[str, Any] | None = None,
+    columns: Mapping[str, str] | None = None,
+    keep: int = artifact.DEFAULT_KEEP,
+    on_step: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Load a corpus, fit :class:`RelatedStories` and save a new active model version.
+
+    Parameters
+    ----------
+    corpus : path or list of paths, optional
+        Corpus files (CSV, JSONL[.gz], Parquet, WordPress WXR). Defaults to the sample.
+    out : path, default="models"
+        Models root; the new version becomes ``current``.
+    params : mapping, optional
+        Parameters of :class:`RelatedStories`.
+    columns : mapping, optional
+        Source column name -> alsosee column name.
+    keep : int
+        Number of model versions to keep.
+    on_step : callable, optional
+        Called with a short message as each step starts (the CLI shows it).
+    """
+    step = on_step or (lambda msg: logger.info("%s", msg))
+    if corpus is None:
+        paths = [default_corpus()]
+    elif isinstance(corpus, (str, Path)):
+        paths = [Path(corpus)]
+    else:
+        paths = [Path(p) for p in corpus] or [default_corpus()]
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    step(f"reading {len(paths)} corpus file(s)")
+    articles, corpus_report = load_corpus(paths, columns=columns)
+    timings["read"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    step(f"vectorising {len(articles)} articles")
+    model = RelatedStories(**dict(params or {})).fit(articles)
+    timings["fit"] = time.perf_counter() - t0
+
+    report = {
+        "corpus": corpus_report.to_dict(),
+        "model": {
+            "articles": int(model.n_articles_),
+            "published": int(model.published_.sum()),
+            "features": int(model.matrix_.shape[1]),
+            "nonzeros": int(model.matrix_.nnz),
+            "parameters": {k: artifact._jsonable(v) for k, v in model.get_params().items()},
+        },
+        "timings_seconds": timings,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+    t0 = time.perf_counter()
+    step(f"saving model to {out}")
+    version_dir = artifact.save(model, out, corpus_files=paths, report=report, keep=keep)
+    timings["save"] = time.perf_counter() - t0
+    report["peak_rss_mib"] = peak_rss_mib()
+    return TrainResult(version_dir=version_dir, version=version_dir.name, model=model,
+                       report=report, timings=timings)
