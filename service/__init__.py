@@ -1,0 +1,120 @@
+"""alsosee HTTP service: a thin Flask layer over the ``recommender`` library.
+
+``create_app(test_config)`` builds the app. Configuration is read, each layer overriding
+the previous one, from:
+
+1. defaults: ``MODEL_DIR = "models"``, ``MAX_CONTENT_LENGTH = 1 MiB``;
+2. the TOML file named by ``ALSOSEE_CONFIG`` (optional); its top-level keys are the
+   lower-case config keys: ``model_dir = "..."``, ``max_content_length = 1048576``
+   (``max_body_bytes`` is accepted as an alias);
+3. environment variables ``ALSOSEE_MODEL_DIR`` and ``ALSOSEE_MAX_BODY_BYTES``;
+4. ``test_config`` (upper-case Flask keys: ``TESTING``, ``MODEL_DIR``, ``MAX_CONTENT_LENGTH``).
+
+``MODEL_DIR`` is a models root containing a ``current`` pointer, or a version directory.
+The model is loaded once, when the app is created (i.e. once per gunicorn worker). When no
+model can be loaded the app still starts: ``/healthz`` answers 200, ``/readyz`` and every API
+endpoint answer 503 problem bodies.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response
+
+DEFAULT_MODEL_DIR = "models"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+ENV_CONFIG = "ALSOSEE_CONFIG"
+ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
+ENV_MAX_BODY_BYTES = "ALSOSEE_MAX_BODY_BYTES"
+
+# TOML key -> Flask config key.
+_TOML_KEYS = {
+    "model_dir": "MODEL_DIR",
+    "max_content_length": "MAX_CONTENT_LENGTH",
+    "max_body_bytes": "MAX_CONTENT_LENGTH",
+}
+
+
+def _positive_int(value: Any, source: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{source}: expected a positive integer (bytes), got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: expected a positive integer (bytes), got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"{source}: expected a positive integer (bytes), got {value!r}")
+    return number
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise RuntimeError(f"{ENV_CONFIG}={path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RuntimeError(f"{ENV_CONFIG}={path}: invalid TOML: {exc}") from exc
+    config: dict[str, Any] = {}
+    for key, value in data.items():
+        target = _TOML_KEYS.get(key)
+        if target is None:
+            raise RuntimeError(
+                f"{path}: unknown key {key!r} (known: {', '.join(sorted(_TOML_KEYS))})"
+            )
+        config[target] = value
+    if "MODEL_DIR" in config and not isinstance(config["MODEL_DIR"], str):
+        raise RuntimeError(f"{path}: model_dir must be a string")
+    return config
+
+
+def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "MODEL_DIR": DEFAULT_MODEL_DIR,
+        "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY_BYTES,
+    }
+    config_file = os.environ.get(ENV_CONFIG)
+    if config_file:
+        settings.update(_load_toml(config_file))
+    if os.environ.get(ENV_MODEL_DIR):
+        settings["MODEL_DIR"] = os.environ[ENV_MODEL_DIR]
+    if os.environ.get(ENV_MAX_BODY_BYTES):
+        settings["MAX_CONTENT_LENGTH"] = os.environ[ENV_MAX_BODY_BYTES]
+    if test_config is not None:
+        settings.update(test_config)
+    settings["MODEL_DIR"] = os.fspath(settings["MODEL_DIR"])
+    settings["MAX_CONTENT_LENGTH"] = _positive_int(
+        settings["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH / ALSOSEE_MAX_BODY_BYTES"
+    )
+    return settings
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the alsosee Flask app and load its model (see the module docstring)."""
+    from service import api, errors, health, pages
+    from service.state import EXTENSION_KEY, ServiceState
+
+    app = Flask(__name__)
+    app.config.update(_settings(test_config))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Article ids may contain "//": never let routing rewrite them.
+    app.url_map.merge_slashes = False
+
+    app.extensions[EXTENSION_KEY] = ServiceState.load(app.config["MODEL_DIR"])
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    app.after_request(_security_headers)
+    return app

@@ -1,0 +1,89 @@
+"""JSON API, version 1 (``/v1``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, request
+
+from service import validation
+from service.state import get_state
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+ARTICLE_FIELDS = ("id", "title", "url", "published_at", "section")
+
+# Manifest keys safe to publish on /v1/model (an allowlist: anything new stays private).
+PUBLIC_MANIFEST_KEYS = (
+    "format",
+    "format_version",
+    "version",
+    "created_at",
+    "articles",
+    "published_articles",
+    "features",
+    "nonzeros",
+    "parameters",
+    "versions",
+    "corpus",
+)
+# Nested keys never published (filesystem paths, anything credential-like).
+_PRIVATE_KEY_RE = re.compile(
+    r"path|secret|token|password|passwd|credential|signature|api_?key", re.IGNORECASE
+)
+
+
+def article_summary(article: dict[str, Any]) -> dict[str, Any]:
+    return {field: article.get(field) for field in ARTICLE_FIELDS}
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _scrub(item)
+            for key, item in value.items()
+            if not (isinstance(key, str) and _PRIVATE_KEY_RE.search(key))
+        }
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without checksums, paths or anything secret-ish."""
+    public = {key: manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in manifest}
+    return _scrub(public)
+
+
+def related_for_article(article_id: str, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    model = get_state().require().model
+    article = article_summary(model.article(article_id))
+    related = [rec.to_dict() for rec in model.related(article_id, k=k)]
+    return article, related
+
+
+@bp.get("/articles/<path:article_id>/related")
+def related(article_id: str):
+    article_id = validation.article_id(article_id)
+    k = validation.k_from_query(request)
+    article, items = related_for_article(article_id, k)
+    return {"article": article, "related": items, "model": get_state().model_info()}
+
+
+@bp.post("/related")
+def related_to_draft():
+    state = get_state()
+    loaded = state.require()
+    payload = validation.json_object(request)
+    title = validation.optional_string(payload, "title")
+    body = validation.optional_string(payload, "body")
+    tags = validation.optional_string_list(payload, "tags")
+    k = validation.k_from_json(payload)
+    items = [rec.to_dict() for rec in loaded.model.related_to_text(title, body, k=k, tags=tags)]
+    return {"article": {"title": title}, "related": items, "model": state.model_info()}
+
+
+@bp.get("/model")
+def model():
+    return public_manifest(get_state().require().manifest)

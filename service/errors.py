@@ -1,0 +1,131 @@
+"""RFC 9457 problem bodies for every error the service returns.
+
+Every error response has the content type ``application/problem+json`` and a body with
+``type``, ``title``, ``status``, ``detail``, ``instance`` (the request path) and, when a single
+request parameter is at fault, ``field``. Plain HTTP errors (unknown route, wrong method, body
+too large...) use ``type: "about:blank"`` and the HTTP reason phrase as ``title``; errors
+specific to alsosee use ``urn:alsosee:problem:<slug>`` type URIs:
+
+* ``urn:alsosee:problem:unknown-article`` (404) - the article id is not in the model;
+* ``urn:alsosee:problem:invalid-parameter`` (400) - ``field`` names the parameter;
+* ``urn:alsosee:problem:malformed-body`` (400) - the request body is not a JSON object;
+* ``urn:alsosee:problem:unsupported-media-type`` (415) - POST without ``application/json``;
+* ``urn:alsosee:problem:no-model`` (503) - the worker started without a loadable model;
+* ``urn:alsosee:problem:not-ready`` (503) - the model failed its readiness probe;
+* ``urn:alsosee:problem:internal`` (500) - a bug; details are only logged server-side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from flask import Flask, Response, current_app, has_request_context, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from recommender.errors import AlsoseeError, InvalidParameterError, UnknownArticleError
+
+PROBLEM_MIMETYPE = "application/problem+json"
+TYPE_PREFIX = "urn:alsosee:problem:"
+
+# Headers of a werkzeug HTTPException that describe its own (HTML) body, not the error.
+_BODY_HEADERS = {"content-type", "content-length"}
+
+
+class Problem(Exception):
+    """An error the service reports as a problem body (raise it from a view)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        field: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = f"{TYPE_PREFIX}{slug}" if slug else "about:blank"
+        self.title = title or HTTP_STATUS_CODES.get(status, "Error")
+        self.field = field
+        self.headers = list(headers)
+
+
+def invalid_parameter(field: str, detail: str) -> Problem:
+    return Problem(400, detail, slug="invalid-parameter", title="Invalid parameter", field=field)
+
+
+def problem_response(problem: Problem) -> Response:
+    body: dict[str, object] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.field is not None:
+        body["field"] = problem.field
+    if has_request_context():
+        body["instance"] = request.path
+    response = Response(
+        json.dumps(body, ensure_ascii=False) + "\n",
+        status=problem.status,
+        mimetype=PROBLEM_MIMETYPE,
+    )
+    for name, value in problem.headers:
+        response.headers.add(name, value)
+    return response
+
+
+def _handle_problem(exc: Problem) -> Response:
+    return problem_response(exc)
+
+
+def _handle_unknown_article(exc: UnknownArticleError) -> Response:
+    return problem_response(
+        Problem(404, str(exc), slug="unknown-article", title="Unknown article")
+    )
+
+
+def _handle_invalid_parameter(exc: InvalidParameterError) -> Response:
+    return problem_response(invalid_parameter(exc.field, exc.message))
+
+
+def _handle_alsosee_error(exc: AlsoseeError) -> Response:
+    return problem_response(Problem(400, str(exc), slug="invalid-request", title="Invalid request"))
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers = [
+        (name, value)
+        for name, value in exc.get_headers()
+        if name.lower() not in _BODY_HEADERS
+    ]
+    return problem_response(
+        Problem(status, exc.description or HTTP_STATUS_CODES.get(status, ""), headers=headers)
+    )
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return problem_response(
+        Problem(
+            500,
+            "The server failed to answer this request; the error has been logged.",
+            slug="internal",
+        )
+    )
+
+
+def register(app: Flask) -> None:
+    """Install the problem-body error handlers on *app* (app-wide, incl. routing errors)."""
+    app.register_error_handler(Problem, _handle_problem)
+    app.register_error_handler(UnknownArticleError, _handle_unknown_article)
+    app.register_error_handler(InvalidParameterError, _handle_invalid_parameter)
+    app.register_error_handler(AlsoseeError, _handle_alsosee_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

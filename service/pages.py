@@ -1,0 +1,87 @@
+"""The embeddable "ALSO SEE:" HTML fragment.
+
+Every value is HTML-escaped by Jinja's autoescape; links are only emitted for ``http(s)://``
+URLs and site-relative paths (a ``javascript:`` URL renders the title as plain text).
+An article with no related stories yields an empty (200) fragment, so a page embedding it
+shows nothing rather than a lone heading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from flask import Blueprint, Response, request
+
+from service import validation
+from service.api import related_for_article
+
+bp = Blueprint("pages", __name__, url_prefix="/v1")
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July",
+    "August", "September", "October", "November", "December",
+)  # fmt: skip
+_SAFE_URL_RE = re.compile(r"(?:https?://|/(?!/))[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def _safe_href(url: Any) -> str | None:
+    if isinstance(url, str) and _SAFE_URL_RE.fullmatch(url):
+        return url
+    return None
+
+
+def _date(published_at: Any) -> tuple[str | None, str | None]:
+    if not isinstance(published_at, str) or not published_at:
+        return None, None
+    try:
+        when = datetime.fromisoformat(published_at)
+    except ValueError:
+        return None, None
+    return published_at, f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
+
+
+def heading_id(article_id: str | None) -> str:
+    """A stable, HTML-safe id for the heading (unique per source article on a page)."""
+    digest = hashlib.sha256((article_id or "").encode("utf-8", "surrogatepass")).hexdigest()
+    return f"alsosee-heading-{digest[:12]}"
+
+
+def render_fragment(items: Iterable[Mapping[str, Any]], article_id: str | None = None) -> str:
+    """Render recommendations (``Recommendation.to_dict()`` dicts) as the ALSO SEE aside."""
+    rows = []
+    for item in items:
+        datetime_attr, date_label = _date(item.get("published_at"))
+        rows.append(
+            {
+                "title": str(item.get("title") or item.get("id") or ""),
+                "href": _safe_href(item.get("url")),
+                "datetime": datetime_attr,
+                "date_label": date_label,
+            }
+        )
+    if not rows:
+        return ""
+    template = _env.get_template("related.html")
+    return template.render(items=rows, heading_id=heading_id(article_id))
+
+
+@bp.get("/articles/<path:article_id>/related.html")
+def related_html(article_id: str):
+    article_id = validation.article_id(article_id)
+    k = validation.k_from_query(request)
+    _, items = related_for_article(article_id, k)
+    return Response(render_fragment(items, article_id), mimetype="text/html")
