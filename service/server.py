@@ -32,7 +32,9 @@ class AlsoseeApplication(BaseApplication):
     def load_config(self) -> None:
         assert self.cfg is not None
         for key, value in self.options.items():
-            if value is not None:
+            # Settings newer than the installed gunicorn (e.g. control_socket_disable, 23+)
+            # are skipped rather than failing.
+            if value is not None and key in self.cfg.settings:
                 self.cfg.set(key, value)
 
     def load(self):
@@ -90,6 +92,8 @@ def run(
         "accesslog": "/dev/stderr" if access_log else None,
         "proc_name": "alsosee",
         "preload_app": False,  # one model load per worker, after fork
+        # No shared control socket in $HOME: several servers (tests, staging) can coexist.
+        "control_socket_disable": True,
     }
     AlsoseeApplication(options).run()
 
