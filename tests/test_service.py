@@ -46,6 +46,16 @@ def assert_problem(response, status, field=None):
 
 
 @pytest.fixture(scope="module")
+def app(trained_model_dir):
+    """Overrides conftest's per-test ``app``: one app (one ~0.5 s model load) per module.
+    Tests must not add routes to it."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
+            mp.delenv(name, raising=False)
+        return create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir)})
+
+
+@pytest.fixture(scope="module")
 def article_id(app):
     """An id of the sample corpus, found through the API itself."""
     draft = {"title": "journalist kidnapped in Colombia"}
