@@ -49,3 +49,10 @@ class ArtifactError(AlsoseeError):
 
 class NotFittedError(AlsoseeError, AttributeError):
     """The model has not been fitted yet."""
+
+
+class StateError(AlsoseeError):
+    """The live-state database cannot be opened, read or written (locked, read-only, corrupt).
+
+    The service answers 503 (or refuses to start); nothing stored is changed.
+    """
