@@ -101,7 +101,7 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
-    from service import api, errors, health, pages
+    from service import api, errors, health, openapi, pages
     from service.state import EXTENSION_KEY, ServiceState
 
     app = Flask(__name__)
@@ -116,5 +116,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(openapi.bp)
     app.after_request(_security_headers)
     return app

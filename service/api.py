@@ -65,6 +65,29 @@ def related_for_article(article_id: str, k: int) -> tuple[dict[str, Any], list[d
 
 @bp.get("/articles/<path:article_id>/related")
 def related(article_id: str):
+    """Related stories of an article of the corpus.
+
+    ---
+    summary: Related stories of an article
+    tags: [related]
+    parameters:
+      - $ref: "#/components/parameters/K"
+    responses:
+      "200":
+        description: >-
+          The article and up to `k` related published articles, best first (never the
+          article itself).
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/RelatedResponse"
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "503":
+        $ref: "#/components/responses/Unavailable"
+    """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
     article, items = related_for_article(article_id, k)
@@ -73,6 +96,33 @@ def related(article_id: str):
 
 @bp.post("/related")
 def related_to_draft():
+    """Related stories of a draft that is not in the corpus.
+
+    ---
+    summary: Related stories of a draft
+    tags: [related]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/Draft"
+    responses:
+      "200":
+        description: Up to `k` related published articles, best first.
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/DraftResponse"
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+      "503":
+        $ref: "#/components/responses/Unavailable"
+    """
     state = get_state()
     loaded = state.require()
     payload = validation.json_object(request)
@@ -86,4 +136,28 @@ def related_to_draft():
 
 @bp.get("/model")
 def model():
+    """The loaded model's manifest (without checksums, paths or secrets).
+
+    ---
+    summary: The loaded model
+    tags: [operations]
+    responses:
+      "200":
+        description: The public part of the model's manifest.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [version]
+              properties:
+                version:
+                  type: string
+                created_at:
+                  type: string
+                articles:
+                  type: integer
+              additionalProperties: true
+      "503":
+        $ref: "#/components/responses/Unavailable"
+    """
     return public_manifest(get_state().require().manifest)

@@ -14,13 +14,49 @@ READINESS_PROBE = "readiness probe"
 
 @bp.get("/healthz")
 def healthz():
-    """The process is up and answers HTTP; says nothing about the model."""
+    """The process is up and answers HTTP; says nothing about the model.
+
+    ---
+    summary: Liveness probe
+    tags: [operations]
+    responses:
+      "200":
+        description: The process is up.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status:
+                  const: ok
+    """
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
 def readyz():
-    """200 when a model is loaded and answers a real query, else a 503 problem."""
+    """200 when a model is loaded and answers a real query, else a 503 problem.
+
+    ---
+    summary: Readiness probe
+    tags: [operations]
+    responses:
+      "200":
+        description: A model is loaded and answers a query.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, model]
+              properties:
+                status:
+                  const: ready
+                model:
+                  $ref: "#/components/schemas/ModelInfo"
+      "503":
+        $ref: "#/components/responses/Unavailable"
+    """
     state = get_state()
     loaded = state.require()
     try:

@@ -81,6 +81,31 @@ def render_fragment(items: Iterable[Mapping[str, Any]], article_id: str | None =
 
 @bp.get("/articles/<path:article_id>/related.html")
 def related_html(article_id: str):
+    """The "ALSO SEE:" HTML fragment of an article (empty when it has no related stories).
+
+    ---
+    summary: Related stories as an HTML fragment
+    description: >-
+      An `<aside class="alsosee">` with a heading and a list of links; every value is
+      HTML-escaped. The markup and its `alsosee__*` classes are stable (see the README).
+      Empty (but 200) when the article has no related stories.
+    tags: [embed]
+    parameters:
+      - $ref: "#/components/parameters/K"
+    responses:
+      "200":
+        description: The fragment.
+        content:
+          text/html:
+            schema:
+              type: string
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "503":
+        $ref: "#/components/responses/Unavailable"
+    """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
     _, items = related_for_article(article_id, k)
