@@ -31,6 +31,9 @@ MAX_K = 100
 #: Text fields the model vectorises, in the order their columns appear in ``matrix_``.
 FIELDS = ("title", "body", "tags")
 
+#: Below this many articles, max_df is not applied (see RelatedStories).
+MIN_DOCS_FOR_MAX_DF = 20
+
 _PUBLISHED = frozenset({"published", "publish", "live", "public", ""})
 
 
@@ -110,6 +113,8 @@ class RelatedStories(BaseEstimator):
         Ignore terms in fewer documents than this (count, or share if float).
     max_df : float, default=0.5
         Ignore terms in more than this share of documents (they link everything).
+        Not applied to corpora of fewer than ``MIN_DOCS_FOR_MAX_DF`` (20) articles, where a
+        share of a handful of documents would remove every shared word.
     ngram_range : tuple of int, default=(1, 2)
         Word n-grams for title and body (unigrams and bigrams).
     stop_words : str or None, default="english"
@@ -188,7 +193,7 @@ class RelatedStories(BaseEstimator):
             raise InvalidParameterError("title_weight", "at least one field weight must be > 0")
         return weights
 
-    def _make_vectorizer(self, field: str) -> TfidfVectorizer:
+    def _make_vectorizer(self, field: str, n_docs: int = MIN_DOCS_FOR_MAX_DF) -> TfidfVectorizer:
         if field == "tags":
             # Tags are a controlled vocabulary: one token per tag, no stop words, no df cut.
             return TfidfVectorizer(
@@ -199,7 +204,7 @@ class RelatedStories(BaseEstimator):
             stop_words=self.stop_words,
             ngram_range=tuple(self.ngram_range),
             min_df=self.min_df,
-            max_df=self.max_df,
+            max_df=self.max_df if n_docs >= MIN_DOCS_FOR_MAX_DF else 1.0,
             max_features=self.max_features,
             dtype=np.float32,
             norm="l2",
@@ -248,7 +253,7 @@ class RelatedStories(BaseEstimator):
             w = weights[field]
             if w <= 0:
                 continue
-            vec = self._make_vectorizer(field)
+            vec = self._make_vectorizer(field, n_docs=len(X))
             try:
                 block = vec.fit_transform(self._field_values(X, field))
             except ValueError as exc:  # empty vocabulary: e.g. a corpus without tags

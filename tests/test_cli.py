@@ -1,0 +1,166 @@
+"""The `alsosee` command line, end to end on the bundled sample."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from recommender.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m recommender` as a user would (a real process, real exit code)."""
+    return subprocess.run(
+        [sys.executable, "-m", "recommender", *args],
+        capture_output=True, text=True, timeout=120, cwd=cwd or ROOT,
+    )
+
+
+def test_train_related_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    proc = run_cli("train", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "rows read 378, kept 378" in proc.stdout
+    assert "now current" in proc.stdout
+    assert (out / "current").is_file()
+
+    proc = run_cli("related", "gv-316447", "--model", str(out), "-k", "3")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "Colombia: French Journalist Roméo Langlois Kidnapped"
+    assert "ALSO SEE:" in lines
+    assert sum(1 for line in lines if line.startswith("  * ")) == 3
+
+    proc = run_cli("related", "gv-316447", "--model", str(out), "-k", "4", "--format", "json")
+    payload = json.loads(proc.stdout)
+    assert payload["article"]["id"] == "gv-316447"
+    assert len(payload["related"]) == 4
+    assert all(r["id"] != "gv-316447" for r in payload["related"])
+    assert payload["model"]["articles"] == 378
+
+    proc = run_cli("related", "--model", str(out), "--title", "Elections in Egypt",
+                   "--body", "Egyptians vote for a president", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    related = json.loads(proc.stdout)["related"]
+    assert related and any("Egypt" in r["title"] for r in related)
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process (fast) and return exit code, stdout, stderr."""
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["related", "no-such-id"], "unknown article id: 'no-such-id'"),
+        (["related", "gv-316447", "-k", "500"], "k: must be between 1 and 100"),
+        (["related", "--title", " ", "--body", ""], "a draft needs a title or a body"),
+    ],
+)
+def test_query_errors_are_one_line(trained_model_dir: Path, args: list[str], message: str) -> None:
+    code, _, err = invoke(*args, "--model", str(trained_model_dir))
+    assert code == 1
+    assert err.strip().count("\n") == 0, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_missing_model_and_bad_corpus(tmp_path: Path) -> None:
+    code, _, err = invoke("related", "x", "--model", str(tmp_path / "none"))
+    assert code == 1 and "does not exist" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "title": "ok"}\n{not json}\n')
+    code, _, err = invoke("train", str(bad), "--out", str(tmp_path / "m"))
+    assert code == 1
+    assert "bad.jsonl" in err and "line 2" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "m" / "current").exists()
+
+
+def test_usage_errors_exit_2(trained_model_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["related", "--model", str(trained_model_dir)])
+    assert result.exit_code == 2
+    assert "give an ARTICLE_ID" in result.output
+    result = runner.invoke(cli, ["related", "x", "--title", "t", "--model",
+                                 str(trained_model_dir)])
+    assert result.exit_code == 2
+
+
+def test_column_mapping_and_report(tmp_path: Path) -> None:
+    src = tmp_path / "export.csv"
+    src.write_text(
+        "post_id,headline,content,pub_date\n"
+        "1,Flood in Dhaka,River flood forces evacuation,2024-05-01T10:00:00Z\n"
+        "2,Dhaka flood aftermath,Evacuation continues after the flood,2024-05-02T10:00:00Z\n"
+        "3,Chess final,A draw after forty moves,not-a-date\n"
+        "4,,,2024-05-03T10:00:00Z\n"
+    )
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, [
+        "train", str(src), "--out", str(tmp_path / "m"), "--column", "post_id=id",
+        "--column", "headline=title", "--column", "content=body",
+        "--column", "pub_date=published_at", "--report", str(report), "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["corpus"]["rows_read"] == 4
+    assert data["corpus"]["rows_kept"] == 2
+    assert data["corpus"]["skipped"] == {"bad_date": 1, "empty": 1}
+    result = CliRunner().invoke(cli, ["related", "1", "--model", str(tmp_path / "m"),
+                                      "--format", "json"])
+    assert json.loads(result.output)["related"][0]["id"] == "2"
+
+
+@pytest.mark.server
+def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
+    """The README's main command: `alsosee serve` on an empty model dir works end to end."""
+    import os
+    import signal
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recommender", "serve", "--model", str(tmp_path / "models"),
+             "--port", str(port), "--workers", "1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).ok:
+                    break
+            except requests.RequestException:  # not listening yet, or still loading
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"not ready in time:\n{log_path.read_text()}")
+        body = requests.get(f"http://127.0.0.1:{port}/v1/articles/gv-316447/related",
+                            timeout=5).json()
+        assert len(body["related"]) == 5
+        assert "training the bundled sample first" in log_path.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
