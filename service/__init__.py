@@ -7,7 +7,8 @@ the previous one, from:
 2. the TOML file named by ``ALSOSEE_CONFIG`` (optional); its top-level keys are the
    lower-case config keys: ``model_dir = "..."``, ``max_content_length = 1048576``
    (``max_body_bytes`` is accepted as an alias);
-3. environment variables ``ALSOSEE_MODEL_DIR`` and ``ALSOSEE_MAX_BODY_BYTES``;
+3. environment variables ``ALSOSEE_MODEL_DIR``, ``ALSOSEE_MAX_BODY_BYTES`` and
+   ``ALSOSEE_CORS_ORIGINS`` (``*`` or comma-separated origins, see ``service/cors.py``);
 4. ``test_config`` (upper-case Flask keys: ``TESTING``, ``MODEL_DIR``, ``MAX_CONTENT_LENGTH``).
 
 ``MODEL_DIR`` is a models root containing a ``current`` pointer, or a version directory.
@@ -31,12 +32,14 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 ENV_CONFIG = "ALSOSEE_CONFIG"
 ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
 ENV_MAX_BODY_BYTES = "ALSOSEE_MAX_BODY_BYTES"
+ENV_CORS_ORIGINS = "ALSOSEE_CORS_ORIGINS"
 
 # TOML key -> Flask config key.
 _TOML_KEYS = {
     "model_dir": "MODEL_DIR",
     "max_content_length": "MAX_CONTENT_LENGTH",
     "max_body_bytes": "MAX_CONTENT_LENGTH",
+    "cors_origins": "CORS_ORIGINS",
 }
 
 
@@ -77,6 +80,7 @@ def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "MODEL_DIR": DEFAULT_MODEL_DIR,
         "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY_BYTES,
+        "CORS_ORIGINS": "*",
     }
     config_file = os.environ.get(ENV_CONFIG)
     if config_file:
@@ -85,6 +89,8 @@ def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
         settings["MODEL_DIR"] = os.environ[ENV_MODEL_DIR]
     if os.environ.get(ENV_MAX_BODY_BYTES):
         settings["MAX_CONTENT_LENGTH"] = os.environ[ENV_MAX_BODY_BYTES]
+    if os.environ.get(ENV_CORS_ORIGINS):
+        settings["CORS_ORIGINS"] = os.environ[ENV_CORS_ORIGINS]
     if test_config is not None:
         settings.update(test_config)
     settings["MODEL_DIR"] = os.fspath(settings["MODEL_DIR"])
@@ -101,7 +107,7 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
-    from service import api, errors, health, openapi, pages
+    from service import api, cors, embed, errors, health, openapi, pages
     from service.state import EXTENSION_KEY, ServiceState
 
     app = Flask(__name__)
@@ -117,5 +123,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(embed.bp)
+    cors.init_app(app)
     app.after_request(_security_headers)
     return app

@@ -223,8 +223,6 @@ def openapi_json():
     """
     response = jsonify(get_spec())
     response.headers["Cache-Control"] = "public, max-age=300"
-    # Docs tools and API clients on other origins read it.
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
