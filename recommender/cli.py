@@ -90,11 +90,18 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Also write the training report (JSON) here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary output.")
+@click.option("--neighbors", "n_neighbors", type=click.IntRange(0, 1000), default=None,
+              help="Neighbour list length precomputed per article (0 disables; default 50).")
+@click.option("--jobs", "n_jobs", type=click.IntRange(1), default=None,
+              help="Local worker processes for the parallel steps (default: all cores).")
+@click.option("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the parallel steps on this Dask cluster (pip install 'alsosee[dask]').")
 @_guarded
 def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           title_weight: float | None, body_weight: float | None, tags_weight: float | None,
           min_df: float | None, max_df: float | None, keep: int, report_path: Path | None,
-          quiet: bool) -> None:
+          quiet: bool, n_neighbors: int | None, n_jobs: int | None,
+          dask_scheduler: str | None) -> None:
     """Train a model on CORPUS files (default: the bundled sample) into --out."""
     from .training import train as run_training
 
@@ -105,6 +112,10 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
             params[name] = value
     if min_df is not None:
         params["min_df"] = int(min_df) if min_df >= 1 else min_df
+    if n_neighbors is not None:
+        params["n_neighbors"] = n_neighbors
+    if n_jobs is not None:
+        params["n_jobs"] = n_jobs
     start = time.perf_counter()
 
     def on_step(msg: str) -> None:
@@ -115,7 +126,8 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
         click.echo("no corpus given: training the bundled sample (Global Voices, CC BY 3.0)",
                    err=True)
     result = run_training(list(corpus) or None, out, params=params,
-                          columns=_parse_columns(columns), keep=keep, on_step=on_step)
+                          columns=_parse_columns(columns), keep=keep, on_step=on_step,
+                          dask_scheduler=dask_scheduler, progress=not quiet)
     if report_path is not None:
         report_path.write_text(json.dumps(result.report, indent=2, default=str))
     if not quiet:

@@ -10,6 +10,8 @@ articles that contain it), so scoring a query only touches the postings of its o
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
+from .index import Pruning, document_frequencies, query_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +126,20 @@ class RelatedStories(BaseEstimator):
         Use ``1 + log(tf)``: a word repeated ten times is not ten times as telling.
     max_features : int or None, default=None
         Cap the vocabulary of each text field to the most frequent terms.
+    n_neighbors : int, default=50
+        Length of the neighbour list precomputed for every article at fit time (by-id
+        queries read it instead of scoring; 0 disables it). Lists hold published articles
+        only, never the article itself.
+    max_query_terms : int or None, default=64
+        Candidate generation uses at most this many of a query's strongest terms (like
+        More-Like-This); None uses every term. Candidates are then re-scored exactly.
+    max_query_df : float or None, default=0.01
+        Candidate generation skips terms found in more than this share of the articles
+        (their postings are long, their weight small); None keeps them.
+    n_candidates : int, default=100
+        Candidates of a pruned query that are re-scored exactly against the whole query.
+    n_jobs : int or None, default=None
+        Worker processes for the neighbour lists (None: all cores).
 
     Attributes
     ----------
@@ -143,6 +160,14 @@ class RelatedStories(BaseEstimator):
         ``tags``, ``language``, ``status`` per row, used to build results.
     n_articles_ : int
         Number of rows.
+    df_ : ndarray of int32, shape (n_features,)
+        Document frequency of every feature.
+    neighbors_ : ndarray of int32, shape (n_articles, n_neighbors)
+        Rows of each article's precomputed neighbours, best first (-1 pads short lists).
+    neighbor_scores_ : ndarray of float32, shape (n_articles, n_neighbors)
+        Their exact cosine similarities.
+    fit_stats_ : dict
+        Seconds, CPU seconds and peak memory of the fitting steps.
 
     Examples
     --------
@@ -168,6 +193,11 @@ class RelatedStories(BaseEstimator):
         stop_words: str | None = "english",
         sublinear_tf: bool = True,
         max_features: int | None = None,
+        n_neighbors: int = 50,
+        max_query_terms: int | None = 64,
+        max_query_df: float | None = 0.01,
+        n_candidates: int = 100,
+        n_jobs: int | None = None,
     ) -> None:
         self.title_weight = title_weight
         self.body_weight = body_weight
@@ -178,6 +208,11 @@ class RelatedStories(BaseEstimator):
         self.stop_words = stop_words
         self.sublinear_tf = sublinear_tf
         self.max_features = max_features
+        self.n_neighbors = n_neighbors
+        self.max_query_terms = max_query_terms
+        self.max_query_df = max_query_df
+        self.n_candidates = n_candidates
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fitting
     def _weights(self) -> dict[str, float]:
@@ -221,7 +256,14 @@ class RelatedStories(BaseEstimator):
         return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                 for v in values]
 
-    def fit(self, X: pd.DataFrame, y: None = None) -> RelatedStories:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: None = None,
+        *,
+        dask_scheduler: str | None = None,
+        progress: bool = False,
+    ) -> RelatedStories:
         """Learn the vocabulary, IDF weights and article vectors of a corpus.
 
         Parameters
@@ -231,6 +273,11 @@ class RelatedStories(BaseEstimator):
             :func:`recommender.corpus.load_corpus`).
         y : None
             Ignored.
+        dask_scheduler : str, optional
+            ``tcp://host:port`` of a Dask scheduler: the neighbour lists are computed on
+            that cluster (joblib's Dask backend) instead of local processes.
+        progress : bool, default=False
+            Show progress bars (tqdm, on stderr) on the long steps.
 
         Returns
         -------
@@ -246,6 +293,8 @@ class RelatedStories(BaseEstimator):
         if len(set(ids)) != len(ids):
             raise InvalidParameterError("id", "article ids must be unique")
         weights = self._weights()
+        self._check_query_params()
+        t0, cpu0 = time.perf_counter(), time.process_time()
 
         blocks, slices, vectorizers = [], {}, {}
         offset = 0
@@ -281,10 +330,71 @@ class RelatedStories(BaseEstimator):
         self.meta_ = _build_meta(X)
         status = self.meta_["status"]
         self.published_ = np.array([str(s).lower() in _PUBLISHED for s in status], dtype=bool)
+        self.df_ = document_frequencies(self.index_)
+        self.fit_stats_ = {
+            "vectorize": {"seconds": round(time.perf_counter() - t0, 3),
+                          "cpu_seconds": round(time.process_time() - cpu0, 3),
+                          "peak_rss_mib": round(_peak_rss_mib(), 1)},
+        }
         logger.info(
             "fitted %d articles, %d features, %d non-zeros",
             self.n_articles_, self.matrix_.shape[1], self.matrix_.nnz,
         )
+        self.build_neighbors(dask_scheduler=dask_scheduler, progress=progress)
+        return self
+
+    def _check_query_params(self) -> None:
+        for name in ("n_neighbors", "n_candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise InvalidParameterError(name, f"must be an integer >= 0, got {value!r}")
+        mqt = self.max_query_terms
+        if mqt is not None and (isinstance(mqt, bool) or not isinstance(mqt, (int, np.integer))
+                                or mqt < 1):
+            raise InvalidParameterError(
+                "max_query_terms", f"must be an integer >= 1 or None, got {mqt!r}")
+        mqd = self.max_query_df
+        if mqd is not None and (isinstance(mqd, bool) or not isinstance(mqd, (int, float))
+                                or not 0 < mqd <= 1):
+            raise InvalidParameterError(
+                "max_query_df", f"must be a share in (0, 1] or None, got {mqd!r}")
+
+    def _pruning(self) -> Pruning:
+        max_df = None
+        if self.max_query_df is not None:
+            # Never fewer than 50 articles: on a small corpus a 1% cut would skip
+            # ordinary words and lose candidates for nothing.
+            max_df = max(int(self.max_query_df * self.n_articles_), 50)
+        return Pruning(max_terms=self.max_query_terms, max_df=max_df,
+                       n_candidates=max(int(self.n_candidates), 1))
+
+    def build_neighbors(self, *, dask_scheduler: str | None = None,
+                        progress: bool = False) -> RelatedStories:
+        """(Re)compute the precomputed neighbour lists (``n_neighbors`` per article).
+
+        Called by :meth:`fit`; rows are processed in parallel blocks (local processes, or
+        the Dask cluster at ``dask_scheduler``). Time and memory go into ``fit_stats_``.
+        """
+        from .neighbors import compute_neighbors
+
+        self._check_fitted()
+        n = int(self.n_neighbors)
+        if n <= 0:
+            self.neighbors_ = np.zeros((self.n_articles_, 0), dtype=np.int32)
+            self.neighbor_scores_ = np.zeros((self.n_articles_, 0), dtype=np.float32)
+            self.fit_stats_.pop("neighbors", None)
+            return self
+        rows, scores, stats = compute_neighbors(
+            self.matrix_, self.index_, self.published_, n, pruning=self._pruning(),
+            n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
+        )
+        self.neighbors_ = rows
+        self.neighbor_scores_ = scores
+        self.fit_stats_["neighbors"] = {
+            **stats.to_dict(),
+            "articles_per_core_second": round(
+                self.n_articles_ / max(stats.seconds * max(stats.n_jobs, 1), 1e-9), 1),
+        }
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -338,6 +448,83 @@ class RelatedStories(BaseEstimator):
             "status": m["status"][row],
         }
 
+    def candidates(
+        self,
+        article_id: str | None = None,
+        query: sp.spmatrix | None = None,
+        n: int = 50,
+        *,
+        published_only: bool = True,
+        exact: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``n`` candidate rows for an article of the corpus or a query vector.
+
+        This is the raw material of a ranking engine: it returns rows, not results, so
+        filters, takedowns and re-ranking can be applied before anything is built.
+
+        Parameters
+        ----------
+        article_id : str, optional
+            An article of the corpus (its own row is never returned). Its precomputed
+            neighbour list answers when ``n <= n_neighbors``; beyond that (an engine whose
+            filters emptied the list asks for more) a full query runs.
+        query : sparse row, optional
+            A vectorised draft (:meth:`vectorize_draft`), when ``article_id`` is None.
+        n : int, default=50
+            Number of candidates (any positive number; fewer come back when fewer
+            articles share a term with the query).
+        published_only : bool, default=True
+            Return published articles only (``published_``); with False, unpublished rows
+            are candidates too (the neighbour lists are then bypassed).
+        exact : bool, default=False
+            Skip query-term pruning and the precomputed lists: the exact top ``n``.
+
+        Returns
+        -------
+        rows : ndarray of int32
+            Candidate rows, best first (score descending, then row ascending).
+        scores : ndarray of float32
+            Their cosine similarities in (0, 1].
+        """
+        self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise InvalidParameterError("n", f"must be a positive integer, got {n!r}")
+        if (article_id is None) == (query is None):
+            raise InvalidParameterError("article_id", "give exactly one of article_id, query")
+        exclude = None
+        if article_id is not None:
+            exclude = self.row(article_id)
+            lists = getattr(self, "neighbors_", None)
+            if (published_only and not exact and lists is not None
+                    and n <= lists.shape[1]):
+                rows = np.asarray(lists[exclude, :n])
+                valid = rows >= 0
+                return rows[valid], np.asarray(self.neighbor_scores_[exclude, :n])[valid]
+            query = self.matrix_[exclude]
+        pruning = Pruning() if exact else self._pruning()
+        return query_candidates(
+            query, self.matrix_, self.index_, self.df_, int(n), pruning=pruning,
+            allowed=self.published_ if published_only else None, exclude_row=exclude,
+            scratch=self._scratch(),
+        )
+
+    def _scratch(self) -> np.ndarray:
+        """A per-thread all-zero float32 buffer with one slot per feature (see rescore)."""
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.zeros(self.matrix_.shape[1], dtype=np.float32)
+        return buf
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        # Per-process caches (scratch space, analyzers), never persisted.
+        state.pop("_local", None)
+        state.pop("_analyzers", None)
+        return state
+
     def scores(self, query: sp.spmatrix) -> np.ndarray:
         """Cosine similarity of one query row against every article (dense float32)."""
         self._check_fitted()
@@ -368,8 +555,8 @@ class RelatedStories(BaseEstimator):
             If ``k`` is out of range.
         """
         k = validate_k(k)
-        row = self.row(article_id)
-        return self._top(self.scores(self.matrix_[row]), k, exclude_row=row)
+        rows, scores = self.candidates(article_id=article_id, n=k)
+        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores)]
 
     def related_to_text(
         self, title: str, body: str = "", k: int = 5, tags: Sequence[str] = ()
@@ -383,7 +570,8 @@ class RelatedStories(BaseEstimator):
         """
         k = validate_k(k)
         query = self.vectorize_draft(title, body, tags)
-        return self._top(self.scores(query), k, exclude_row=None)
+        rows, scores = self.candidates(query=query, n=k)
+        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores)]
 
     def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
         """Vectorise a draft (validated: strings, not both empty)."""
@@ -396,8 +584,55 @@ class RelatedStories(BaseEstimator):
             raise InvalidParameterError("body", "a draft needs a title or a body; both are empty")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise InvalidParameterError("tags", "must be a list of strings")
-        draft = pd.DataFrame({"title": [title], "body": [body], "tags": [list(tags)]})
-        return self.transform(draft)
+        return self._transform_one({"title": title, "body": body, "tags": list(tags)})
+
+    def _transform_one(self, fields: Mapping[str, Any]) -> sp.csr_matrix:
+        """:meth:`transform` of one article, without the per-call overhead of scikit-learn
+        (validation, DataFrames): the same analyzers, vocabulary, IDF and norms (float32),
+        about 20x faster for a draft. Tested equal to :meth:`transform`.
+        """
+        analyzers = self.__dict__.get("_analyzers")
+        if analyzers is None:
+            analyzers = {f: v.build_analyzer() for f, v in self.vectorizers_.items()}
+            self.__dict__["_analyzers"] = analyzers
+        weights = self._weights()
+        cols, vals = [], []
+        for field, vec in self.vectorizers_.items():
+            value = fields.get(field)
+            if field == "tags":
+                value = value if isinstance(value, (list, tuple, np.ndarray)) else []
+            else:
+                value = "" if value is None else str(value)
+            vocab = vec.vocabulary_
+            counts: dict[int, int] = {}
+            for token in analyzers[field](value):
+                j = vocab.get(token)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            j = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            if vec.sublinear_tf:
+                tf = np.log(tf) + np.float32(1)
+            w = (tf * vec.idf_[j].astype(np.float32)).astype(np.float32)
+            norm = np.float32(np.sqrt(np.dot(w, w)))
+            if norm > 0:
+                w = w / norm
+            cols.append(j + self.field_slices_[field][0])
+            vals.append(w * np.float32(weights[field]))
+        n_features = self.matrix_.shape[1]
+        if not cols:
+            return sp.csr_matrix((1, n_features), dtype=np.float32)
+        col = np.concatenate(cols)
+        val = np.concatenate(vals).astype(np.float32)
+        order = np.argsort(col)
+        col, val = col[order], val[order]
+        norm = np.float32(np.sqrt(np.dot(val, val)))
+        if norm > 0:
+            val = val / norm
+        return sp.csr_matrix((val.astype(np.float32), col.astype(np.int32), [0, col.size]),
+                             shape=(1, n_features))
 
     def _top(self, scores: np.ndarray, k: int, exclude_row: int | None) -> list[Recommendation]:
         scores = scores.copy()
@@ -434,6 +669,12 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         positive = positive[cand >= kth]
     order = np.lexsort((positive, -scores[positive]))
     return positive[order][:k]
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _compact(m: sp.csr_matrix) -> sp.csr_matrix:

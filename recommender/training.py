@@ -61,10 +61,23 @@ class TrainResult:
             f"model: {r['model']['articles']} articles, {r['model']['features']} features, "
             f"{r['model']['nonzeros']} non-zeros",
             "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()),
+            *self._neighbour_lines(),
             f"peak memory: {r['peak_rss_mib']:.0f} MiB",
             f"saved: {self.version_dir} (now current)",
         ]
         return "\n".join(lines)
+
+
+    def _neighbour_lines(self) -> list[str]:
+        nb = self.report.get("fit_stats", {}).get("neighbors")
+        if not nb:
+            return []
+        return [
+            f"neighbour lists: {self.model.n_neighbors} per article in {nb['seconds']:.2f} s "
+            f"({nb['cpu_seconds']:.1f} CPU s, {nb['backend']}, {nb['n_jobs']} worker(s), "
+            f"{nb['articles_per_core_second']:.0f} articles/core-second), "
+            f"peak memory {nb['peak_rss_mib']:.0f} MiB"
+        ]
 
 
 def train(
@@ -75,6 +88,8 @@ def train(
     columns: Mapping[str, str] | None = None,
     keep: int = artifact.DEFAULT_KEEP,
     on_step: Callable[[str], None] | None = None,
+    dask_scheduler: str | None = None,
+    progress: bool = False,
 ) -> TrainResult:
     """Load a corpus, fit :class:`RelatedStories` and save a new active model version.
 
@@ -92,7 +107,16 @@ def train(
         Number of model versions to keep.
     on_step : callable, optional
         Called with a short message as each step starts (the CLI shows it).
+    dask_scheduler : str, optional
+        ``tcp://host:port``: run the parallel steps (neighbour lists) on this Dask cluster;
+        checked before the corpus is read, so an unreachable scheduler fails in seconds.
+    progress : bool, default=False
+        Progress bars (tqdm, stderr) on the long steps.
     """
+    if dask_scheduler:
+        from .neighbors import check_scheduler
+
+        check_scheduler(dask_scheduler)
     step = on_step or (lambda msg: logger.info("%s", msg))
     if corpus is None:
         paths = [default_corpus()]
@@ -109,8 +133,13 @@ def train(
 
     t0 = time.perf_counter()
     step(f"vectorising {len(articles)} articles")
-    model = RelatedStories(**dict(params or {})).fit(articles)
+    model = RelatedStories(**dict(params or {})).fit(
+        articles, dask_scheduler=dask_scheduler, progress=progress)
     timings["fit"] = time.perf_counter() - t0
+    fit_stats = getattr(model, "fit_stats_", {})
+    if "neighbors" in fit_stats:
+        timings["vectorize"] = fit_stats["vectorize"]["seconds"]
+        timings["neighbours"] = fit_stats["neighbors"]["seconds"]
 
     report = {
         "corpus": corpus_report.to_dict(),
@@ -122,6 +151,7 @@ def train(
             "parameters": {k: artifact._jsonable(v) for k, v in model.get_params().items()},
         },
         "timings_seconds": timings,
+        "fit_stats": fit_stats,
         "peak_rss_mib": peak_rss_mib(),
     }
     t0 = time.perf_counter()

@@ -1,0 +1,257 @@
+"""Scoring through the inverted index: candidate generation, pruning, exact re-scoring.
+
+The model's rows are L2-normalised TF-IDF vectors, so a cosine similarity is a dot product.
+``index`` is the transposed matrix (term -> postings), so scoring a query touches only the
+postings of its own terms. Two speed tricks, both optional and both measured (see
+``docs/performance.md``):
+
+* **query-term pruning**: candidates are generated from the query's ``max_query_terms``
+  strongest terms, skipping terms found in more than ``max_query_df`` of the articles (the
+  common words whose postings are long and whose weight is small), like a Lucene
+  More-Like-This query;
+* **exact re-scoring**: the ``n_candidates`` best candidates of the pruned query are then
+  scored exactly against the whole query vector, so every score returned is the true cosine
+  and only the recall of the candidate step can suffer.
+
+Everything here is vectorised over candidates (no Python loop over candidates); the
+neighbour-list builder loops over rows of a block only to run one ``argpartition`` per row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How candidate generation prunes a query (``None`` fields disable that cut).
+
+    Attributes
+    ----------
+    max_terms : int or None
+        Keep at most this many of the query's strongest terms (by TF-IDF weight).
+    max_df : int or None
+        Skip terms found in more than this many articles (absolute count).
+    n_candidates : int
+        Candidates re-scored exactly (at least the number of results asked for).
+    """
+
+    max_terms: int | None = None
+    max_df: int | None = None
+    n_candidates: int = 200
+
+    @property
+    def exact(self) -> bool:
+        return self.max_terms is None and self.max_df is None
+
+
+def document_frequencies(index: sp.csr_matrix) -> np.ndarray:
+    """Postings length (document frequency) of every term, int32."""
+    return np.diff(np.asarray(index.indptr)).astype(np.int32)
+
+
+def prune_rows(q: sp.csr_matrix, df: np.ndarray, pruning: Pruning) -> sp.csr_matrix:
+    """Keep, in every row of ``q``, the strongest terms allowed by ``pruning`` (vectorised).
+
+    A row whose terms are all too common keeps its ``max_terms`` rarest terms instead, so no
+    query is left without candidates.
+    """
+    if pruning.exact:
+        return q
+    q = q.tocsr()
+    indptr = np.asarray(q.indptr)
+    indices = np.asarray(q.indices)
+    data = np.asarray(q.data)
+    row = np.repeat(np.arange(q.shape[0]), np.diff(indptr))
+    term_df = df[indices]
+    common = (term_df > pruning.max_df) if pruning.max_df is not None else np.zeros(
+        indices.size, dtype=bool)
+    # Rank terms within each row: allowed terms first by weight desc; too-common terms
+    # after them, rarest first (only used when a row has no allowed term at all).
+    order = np.lexsort((np.where(common, term_df, 0), -np.where(common, 0, data), common, row))
+    rank = np.arange(order.size) - indptr[row[order]]
+    keep = np.ones(order.size, dtype=bool)
+    if pruning.max_terms is not None:
+        keep &= rank < pruning.max_terms
+    # Too-common terms survive only in rows without any allowed term.
+    has_allowed = np.zeros(q.shape[0], dtype=bool)
+    has_allowed[row[~common]] = True
+    sorted_common = common[order]
+    keep &= ~sorted_common | ~has_allowed[row[order]]
+    sel = np.sort(order[keep])
+    counts = np.bincount(row[sel], minlength=q.shape[0])
+    new_indptr = np.concatenate(([0], np.cumsum(counts))).astype(indptr.dtype)
+    return sp.csr_matrix((data[sel], indices[sel], new_indptr), shape=q.shape)
+
+
+def top_rows(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best (score desc, row asc) of parallel arrays, by partial selection."""
+    if rows.size > n:
+        kth = np.partition(scores, -n)[-n]
+        keep = scores >= kth  # keep every tie of the n-th so the tie-break is stable
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))[:n]
+    return rows[order], scores[order]
+
+
+def select_terms(
+    qi: np.ndarray, qd: np.ndarray, df: np.ndarray, pruning: Pruning
+) -> tuple[np.ndarray, np.ndarray]:
+    """The terms of one query kept by ``pruning`` (same rule as :func:`prune_rows`)."""
+    if pruning.exact:
+        return qi, qd
+    term_df = np.asarray(df)[qi]
+    common = term_df > pruning.max_df if pruning.max_df is not None else np.zeros(
+        qi.size, dtype=bool)
+    if common.all():
+        order = np.lexsort((qi, term_df))  # nothing rare enough: the rarest terms
+    else:
+        qi, qd = qi[~common], qd[~common]
+        order = np.lexsort((qi, -qd))
+    if pruning.max_terms is not None:
+        order = order[: pruning.max_terms]
+    order = np.sort(order)
+    return qi[order], qd[order]
+
+
+def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the stored entries of ``rows`` of a CSR structure, and their lengths."""
+    starts = indptr[rows].astype(np.int64)
+    lens = indptr[rows + 1] - starts
+    offsets = np.cumsum(lens) - lens
+    return np.repeat(starts - offsets, lens) + np.arange(int(lens.sum())), lens
+
+
+def accumulate(index: sp.csr_matrix, qi: np.ndarray, qd: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of every row sharing a term with the query ``(qi, qd)``: ``(rows, scores)``.
+
+    Reads only the postings of the query's terms; the cost is linear-logarithmic in the
+    postings touched and independent of the number of articles (no dense n-length array).
+    """
+    n_rows = index.shape[1]
+    # np.asarray: plain views of memory-mapped arrays (np.memmap indexing is slower).
+    pos, lens = _gather(np.asarray(index.indptr), qi)
+    rows = np.asarray(index.indices)[pos]
+    vals = np.asarray(index.data)[pos] * np.repeat(qd, lens)
+    if rows.size * 8 < n_rows:
+        # Few postings: sort them (no n-length array at all).
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        return uniq.astype(np.int32, copy=False), np.bincount(
+            inverse, weights=vals, minlength=uniq.size).astype(np.float32)
+    # Many postings: a dense accumulator is cheaper than sorting them.
+    dense = np.bincount(rows, weights=vals, minlength=n_rows)
+    uniq = np.flatnonzero(dense)
+    return uniq.astype(np.int32), dense[uniq].astype(np.float32)
+
+
+def rescore(matrix: sp.csr_matrix, rows: np.ndarray, qi: np.ndarray, qd: np.ndarray,
+            scratch: np.ndarray | None = None) -> np.ndarray:
+    """Exact cosine of ``rows`` with the query ``(qi sorted, qd)``, float32, vectorised.
+
+    ``scratch`` (optional) is an all-zero float32 array with one slot per feature: the
+    query is spread into it for a direct lookup, then the slots are zeroed again.
+    """
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    pos, lens = _gather(np.asarray(matrix.indptr), rows)
+    cols = np.asarray(matrix.indices)[pos]
+    data = np.asarray(matrix.data)[pos]
+    if scratch is not None:
+        scratch[qi] = qd
+        contrib = data * scratch[cols]
+        scratch[qi] = 0.0
+    else:
+        at = np.searchsorted(qi, cols)
+        np.minimum(at, qi.size - 1, out=at)
+        contrib = np.where(qi[at] == cols, data * qd[at], 0.0)
+    owner = np.repeat(np.arange(rows.size), lens)
+    return np.bincount(owner, weights=contrib, minlength=rows.size).astype(np.float32)
+
+
+def query_candidates(
+    q: sp.csr_matrix,
+    matrix: sp.csr_matrix,
+    index: sp.csr_matrix,
+    df: np.ndarray,
+    n: int,
+    *,
+    pruning: Pruning,
+    allowed: np.ndarray | None = None,
+    exclude_row: int | None = None,
+    scratch: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``n`` rows for one query vector: ``(rows int32, scores float32)``, best first.
+
+    Only rows with a positive score are returned; ``allowed`` (bool per row) restricts the
+    candidates (e.g. published rows), ``exclude_row`` removes the query's own row. Scores
+    are exact cosines (re-scored against the whole query when candidates were pruned),
+    ordered by score descending, then row ascending.
+    """
+    qi = np.asarray(q.indices)
+    qd = np.asarray(q.data, dtype=np.float32)
+    if qi.size > 1 and np.any(qi[1:] < qi[:-1]):
+        order = np.argsort(qi, kind="stable")
+        qi, qd = qi[order], qd[order]
+    si, sd = select_terms(qi, qd, df, pruning)
+    rows, scores = accumulate(index, si, sd)
+    keep = scores > 0
+    if allowed is not None:
+        keep &= allowed[rows]
+    if exclude_row is not None:
+        keep &= rows != exclude_row
+    rows, scores = rows[keep], scores[keep]
+    if pruning.exact:
+        return top_rows(rows, scores, n)
+    rows, _ = top_rows(rows, scores, max(n, pruning.n_candidates))
+    return top_rows(rows, rescore(matrix, rows, qi, qd, scratch), n)
+
+
+def neighbor_block(
+    matrix: sp.csr_matrix,
+    index: sp.csr_matrix,
+    df: np.ndarray,
+    allowed: np.ndarray,
+    start: int,
+    stop: int,
+    n: int,
+    pruning: Pruning,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` neighbours of rows ``start:stop`` (self and disallowed rows excluded).
+
+    Returns ``(rows, scores)`` of shape ``(stop - start, n)``; a row with fewer than ``n``
+    neighbours is padded with row ``-1`` and score ``0``. Same selection as
+    :func:`query_candidates` for every row, with one sparse product for the whole block.
+    """
+    df = np.asarray(df)
+    q = matrix[start:stop]
+    q.sort_indices()
+    qp = prune_rows(q, df, pruning)
+    product = (qp @ index).tocsr()
+    b = stop - start
+    out_rows = np.full((b, n), -1, dtype=np.int32)
+    out_scores = np.zeros((b, n), dtype=np.float32)
+    width = n if pruning.exact else max(n, pruning.n_candidates)
+    indptr = product.indptr
+    p_rows = product.indices.astype(np.int32, copy=False)
+    p_data = product.data.astype(np.float32, copy=False)
+    ok = (p_data > 0) & allowed[p_rows]
+    ok &= p_rows != np.repeat(np.arange(start, stop, dtype=np.int32), np.diff(indptr))
+    scratch = None if pruning.exact else np.zeros(matrix.shape[1], dtype=np.float32)
+    q_indptr, q_indices, q_data = q.indptr, q.indices, q.data.astype(np.float32)
+    for i in range(b):  # one partial selection (and re-scoring) per query row
+        lo, hi = indptr[i], indptr[i + 1]
+        m = ok[lo:hi]
+        r, s = top_rows(p_rows[lo:hi][m], p_data[lo:hi][m], width)
+        if scratch is not None:
+            qs = slice(q_indptr[i], q_indptr[i + 1])
+            r, s = top_rows(r, rescore(matrix, r, q_indices[qs], q_data[qs], scratch), n)
+        out_rows[i, : r.size] = r
+        out_scores[i, : r.size] = s
+    return out_rows, out_scores

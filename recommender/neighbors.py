@@ -1,0 +1,232 @@
+"""Precomputed neighbour lists: the top-N related rows of every article, built at fit time.
+
+Rows are processed in blocks with joblib: local worker processes (loky) by default, or a
+Dask cluster through joblib's Dask backend when a scheduler address is given. Big read-only
+inputs travel once: for loky they are dumped to a temporary folder and memory-mapped by the
+workers (joblib passes a memmap as a file reference), for Dask they are scattered to the
+workers once (``parallel_config(scatter=...)``), never shipped per task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import resource
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed, parallel_config
+
+from .errors import InvalidParameterError
+from .index import Pruning, document_frequencies, neighbor_block
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for a Dask scheduler before giving up with a clear error.
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass
+class NeighborStats:
+    """What building the lists cost (goes into the training report)."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+    blocks: int
+    n_jobs: int
+    backend: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+            "blocks": self.blocks,
+            "n_jobs": self.n_jobs,
+            "backend": self.backend,
+        }
+
+
+def _cpu_seconds() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast (``InvalidParameterError``) when a Dask scheduler cannot be reached.
+
+    A TCP connect with a timeout runs before Dask's own client, whose retries could
+    otherwise wait much longer on an unreachable host.
+    """
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme not in {"tcp", "tls"} or not parsed.hostname:
+        raise InvalidParameterError(
+            "dask_scheduler", f"expected tcp://HOST:PORT, got {address!r}")
+    port = parsed.port or 8786
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise InvalidParameterError(
+            "dask_scheduler",
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}",
+        ) from None
+
+
+@contextlib.contextmanager
+def dask_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A ``distributed.Client`` connected to ``address`` (checked first, bounded wait)."""
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise InvalidParameterError(
+            "dask_scheduler",
+            "Dask is not installed: pip install 'alsosee[dask]'",
+        ) from exc
+    check_scheduler(address, timeout)
+    try:
+        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+    except OSError as exc:
+        raise InvalidParameterError(
+            "dask_scheduler", f"cannot connect to the Dask scheduler at {address}: {exc}"
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _memmapped(matrix: sp.csr_matrix, folder: Path, name: str) -> sp.csr_matrix:
+    """The same CSR matrix backed by read-only memory maps in ``folder``."""
+    parts = {}
+    for attr in ("data", "indices", "indptr"):
+        path = folder / f"{name}.{attr}.npy"
+        np.save(path, np.asarray(getattr(matrix, attr)))
+        parts[attr] = np.load(path, mmap_mode="r")
+    out = sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
+    out.data, out.indices, out.indptr = parts["data"], parts["indices"], parts["indptr"]
+    return out
+
+
+def _run_block(matrix: sp.csr_matrix, index: sp.csr_matrix, df: np.ndarray,
+               allowed: np.ndarray, start: int, stop: int, n: int,
+               pruning: Pruning) -> tuple[int, np.ndarray, np.ndarray]:
+    # One BLAS/OpenMP thread per worker: the parallelism is across blocks.
+    rows, scores = neighbor_block(matrix, index, df, allowed, start, stop, n, pruning)
+    return start, rows, scores
+
+
+def compute_neighbors(
+    matrix: sp.csr_matrix,
+    index: sp.csr_matrix,
+    allowed: np.ndarray,
+    n: int,
+    *,
+    pruning: Pruning,
+    block_size: int = 512,
+    n_jobs: int | None = None,
+    dask_scheduler: str | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, NeighborStats]:
+    """Top-``n`` neighbours of every row: ``(rows int32, scores float32, stats)``.
+
+    Parameters
+    ----------
+    matrix, index : csr_matrix
+        The L2-normalised article matrix and its transpose.
+    allowed : ndarray of bool
+        Rows that may appear in a list (published articles).
+    n : int
+        List length; shorter lists are padded with row -1 / score 0.
+    pruning : Pruning
+        Candidate-generation pruning (exact when empty).
+    block_size : int
+        Rows per task.
+    n_jobs : int, optional
+        Local worker processes (default: all cores); ignored with ``dask_scheduler``.
+    dask_scheduler : str, optional
+        ``tcp://host:port`` of a Dask scheduler: run the blocks on that cluster.
+    progress : bool
+        Show a progress bar (tqdm) on stderr.
+    """
+    n_rows = matrix.shape[0]
+    start_t, start_cpu = time.perf_counter(), _cpu_seconds()
+    df = document_frequencies(index)
+    allowed = np.ascontiguousarray(allowed, dtype=bool)
+    bounds = [(s, min(s + block_size, n_rows)) for s in range(0, n_rows, block_size)]
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    rows = np.full((n_rows, n), -1, dtype=np.int32)
+    scores = np.zeros((n_rows, n), dtype=np.float32)
+
+    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray]], total: int) -> None:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_rows, desc="neighbour lists", unit="art", leave=False)
+        for start, r, s in results:
+            rows[start: start + r.shape[0]] = r
+            scores[start: start + r.shape[0]] = s
+            if bar is not None:
+                bar.update(r.shape[0])
+        if bar is not None:
+            bar.close()
+
+    tasks = (delayed(_run_block)(matrix, index, df, allowed, s, e, n, pruning)
+             for s, e in bounds)
+    if dask_scheduler:
+        backend = "dask"
+        with dask_client(dask_scheduler) as client:
+            workers = len(client.scheduler_info().get("workers", {})) or 1
+            n_jobs = workers
+            # scatter: the matrix, index and masks go to the workers once, not per task.
+            with parallel_config(backend="dask", client=client,
+                                 scatter=[matrix, index, df, allowed],
+                                 wait_for_workers_timeout=CONNECT_TIMEOUT):
+                collect(Parallel(return_as="generator_unordered")(tasks), len(bounds))
+    elif n_jobs == 1 or len(bounds) == 1:
+        backend, n_jobs = "sequential", 1
+        collect((_run_block(matrix, index, df, allowed, s, e, n, pruning) for s, e in bounds),
+                len(bounds))
+    else:
+        backend = "loky"
+        tmp = Path(tempfile.mkdtemp(prefix="alsosee-neighbors-"))
+        try:
+            mm_matrix = _memmapped(matrix, tmp, "matrix")
+            mm_index = _memmapped(index, tmp, "index")
+            tasks = (delayed(_run_block)(mm_matrix, mm_index, df, allowed, s, e, n, pruning)
+                     for s, e in bounds)
+            with parallel_config(backend="loky", inner_max_num_threads=1):
+                collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks),
+                        len(bounds))
+            del mm_matrix, mm_index
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    stats = NeighborStats(
+        seconds=time.perf_counter() - start_t,
+        cpu_seconds=_cpu_seconds() - start_cpu,
+        peak_rss_mib=_peak_rss_mib(),
+        blocks=len(bounds),
+        n_jobs=n_jobs,
+        backend=backend,
+    )
+    logger.info("neighbour lists: %d rows x %d in %.1f s (%s, %d jobs)", n_rows, n,
+                stats.seconds, backend, n_jobs)
+    return rows, scores, stats

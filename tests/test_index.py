@@ -1,0 +1,190 @@
+"""The fast query path: candidates, pruning, neighbour lists, draft vectorising, memmaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recommender import artifact
+from recommender.errors import InvalidParameterError
+from recommender.index import Pruning, document_frequencies, prune_rows, query_candidates
+from recommender.model import RelatedStories
+
+
+def brute_force(model: RelatedStories, row: int | None, query: sp.csr_matrix | None,
+                n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-n by a dense product over every article (the reference)."""
+    q = model.matrix_[row] if query is None else query
+    scores = np.asarray((q @ model.matrix_.T).todense(), dtype=np.float64).ravel()
+    scores[~model.published_] = 0
+    if row is not None:
+        scores[row] = 0
+    order = np.lexsort((np.arange(scores.size), -scores))
+    order = order[scores[order] > 0][:n]
+    return order, scores[order]
+
+
+@pytest.fixture(scope="module")
+def exact_model(sample_articles: pd.DataFrame) -> RelatedStories:
+    return RelatedStories(max_query_terms=None, max_query_df=None, n_neighbors=20,
+                          n_jobs=1).fit(sample_articles)
+
+
+def test_exact_candidates_equal_brute_force(sample_model: RelatedStories) -> None:
+    for row in range(0, sample_model.n_articles_, 7):
+        article_id = sample_model.ids_[row]
+        rows, scores = sample_model.candidates(article_id=article_id, n=60, exact=True)
+        ref_rows, ref_scores = brute_force(sample_model, row, None, 60)
+        np.testing.assert_array_equal(rows, ref_rows)
+        np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+        assert rows.dtype == np.int32 and scores.dtype == np.float32
+        assert row not in rows
+
+
+def test_draft_candidates_equal_brute_force(sample_model: RelatedStories,
+                                            sample_articles: pd.DataFrame) -> None:
+    for i in range(0, 60, 6):
+        q = sample_model.vectorize_draft(sample_articles["title"].iat[i],
+                                         sample_articles["body"].iat[i][:2000])
+        rows, scores = sample_model.candidates(query=q, n=30, exact=True)
+        ref_rows, ref_scores = brute_force(sample_model, None, q, 30)
+        np.testing.assert_array_equal(rows, ref_rows)
+        np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_pruned_candidates_have_exact_scores_and_high_recall(
+        sample_model: RelatedStories) -> None:
+    # Defaults prune the query; every returned score must still be the true cosine.
+    recalls = []
+    for row in range(sample_model.n_articles_):
+        q = sample_model.matrix_[row]
+        rows, scores = query_candidates(
+            q, sample_model.matrix_, sample_model.index_, sample_model.df_, 10,
+            pruning=Pruning(max_terms=16, max_df=20, n_candidates=40),
+            allowed=sample_model.published_, exclude_row=row)
+        exact = np.asarray((q @ sample_model.matrix_[rows].T).todense()).ravel()
+        np.testing.assert_allclose(scores, exact, rtol=1e-5, atol=1e-6)
+        ref, _ = brute_force(sample_model, row, None, 10)
+        recalls.append(len(set(rows) & set(ref)) / max(len(ref), 1))
+    recall = float(np.mean(recalls))
+    # Aggressive pruning on purpose: the recall is below 1 (the cut does something) but high.
+    assert 0.8 < recall < 1.0, recall
+
+
+def test_prune_rows_keeps_strongest_allowed_terms() -> None:
+    q = sp.csr_matrix(np.array([[0.1, 0.5, 0.3, 0.7, 0.2],
+                                [0.9, 0.0, 0.0, 0.0, 0.1]], dtype=np.float32))
+    df = np.array([1, 1, 1, 100, 1], dtype=np.int32)
+    out = prune_rows(q, df, Pruning(max_terms=2, max_df=10)).toarray()
+    # Row 0: term 3 is too common; the two strongest others are 1 and 2.
+    np.testing.assert_array_equal(out[0] > 0, [False, True, True, False, False])
+    np.testing.assert_array_equal(out[1] > 0, [True, False, False, False, True])
+    only_common = sp.csr_matrix(np.array([[0.0, 0.0, 0.0, 0.5, 0.0]], dtype=np.float32))
+    # A query made of common terms only keeps its rarest terms instead of nothing.
+    assert prune_rows(only_common, df, Pruning(max_terms=2, max_df=10)).nnz == 1
+
+
+def test_neighbour_lists_equal_exact_top_n(exact_model: RelatedStories) -> None:
+    lists, lscores = exact_model.neighbors_, exact_model.neighbor_scores_
+    assert lists.shape == (exact_model.n_articles_, 20) and lists.dtype == np.int32
+    assert lscores.dtype == np.float32
+    for row in range(exact_model.n_articles_):
+        ref_rows, ref_scores = brute_force(exact_model, row, None, 20)
+        got = lists[row][lists[row] >= 0]
+        np.testing.assert_array_equal(got, ref_rows)
+        np.testing.assert_allclose(lscores[row][: got.size], ref_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_parallel_neighbour_lists_equal_sequential(sample_articles: pd.DataFrame) -> None:
+    from recommender.neighbors import compute_neighbors
+
+    m = RelatedStories(n_neighbors=30, n_jobs=1).fit(sample_articles.head(120))
+    seq_rows, seq_scores, seq_stats = compute_neighbors(
+        m.matrix_, m.index_, m.published_, 30, pruning=m._pruning(), n_jobs=1, block_size=32)
+    par_rows, par_scores, par_stats = compute_neighbors(
+        m.matrix_, m.index_, m.published_, 30, pruning=m._pruning(), n_jobs=2, block_size=32)
+    assert seq_stats.backend == "sequential" and par_stats.backend == "loky"
+    assert par_stats.blocks == 4
+    np.testing.assert_array_equal(seq_rows, par_rows)
+    np.testing.assert_array_equal(seq_scores, par_scores)
+    np.testing.assert_array_equal(seq_rows, m.neighbors_)
+
+
+def test_by_id_uses_lists_and_matches_full_query(sample_model: RelatedStories) -> None:
+    agree = []
+    for row in range(0, sample_model.n_articles_, 3):
+        article_id = sample_model.ids_[row]
+        from_lists = sample_model.candidates(article_id=article_id, n=10)
+        # n beyond the list length: the fallback runs a full (pruned) query.
+        full = sample_model.candidates(article_id=article_id, n=80)
+        np.testing.assert_array_equal(from_lists[0], sample_model.neighbors_[row, :10])
+        agree.append(len(set(from_lists[0]) & set(full[0][:10])) / 10)
+        assert row not in full[0]
+        assert sample_model.published_[full[0]].all()
+    assert np.mean(agree) > 0.98
+
+
+def test_unpublished_candidates_only_on_request(exact_model: RelatedStories) -> None:
+    df = pd.DataFrame({"id": ["a", "b", "c"], "title": ["storm hits", "storm hits", "storm"],
+                       "body": ["", "", ""], "status": ["published", "draft", "published"]})
+    model = RelatedStories(max_df=1.0, tags_weight=0, n_jobs=1).fit(df)
+    assert model.ids_[model.candidates(article_id="a", n=5)[0]].tolist() == ["c"]
+    rows, _ = model.candidates(article_id="a", n=5, published_only=False)
+    assert model.ids_[rows].tolist() == ["b", "c"]
+
+
+def test_candidates_validates_arguments(sample_model: RelatedStories) -> None:
+    with pytest.raises(InvalidParameterError):
+        sample_model.candidates(n=5)
+    with pytest.raises(InvalidParameterError) as err:
+        sample_model.candidates(article_id=sample_model.ids_[0], n=0)
+    assert err.value.field == "n"
+    with pytest.raises(KeyError):
+        sample_model.candidates(article_id="nope", n=5)
+
+
+@pytest.mark.parametrize("params", [{"n_neighbors": -1}, {"max_query_terms": 0},
+                                    {"max_query_df": 1.5}, {"n_candidates": "x"}])
+def test_bad_query_parameters(params: dict, sample_articles: pd.DataFrame) -> None:
+    with pytest.raises(InvalidParameterError):
+        RelatedStories(**params).fit(sample_articles.head(5))
+
+
+def test_zero_neighbours_disables_lists(sample_articles: pd.DataFrame) -> None:
+    model = RelatedStories(n_neighbors=0).fit(sample_articles.head(40))
+    assert model.neighbors_.shape == (40, 0)
+    assert "neighbors" not in model.fit_stats_
+    assert model.related(model.ids_[0], k=3)  # answered by a query
+
+
+def test_fast_draft_vectorising_equals_transform(sample_model: RelatedStories,
+                                                 sample_articles: pd.DataFrame) -> None:
+    for i in range(0, 100, 9):
+        title = sample_articles["title"].iat[i]
+        body = sample_articles["body"].iat[i]
+        tags = list(sample_articles["tags"].iat[i])
+        fast = sample_model._transform_one({"title": title, "body": body, "tags": tags})
+        slow = sample_model.transform(pd.DataFrame({"title": [title], "body": [body],
+                                                    "tags": [tags]}))
+        assert fast.dtype == np.float32
+        np.testing.assert_allclose(fast.toarray(), slow.toarray(), rtol=1e-5, atol=1e-6)
+
+
+def test_document_frequencies(sample_model: RelatedStories) -> None:
+    df = document_frequencies(sample_model.index_)
+    np.testing.assert_array_equal(df, (sample_model.matrix_ > 0).sum(axis=0).A1)
+
+
+def test_loaded_arrays_are_memory_mapped(trained_model_dir) -> None:
+    loaded = artifact.load(trained_model_dir)
+    m = loaded.model
+    for arr in (m.matrix_.data, m.matrix_.indices, m.index_.data, m.index_.indices,
+                m.neighbors_, m.neighbor_scores_, m.df_):
+        assert isinstance(arr, np.memmap), type(arr)
+        assert not arr.flags.writeable
+    assert loaded.load_seconds > 0
+    # ...and queries still work on read-only maps (scratch space is per process).
+    assert m.related(m.ids_[0], k=5)
+    assert m.related_to_text("Egypt election", "Egyptians vote", k=5)
