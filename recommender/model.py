@@ -556,7 +556,7 @@ class RelatedStories(BaseEstimator):
         """
         k = validate_k(k)
         rows, scores = self.candidates(article_id=article_id, n=k)
-        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores)]
+        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores, strict=True)]
 
     def related_to_text(
         self, title: str, body: str = "", k: int = 5, tags: Sequence[str] = ()
@@ -571,7 +571,7 @@ class RelatedStories(BaseEstimator):
         k = validate_k(k)
         query = self.vectorize_draft(title, body, tags)
         rows, scores = self.candidates(query=query, n=k)
-        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores)]
+        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores, strict=True)]
 
     def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
         """Vectorise a draft (validated: strings, not both empty)."""

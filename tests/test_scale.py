@@ -1,0 +1,80 @@
+"""Dask training (a real LocalCluster), scheduler errors, the training summary."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.errors import InvalidParameterError
+from recommender.model import RelatedStories
+from recommender.neighbors import check_scheduler
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> None:
+    distributed = pytest.importorskip("distributed")
+    articles = sample_articles.head(200)
+    local = RelatedStories(n_jobs=1).fit(articles)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        remote = RelatedStories().fit(articles, dask_scheduler=cluster.scheduler_address)
+    assert remote.fit_stats_["neighbors"]["backend"] == "dask"
+    assert remote.fit_stats_["neighbors"]["n_jobs"] == 2
+    np.testing.assert_array_equal(local.neighbors_, remote.neighbors_)
+    np.testing.assert_array_equal(local.neighbor_scores_, remote.neighbor_scores_)
+    assert (local.matrix_ != remote.matrix_).nnz == 0
+    assert [r.id for r in local.related(local.ids_[3], k=5)] == [
+        r.id for r in remote.related(remote.ids_[3], k=5)]
+
+
+def test_unreachable_scheduler_fails_fast() -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    with pytest.raises(InvalidParameterError) as err:
+        check_scheduler(address, timeout=2)
+    assert time.monotonic() - start < 5
+    assert address in str(err.value)
+    with pytest.raises(InvalidParameterError, match="tcp://HOST:PORT"):
+        check_scheduler("http://example.invalid")
+
+
+def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),
+         "--dask-scheduler", address],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "cannot reach the Dask scheduler" in proc.stderr and address in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 30  # interpreter start-up included; the wait is 5 s
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
+    import json
+
+    from recommender import artifact
+
+    version = artifact.resolve(trained_model_dir)
+    report = json.loads((version / artifact.REPORT_FILE).read_text())
+    nb = report["fit_stats"]["neighbors"]
+    assert nb["seconds"] > 0 and nb["peak_rss_mib"] > 0 and nb["articles_per_core_second"] > 0
+    assert report["fit_stats"]["vectorize"]["peak_rss_mib"] > 0
+    assert report["timings_seconds"]["neighbours"] == nb["seconds"]
