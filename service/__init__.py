@@ -26,6 +26,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from service import settings as _ops_settings
+
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -41,6 +43,8 @@ _TOML_KEYS = {
     "max_body_bytes": "MAX_CONTENT_LENGTH",
     "cors_origins": "CORS_ORIGINS",
 }
+# Operational settings (live state, reloads, caching, limits, CORS, server): service/settings.py.
+_TOML_KEYS.update(_ops_settings.toml_keys())
 
 
 def _positive_int(value: Any, source: str) -> int:
@@ -97,6 +101,7 @@ def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
     settings["MAX_CONTENT_LENGTH"] = _positive_int(
         settings["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH / ALSOSEE_MAX_BODY_BYTES"
     )
+    _ops_settings.resolve(settings, overrides=test_config)
     return settings
 
 
@@ -107,7 +112,20 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
-    from service import api, cors, embed, errors, health, openapi, pages
+    from service import (
+        api,
+        caching,
+        cors,
+        embed,
+        errors,
+        health,
+        live_api,
+        metrics,
+        observability,
+        openapi,
+        pages,
+        protection,
+    )
     from service.state import EXTENSION_KEY, ServiceState
 
     app = Flask(__name__)
@@ -116,14 +134,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Article ids may contain "//": never let routing rewrite them.
     app.url_map.merge_slashes = False
 
-    app.extensions[EXTENSION_KEY] = ServiceState.load(app.config["MODEL_DIR"])
+    app.extensions[EXTENSION_KEY] = ServiceState.load(
+        app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
+    )
 
     errors.register(app)
+    observability.init_app(app)  # first: times and logs everything below, incl. 304s
+    caching.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(embed.bp)
     cors.init_app(app)
+    app.register_blueprint(live_api.bp)
+    metrics.init_app(app)
+    protection.init_app(app)  # after the blueprints: it wraps their views
     app.after_request(_security_headers)
     return app

@@ -7,7 +7,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from recommender import live
 from service import validation
+from service.caching import cacheable
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -57,13 +59,19 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def related_for_article(article_id: str, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    model = get_state().require().model
-    article = article_summary(model.article(article_id))
-    related = [rec.to_dict() for rec in model.related(article_id, k=k)]
+    view = get_state().view()  # one model and one live snapshot for the whole request
+    model = view.model
+    if view.live is None:
+        article = article_summary(model.article(article_id))
+        related = [rec.to_dict() for rec in model.related(article_id, k=k)]
+        return article, related
+    article = article_summary(live.article(model, view.live, article_id))
+    related = [rec.to_dict() for rec in live.merged_related(model, view.live, article_id, k=k)]
     return article, related
 
 
 @bp.get("/articles/<path:article_id>/related")
+@cacheable
 def related(article_id: str):
     """Related stories of an article of the corpus.
 
@@ -124,13 +132,17 @@ def related_to_draft():
         $ref: "#/components/responses/Unavailable"
     """
     state = get_state()
-    loaded = state.require()
+    view = state.view()
     payload = validation.json_object(request)
     title = validation.optional_string(payload, "title")
     body = validation.optional_string(payload, "body")
     tags = validation.optional_string_list(payload, "tags")
     k = validation.k_from_json(payload)
-    items = [rec.to_dict() for rec in loaded.model.related_to_text(title, body, k=k, tags=tags)]
+    if view.live is None:
+        recs = view.model.related_to_text(title, body, k=k, tags=tags)
+    else:
+        recs = live.merged_related_to_text(view.model, view.live, title, body, k=k, tags=tags)
+    items = [rec.to_dict() for rec in recs]
     return {"article": {"title": title}, "related": items, "model": state.model_info()}
 
 
@@ -160,4 +172,18 @@ def model():
       "503":
         $ref: "#/components/responses/Unavailable"
     """
-    return public_manifest(get_state().require().manifest)
+    state = get_state()
+    view = state.view()
+    serving = state.serving
+    body = public_manifest(view.loaded.manifest)
+    body["serving"] = {
+        "version": view.version,
+        "since": serving.since if serving is not None else None,
+        "load_seconds": round(view.loaded.load_seconds, 3),
+    }
+    body["state_version"] = view.state_version
+    body["live_articles"] = view.live.n_live if view.live is not None else None
+    body["unpublished_ids"] = len(view.live.tombstones) if view.live is not None else None
+    body["last_reload"] = state.last_reload
+    body["last_reload_error"] = state.last_reload_error
+    return body

@@ -12,6 +12,9 @@ specific to alsosee use ``urn:alsosee:problem:<slug>`` type URIs:
 * ``urn:alsosee:problem:unsupported-media-type`` (415) - POST without ``application/json``;
 * ``urn:alsosee:problem:no-model`` (503) - the worker started without a loadable model;
 * ``urn:alsosee:problem:not-ready`` (503) - the model failed its readiness probe;
+* ``urn:alsosee:problem:state-unavailable`` (503) - the state database is locked/unreadable;
+* ``urn:alsosee:problem:unauthorized`` (401) / ``forbidden`` (403) - missing / wrong API key;
+* ``urn:alsosee:problem:reload-failed`` (409) - a new model was refused; the old one serves;
 * ``urn:alsosee:problem:internal`` (500) - a bug; details are only logged server-side.
 """
 
@@ -24,7 +27,12 @@ from flask import Flask, Response, current_app, has_request_context, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from recommender.errors import AlsoseeError, InvalidParameterError, UnknownArticleError
+from recommender.errors import (
+    AlsoseeError,
+    InvalidParameterError,
+    StateError,
+    UnknownArticleError,
+)
 
 PROBLEM_MIMETYPE = "application/problem+json"
 TYPE_PREFIX = "urn:alsosee:problem:"
@@ -98,6 +106,15 @@ def _handle_alsosee_error(exc: AlsoseeError) -> Response:
     return problem_response(Problem(400, str(exc), slug="invalid-request", title="Invalid request"))
 
 
+def _handle_state_error(exc: StateError) -> Response:
+    current_app.logger.error("state database error on %s %s: %s", request.method, request.path,
+                             exc)
+    return problem_response(
+        Problem(503, f"The live-state database is unavailable: {exc}", slug="state-unavailable",
+                title="State database unavailable", headers=[("Retry-After", "5")])
+    )
+
+
 def _handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
     headers = [
@@ -126,6 +143,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(Problem, _handle_problem)
     app.register_error_handler(UnknownArticleError, _handle_unknown_article)
     app.register_error_handler(InvalidParameterError, _handle_invalid_parameter)
+    app.register_error_handler(StateError, _handle_state_error)
     app.register_error_handler(AlsoseeError, _handle_alsosee_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)

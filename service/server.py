@@ -1,23 +1,41 @@
 """Run the service under gunicorn, programmatically.
 
 ``python -m service.server --model models --port 8000 --workers 2`` or, from Python,
-``run("models", port=8000)``. Each worker builds its own app (and loads the model once);
-logs go to stderr; SIGTERM/SIGINT stop gracefully (gunicorn's default: workers finish their
-requests within ``graceful_timeout``).
+``run("models", port=8000)``. Each worker builds its own app (and memory-maps the model);
+logs go to stderr as JSON lines; SIGTERM/SIGINT stop gracefully (workers finish their requests
+within ``graceful_timeout``).
+
+Model reloads without downtime: **SIGHUP does not restart the workers** here. Gunicorn's own
+HUP handling starts new workers and stops the old ones, and requests waited up to 20 s while
+the new workers loaded their model (measured, see NOTES). Instead the master forwards SIGHUP
+to the workers, and each worker's reloader thread loads and verifies the new model, then swaps
+one reference while it keeps answering with the old one. To deploy new *code*, restart the
+service (or use gunicorn's USR2 + TERM binary upgrade).
+
+Prometheus multi-process mode: ``PROMETHEUS_MULTIPROC_DIR`` is set to a fresh directory (or
+emptied, if given) before the workers start; dead workers are marked in ``child_exit``.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import logging.config
 import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from service import ENV_MODEL_DIR
+from service import settings as ops_settings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +58,73 @@ class AlsoseeApplication(BaseApplication):
     def load(self):
         from service import create_app
 
-        return create_app()
+        app = create_app()
+        _start_reloader(app)
+        return app
+
+    def run(self) -> None:
+        try:
+            AlsoseeArbiter(self).run()
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            sys.exit(1)
+
+
+class AlsoseeArbiter(Arbiter):
+    """Gunicorn's master, except that SIGHUP asks the workers to reload the *model*."""
+
+    def handle_hup(self) -> None:
+        self.log.info("SIGHUP: asking %d worker(s) to reload the model", len(self.WORKERS))
+        self.kill_workers(signal.SIGHUP)
+
+
+def _start_reloader(app: Any) -> None:
+    """In a worker: SIGHUP sets a flag, the reloader thread does the work (never the signal
+    handler itself: it runs between two bytecodes of whatever request is being served)."""
+    state = app.extensions["alsosee"]
+    signal.signal(signal.SIGHUP, lambda signum, frame: state.signal_reload())
+    state.start_watcher(interval=float(app.config.get("WATCH_INTERVAL", 1.0)),
+                        watch_pointer=bool(app.config.get("WATCH_MODEL", False)))
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def _prometheus_dir() -> None:
+    """A clean multi-process directory shared by the workers (removed at exit if ours)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # counters of a previous run
+            stale.unlink()
+        return
+    path = Path(tempfile.mkdtemp(prefix="alsosee-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    master = os.getpid()
+    atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+
+
+def logconfig(level: str) -> dict[str, Any]:
+    """Every log line (ours and gunicorn's) as one JSON object on stderr."""
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "service.logfmt.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # Our own request log line (alsosee.access) replaces gunicorn's access log.
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
 
 
 def _bind(host: str, port: int) -> str:
@@ -71,29 +155,37 @@ def run(
     access_log: bool = False,
     log_level: str = "info",
     train_if_missing: bool = False,
+    keepalive: int = 5,
+    max_requests: int = 0,
 ) -> None:
     """Serve ``model_dir`` with gunicorn until stopped (blocks; exits the process on error).
 
     The model directory reaches the workers through ``ALSOSEE_MODEL_DIR`` (set here, before
     the workers fork). ``threads > 1`` selects gunicorn's threaded (gthread) worker.
+    ``access_log`` is kept for compatibility: every request is logged (JSON) anyway.
     """
     model_dir = os.fspath(model_dir)
     if train_if_missing:
         ensure_model(model_dir)
     os.environ[ENV_MODEL_DIR] = model_dir
+    _prometheus_dir()
     options: dict[str, Any] = {
         "bind": _bind(host, port),
         "workers": workers,
         "threads": threads,
         "timeout": timeout,
         "graceful_timeout": graceful_timeout,
+        "keepalive": keepalive,
+        "max_requests": max_requests,
+        "max_requests_jitter": max_requests // 10 if max_requests else 0,
         "errorlog": "-",  # stderr
         "loglevel": log_level,
-        "accesslog": "/dev/stderr" if access_log else None,
+        "logconfig_dict": logconfig(log_level),
         "proc_name": "alsosee",
-        "preload_app": False,  # one model load per worker, after fork
+        "preload_app": False,  # one model load per worker, after fork (mmap shares memory)
         # No shared control socket in $HOME: several servers (tests, staging) can coexist.
         "control_socket_disable": True,
+        "child_exit": _child_exit,
     }
     AlsoseeApplication(options).run()
 
@@ -102,24 +194,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m service.server", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--model", default=os.environ.get(ENV_MODEL_DIR, "models"),
+    parser.add_argument("--model", default=None,
                         help="models root (with a `current` pointer) or a version directory")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--timeout", type=int, default=30, help="worker timeout, seconds")
-    parser.add_argument("--graceful-timeout", type=int, default=30)
-    parser.add_argument("--access-log", action="store_true", help="log requests (to stderr)")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--timeout", type=int, default=None, help="worker timeout, seconds")
+    parser.add_argument("--graceful-timeout", type=int, default=None)
+    parser.add_argument("--keepalive", type=int, default=None)
+    parser.add_argument("--max-requests", type=int, default=None)
+    parser.add_argument("--access-log", action="store_true", help="(requests are always logged)")
+    parser.add_argument("--log-level", default=None)
     parser.add_argument("--train-if-missing", action="store_true",
                         help="train the bundled sample when the model directory is empty")
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(args.model, args.host, args.port, args.workers, args.threads, args.timeout,
-        graceful_timeout=args.graceful_timeout, access_log=args.access_log,
-        log_level=args.log_level, train_if_missing=args.train_if_missing)
+    try:
+        opts = server_options(vars(args))
+    except (ValueError, RuntimeError) as exc:
+        parser.error(str(exc))
+    logging.config.dictConfig(logconfig(opts["LOG_LEVEL"]))
+    run(opts["MODEL_DIR"], opts["HOST"], opts["PORT"], opts["WORKERS"], opts["THREADS"],
+        opts["TIMEOUT"], graceful_timeout=opts["GRACEFUL_TIMEOUT"], log_level=opts["LOG_LEVEL"],
+        train_if_missing=args.train_if_missing, keepalive=opts["KEEPALIVE"],
+        max_requests=opts["MAX_REQUESTS"])
+
+
+def server_options(args: dict[str, Any]) -> dict[str, Any]:
+    """Server settings: command-line flag > ``ALSOSEE_*`` variable > config file > default."""
+    from service import ENV_CONFIG, _load_toml
+
+    file_values = _load_toml(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else {}
+    overrides = {s.key: args.get(s.key.lower()) for s in ops_settings.SERVER_SETTINGS}
+    opts = ops_settings.resolve({}, ops_settings.SERVER_SETTINGS, file_values=file_values,
+                                overrides=overrides)
+    model = args.get("model") or os.environ.get(ENV_MODEL_DIR) or file_values.get("MODEL_DIR")
+    opts["MODEL_DIR"] = model or "models"
+    return opts
 
 
 if __name__ == "__main__":

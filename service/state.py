@@ -1,18 +1,75 @@
-"""Per-app (hence per-worker) state: the model loaded once at ``create_app``."""
+"""Per-app (hence per-worker) state: the serving model, the live state, reloads.
+
+The model that answers requests is held in **one reference** (:attr:`ServiceState.serving`):
+a reload loads and verifies the new version completely (and vectorises the live articles for
+it), then replaces that reference in one assignment. A request grabs the reference once, at
+its start (:meth:`ServiceState.view`, pinned in ``flask.g``), so it is answered by exactly one
+model version even if a swap happens while it runs.
+
+Reloads are triggered by ``POST /v1/admin/reload`` (which also asks every other worker, through
+a counter in the state database), by SIGHUP (see :mod:`service.server`) and, when
+``WATCH_MODEL`` is on, by the ``current`` pointer changing. A version that fails verification
+is refused: the old model keeps serving and the error is kept for ``/v1/model``.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from service.errors import Problem
 
 EXTENSION_KEY = "alsosee"
+#: Key in the state database's meta table counting reload requests (all workers follow it).
+RELOAD_COUNTER = "model_reload_requests"
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One model version with what was built for it; replaced as a whole on reload."""
+
+    loaded: Any  # recommender.artifact.LoadedModel
+    live: Any | None  # recommender.live.LiveIndex bound to this model (None without a state DB)
+    since: float  # time.time() when it started serving
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """What one request uses: one model, one live snapshot, one state version."""
+
+    loaded: Any
+    live: Any | None  # recommender.live.LiveSnapshot
+    state_version: int | None
+
+    @property
+    def model(self) -> Any:
+        return self.loaded.model
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+
+@dataclass
+class ReloadResult:
+    status: str  # "reloaded", "unchanged" or "failed"
+    previous: str | None
+    version: str | None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "previous": self.previous, "version": self.version,
+                "error": self.error, "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -21,46 +78,265 @@ class ServiceState:
 
     ``loaded`` is the library's ``LoadedModel`` (``.model``, ``.manifest``, ``.version``) or
     ``None`` when the model directory held no loadable model; ``load_error`` then says why.
+    ``db`` is the shared state database (``None`` and ``state_error`` when it cannot be
+    opened: live publishing then answers 503, queries still work from the model alone).
     """
 
     model_dir: str
-    loaded: Any | None = None
+    serving: Serving | None = None
     load_error: str | None = None
+    db: Any | None = None
+    state_error: str | None = None
+    last_reload: dict[str, Any] | None = None
+    last_reload_error: str | None = None
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _failed_version: str | None = field(default=None, repr=False)
+    _watcher: threading.Thread | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _hup: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    # ------------------------------------------------------------ start-up
     @classmethod
-    def load(cls, model_dir: str) -> ServiceState:
+    def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
         from recommender import artifact
         from recommender.errors import AlsoseeError
 
+        state = cls(model_dir=model_dir)
+        state._open_db(state_db)
         try:
             loaded = artifact.load(model_dir)
         except (AlsoseeError, OSError) as exc:
             log.warning("no model loaded from %s: %s", model_dir, exc)
-            return cls(model_dir=model_dir, load_error=str(exc))
+            state.load_error = str(exc)
+            return state
         log.info("loaded model %s from %s", loaded.version, model_dir)
-        return cls(model_dir=model_dir, loaded=loaded)
+        state.serving = state._prepare(loaded)
+        return state
+
+    def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
+        from recommender import live  # noqa: F401 - registers the live_articles table
+        from recommender.db import StateDB, default_path
+        from recommender.errors import StateError
+
+        explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
+        path = Path(state_db) if state_db is not None else default_path(self._models_root())
+        if not explicit and not path.parent.is_dir():
+            # No models directory yet: do not create one as a side effect of starting.
+            self.state_error = f"state database {path}: directory {path.parent} does not exist"
+            log.warning("%s", self.state_error)
+            return
+        try:
+            self.db = StateDB(path).init()
+        except StateError as exc:
+            self.state_error = str(exc)
+            log.error("%s", exc)
+
+    def _models_root(self) -> Path:
+        """The models root (the parent of a version directory given as MODEL_DIR)."""
+        path = Path(self.model_dir)
+        if (path / "manifest.json").is_file() and not (path / "current").exists():
+            return path.parent
+        return path
+
+    def _prepare(self, loaded: Any) -> Serving:
+        """Build what a model needs before it serves (live articles vectorised with it)."""
+        live_index = None
+        if self.db is not None:
+            from recommender.errors import StateError
+            from recommender.live import LiveIndex, LiveStore
+
+            live_index = LiveIndex(LiveStore(self.db), loaded.model, loaded.version)
+            try:
+                live_index.snapshot()
+            except StateError as exc:  # served without live articles until the DB is back
+                log.error("live articles not loaded for model %s: %s", loaded.version, exc)
+        return Serving(loaded=loaded, live=live_index, since=time.time())
+
+    # ------------------------------------------------------------ requests
+    @property
+    def loaded(self) -> Any | None:
+        """The model of the current request (pinned), else the serving one."""
+        if has_request_context() and "alsosee_view" in g:
+            return g.alsosee_view.loaded
+        serving = self.serving
+        return serving.loaded if serving is not None else None
+
+    def view(self) -> RequestView:
+        """The request's view (model + live snapshot + state version), pinned on first use."""
+        if has_request_context() and "alsosee_view" in g:
+            return g.alsosee_view
+        serving = self.serving  # the one read of the reference
+        if serving is None:
+            raise self._no_model()
+        live_snapshot, state_version = None, None
+        if serving.live is not None:
+            state_version = self.db.version()  # StateError -> 503 problem
+            live_snapshot = serving.live.snapshot(state_version)
+            state_version = live_snapshot.state_version
+        view = RequestView(loaded=serving.loaded, live=live_snapshot, state_version=state_version)
+        if has_request_context():
+            g.alsosee_view = view
+        return view
 
     def require(self) -> Any:
         """The loaded model, or a 503 problem when there is none."""
-        if self.loaded is None:
-            raise Problem(
-                503,
-                "No model loaded: the model directory holds no usable model "
-                "(train one with `alsosee train`, then restart the service).",
-                slug="no-model",
-                title="No model loaded",
-            )
-        return self.loaded
+        return self.view().loaded
+
+    def _no_model(self) -> Problem:
+        return Problem(
+            503,
+            "No model loaded: the model directory holds no usable model "
+            "(train one with `alsosee train`, then reload or restart the service).",
+            slug="no-model",
+            title="No model loaded",
+        )
 
     def model_info(self) -> dict[str, Any]:
-        manifest = self.require().manifest
+        loaded = self.require()
+        manifest = loaded.manifest
         return {
-            "version": self.loaded.version,
+            "version": loaded.version,
             "trained_at": manifest.get("created_at"),
             "articles": manifest.get("articles"),
         }
+
+    def require_db(self) -> Any:
+        if self.db is None:
+            raise Problem(503, f"The live-state database is not available: {self.state_error}",
+                          slug="state-unavailable", title="State database unavailable")
+        return self.db
+
+    # -------------------------------------------------------------- reload
+    def reload(self, *, reason: str = "request", force: bool = False) -> ReloadResult:
+        """Load and verify the version ``current`` names; swap only if it is sound.
+
+        Never raises for a bad model: the result (and ``last_reload_error``) says why it was
+        refused, and the previous model keeps serving.
+        """
+        from recommender import artifact
+        from recommender.errors import AlsoseeError
+        from service import metrics
+
+        with self._reload_lock:
+            start = time.perf_counter()
+            old = self.serving
+            previous = old.loaded.version if old is not None else None
+            target = None
+            try:
+                target = artifact.resolve(self.model_dir)
+                if old is not None and target.name == previous and not force:
+                    return ReloadResult("unchanged", previous, previous,
+                                        seconds=time.perf_counter() - start)
+                loaded = artifact.load(target)
+                serving = self._prepare(loaded)
+            except (AlsoseeError, OSError, MemoryError) as exc:
+                self._failed_version = target.name if target is not None else None
+                self.last_reload_error = str(exc)
+                result = ReloadResult("failed", previous, previous, error=str(exc),
+                                      seconds=time.perf_counter() - start)
+                self.last_reload = {**result.to_dict(), "at": _now(), "reason": reason,
+                                    "pid": os.getpid()}
+                metrics.record_reload(False)
+                log.error("model reload (%s) refused, still serving %s: %s",
+                          reason, previous, exc)
+                return result
+            self.serving = serving  # the swap: one reference assignment
+            self.load_error = None
+            self.last_reload_error = None
+            self._failed_version = None
+            result = ReloadResult("reloaded", previous, loaded.version,
+                                  seconds=time.perf_counter() - start)
+            self.last_reload = {**result.to_dict(), "at": _now(), "reason": reason,
+                                "pid": os.getpid()}
+            metrics.record_reload(True)
+            metrics.set_model(previous, loaded.version)
+            log.info("model reload (%s): %s -> %s in %.2f s", reason, previous, loaded.version,
+                     result.seconds)
+            return result
+
+    def request_reload_everywhere(self) -> None:
+        """Ask every worker (through the state database) to reload."""
+        db = self.require_db()
+        with db.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
+                         "DO UPDATE SET value = value + 1", (RELOAD_COUNTER,))
+
+    def _reload_requests(self) -> int | None:
+        if self.db is None:
+            return None
+        with self.db.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?",
+                               (RELOAD_COUNTER,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def signal_reload(self) -> None:
+        """Called from a signal handler: only sets a flag (the watcher does the work)."""
+        self._hup.set()
+
+    def start_watcher(self, interval: float = 1.0, watch_pointer: bool = False) -> None:
+        """Start the background thread that performs requested reloads (one per worker)."""
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(max(interval, 0.05), watch_pointer),
+            name="alsosee-reloader", daemon=True,
+        )
+        self._watcher.start()
+
+    def stop_watcher(self) -> None:
+        self._stop.set()
+        self._hup.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+    def _watch(self, interval: float, watch_pointer: bool) -> None:
+        from recommender import artifact
+        from recommender.errors import AlsoseeError
+
+        seen = self._safe(self._reload_requests)
+        while not self._stop.is_set():
+            self._hup.wait(interval)
+            if self._stop.is_set():
+                return
+            reason = None
+            if self._hup.is_set():
+                self._hup.clear()
+                reason = "SIGHUP"
+            requests_now = self._safe(self._reload_requests)
+            if requests_now is not None and requests_now != seen:
+                seen = requests_now
+                reason = reason or "reload request"
+            if reason is None and watch_pointer:
+                try:
+                    pointer = artifact.current_version(self.model_dir)
+                except AlsoseeError:
+                    pointer = None
+                serving = self.serving
+                current = serving.loaded.version if serving is not None else None
+                if pointer and pointer != current and pointer != self._failed_version:
+                    reason = "pointer changed"
+            if reason is not None:
+                try:
+                    self.reload(reason=reason)
+                except Exception:  # noqa: BLE001 - the watcher must survive anything
+                    log.exception("model reload (%s) crashed", reason)
+
+    @staticmethod
+    def _safe(fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - a locked/missing DB must not kill the thread
+            log.warning("reload watcher: %s", exc)
+            return None
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def get_state() -> ServiceState:

@@ -1,0 +1,612 @@
+"""Live articles: publish and unpublish between retrains, without touching the model.
+
+Articles published through the API, the CLI or a CMS sync are stored in the shared state
+database (:mod:`recommender.db`) as their validated fields, not as vectors: every process
+vectorises them with *its* current model's vocabulary (``model.transform``) and keeps them in
+a :class:`LiveSnapshot`, refreshed incrementally when the state version moves (only rows
+changed since the last refresh are re-vectorised) and rebuilt when the model changes.
+
+Semantics (the contract the service and the ranking rely on):
+
+* a published live article is queryable by id and a candidate in every other list; if the
+  model has an article with the same id, the live version **replaces** it everywhere;
+* an unpublished id (``unpublish``) is a tombstone: it hides a corpus article with that id
+  too, is never recommended and queries for it raise :class:`UnknownArticleError`;
+* publishing again after an unpublish brings the article back;
+* every write goes through :meth:`StateDB.write`, so it bumps the state version (ETags and
+  every worker's caches follow).
+
+Terms that the model's vocabulary does not know (a brand-new name) are ignored until the next
+retrain; ``alsosee train --include-live`` folds the live articles into that corpus.
+
+Library API (used by the HTTP service, the CLI and the WordPress sync)::
+
+    store = LiveStore(StateDB(path).init())
+    store.publish(parse_articles([{"id": "a1", "title": "...", "body": "..."}]))
+    store.unpublish("a1")
+    store.changes(since=0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .corpus import CORE_COLUMNS, articles_from_records
+from .db import StateDB, register_schema
+from .errors import CorpusError, InvalidParameterError, UnknownArticleError
+from .model import Recommendation, RelatedStories, _iso, _none_if_missing, top_k, validate_k
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "InvalidArticleError",
+    "LiveChange",
+    "LiveIndex",
+    "LiveSnapshot",
+    "LiveStore",
+    "MAX_BATCH",
+    "MAX_BODY_CHARS",
+    "merged_related",
+    "merged_related_to_text",
+    "parse_articles",
+]
+
+#: Longest body (characters, after HTML removal) a live article may have.
+MAX_BODY_CHARS = 200_000
+#: Longest title (characters).
+MAX_TITLE_CHARS = 1_000
+#: Longest id (characters); same limit as the HTTP routes.
+MAX_ID_CHARS = 512
+#: Most articles in one batch publish.
+MAX_BATCH = 1_000
+
+_STRING_FIELDS = ("url", "section", "language", "status", "story_id", "canonical_url",
+                  "modified_at", "author")
+#: Fields kept in the database (the corpus table's core columns).
+STORED_FIELDS = tuple(c for c in CORE_COLUMNS)
+
+register_schema(
+    "live_articles",
+    """
+    CREATE TABLE IF NOT EXISTS live_articles (
+        id         TEXT PRIMARY KEY,
+        published  INTEGER NOT NULL,      -- 1: live article, 0: unpublished (tombstone)
+        record     TEXT,                  -- JSON of the validated fields (NULL if unpublished)
+        updated_at TEXT NOT NULL,
+        seq        INTEGER NOT NULL       -- the state version this change produced
+    );
+    CREATE INDEX IF NOT EXISTS live_articles_seq ON live_articles (seq);
+    """,
+)
+
+
+class InvalidArticleError(InvalidParameterError):
+    """An article sent for publication is malformed; ``field`` names the culprit
+    (``published_at``, or ``articles[3].title`` in a batch) and the message starts with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, f"{field} {message}")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# ------------------------------------------------------------------ validation
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
+    """Strict JSON-type checks (the corpus loader is lenient; an API must not be)."""
+    if not isinstance(rec, Mapping):
+        raise InvalidArticleError(prefix.rstrip(".") or "article",
+                                  f"must be a JSON object, got {_type_name(rec)}")
+
+    def bad(name: str, message: str) -> InvalidArticleError:
+        return InvalidArticleError(f"{prefix}{name}", message)
+
+    out = dict(rec)
+    article_id = rec.get("id")
+    if article_id is None:
+        raise bad("id", "is required")
+    if isinstance(article_id, bool) or not isinstance(article_id, str | int):
+        raise bad("id", f"must be a string, got {_type_name(article_id)}")
+    article_id = str(article_id).strip()
+    if not article_id:
+        raise bad("id", "must not be empty")
+    if len(article_id) > MAX_ID_CHARS:
+        raise bad("id", f"is {len(article_id)} characters long; at most {MAX_ID_CHARS}")
+    out["id"] = article_id
+    title = rec.get("title")
+    if title is None:
+        raise bad("title", "is required")
+    if not isinstance(title, str):
+        raise bad("title", f"must be a string, got {_type_name(title)}")
+    if not title.strip():
+        raise bad("title", "must not be empty")
+    if len(title) > MAX_TITLE_CHARS:
+        raise bad("title", f"is {len(title)} characters long; at most {MAX_TITLE_CHARS}")
+    body = rec.get("body")
+    if body is not None:
+        if not isinstance(body, str):
+            raise bad("body", f"must be a string, got {_type_name(body)}")
+        if len(body) > MAX_BODY_CHARS:
+            raise bad("body", f"is too large: {len(body)} characters; at most {MAX_BODY_CHARS}")
+    published_at = rec.get("published_at")
+    if published_at is not None and not isinstance(published_at, str):
+        raise bad("published_at",
+                  f"must be an ISO 8601 date string, got {_type_name(published_at)}")
+    tags = rec.get("tags")
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+    ):
+        raise bad("tags", "must be an array of strings")
+    for name in _STRING_FIELDS:
+        value = rec.get(name)
+        if value is not None and not isinstance(value, str):
+            raise bad(name, f"must be a string or null, got {_type_name(value)}")
+    return out
+
+
+_SKIP_FIELDS = {"missing_id": "id", "empty": "title", "bad_date": "published_at"}
+_SKIP_MESSAGES = {
+    "missing_id": "is required",
+    "empty": "is empty (and so is body) once HTML is removed",
+    "bad_date": "cannot be parsed as a date (use ISO 8601, e.g. 2026-11-28T09:30:00Z)",
+}
+
+
+def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFrame:
+    """Validate article dicts (e.g. JSON bodies) into the corpus table, or raise.
+
+    Parameters
+    ----------
+    records : sequence of mapping
+        Articles with at least ``id`` and ``title`` (``body``, ``url``, ``published_at``,
+        ``section``, ``tags``, ``language``, ``status``, ``story_id`` optional).
+    batch : bool, default=False
+        Name fields ``articles[i].field`` in errors (the body of a batch request).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same columns as :func:`recommender.corpus.load_corpus`; nothing is skipped.
+
+    Raises
+    ------
+    InvalidArticleError
+        The first malformed article; ``field`` names the offending field.
+    """
+    if batch and len(records) > MAX_BATCH:
+        raise InvalidArticleError("articles",
+                                  f"has {len(records)} items; at most {MAX_BATCH} per batch")
+    if not records:
+        raise InvalidArticleError("articles", "is empty")
+    checked = []
+    for i, rec in enumerate(records):
+        prefix = f"articles[{i}]." if batch else ""
+        checked.append(_check_record(rec, prefix))
+    try:
+        frame, report = articles_from_records(checked, source="request")
+    except CorpusError as exc:  # defensive: the checks above should make this unreachable
+        raise InvalidArticleError("articles", str(exc)) from exc
+    if report.skipped_rows:
+        first = report.skipped_rows[0]
+        index = int(first["line"]) - 1
+        reason = first["reason"]
+        name = _SKIP_FIELDS.get(reason, "article")
+        prefix = f"articles[{index}]." if batch else ""
+        if reason == "duplicate":
+            raise InvalidArticleError(f"{prefix}id", f"{first['id']!r} appears more than once")
+        raise InvalidArticleError(f"{prefix}{name}", _SKIP_MESSAGES.get(reason, reason))
+    return frame
+
+
+def _record_json(row: Mapping[str, Any]) -> str:
+    rec: dict[str, Any] = {}
+    for name in STORED_FIELDS:
+        value = row.get(name)
+        if name == "published_at":
+            value = _iso(value)
+        elif name == "tags":
+            value = [str(t) for t in (value if value is not None else [])]
+        else:
+            value = _none_if_missing(value)
+            if value is pd.NA:
+                value = None
+        rec[name] = value
+    return json.dumps(rec, ensure_ascii=False)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------- store
+@dataclass(frozen=True, slots=True)
+class LiveChange:
+    """One row of the live table: a published article (``record``) or a tombstone."""
+
+    id: str
+    published: bool
+    record: dict[str, Any] | None
+    updated_at: str
+    seq: int
+
+
+class LiveStore:
+    """Live articles in the state database (publish, unpublish, list, changes).
+
+    Parameters
+    ----------
+    db : StateDB
+        An initialised state database (the live table is created by ``db.init()``).
+    """
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def publish(self, articles: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[str]:
+        """Add or replace articles in one transaction; returns their ids.
+
+        ``articles`` is a validated table (:func:`parse_articles`, :func:`load_corpus`) or
+        raw dicts (validated here). All or nothing: on any error nothing is stored.
+        """
+        if not isinstance(articles, pd.DataFrame):
+            articles = parse_articles(list(articles), batch=True)
+        rows = [(row["id"], _record_json(row)) for row in articles.to_dict("records")]
+        now = _now()
+        with self.db.write() as conn:
+            seq = _next_seq(conn)
+            self._publish_rows(conn, rows, now, seq)
+        logger.info("published %d live article(s) (state version %d)", len(rows), seq)
+        return [article_id for article_id, _ in rows]
+
+    def apply(self, publish: pd.DataFrame | None = None,
+              unpublish: Iterable[str] = ()) -> tuple[list[str], int]:
+        """Publish and unpublish in **one** transaction (a CMS batch): all or nothing.
+
+        Returns the published ids and the number of ids whose state the unpublish changed.
+        """
+        rows = ([(row["id"], _record_json(row)) for row in publish.to_dict("records")]
+                if publish is not None else [])
+        gone = list(unpublish)
+        now = _now()
+        with self.db.write() as conn:
+            seq = _next_seq(conn)
+            self._publish_rows(conn, rows, now, seq)
+            changed = self._unpublish_rows(conn, gone, now, seq)
+        logger.info("published %d, unpublished %d live article(s) (state version %d)",
+                    len(rows), changed, seq)
+        return [article_id for article_id, _ in rows], changed
+
+    @staticmethod
+    def _publish_rows(conn: Any, rows: list[tuple[str, str]], now: str, seq: int) -> None:
+        conn.executemany(
+            "INSERT INTO live_articles (id, published, record, updated_at, seq) "
+            "VALUES (?, 1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET published = 1, "
+            "record = excluded.record, updated_at = excluded.updated_at, seq = excluded.seq",
+            [(article_id, rec, now, seq) for article_id, rec in rows],
+        )
+
+    @staticmethod
+    def _unpublish_rows(conn: Any, ids: list[str], now: str, seq: int) -> int:
+        changed = 0
+        for article_id in ids:
+            cur = conn.execute(
+                "INSERT INTO live_articles (id, published, record, updated_at, seq) "
+                "VALUES (?, 0, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET published = 0, "
+                "record = NULL, updated_at = excluded.updated_at, seq = excluded.seq "
+                "WHERE live_articles.published = 1",
+                (article_id, now, seq),
+            )
+            changed += cur.rowcount
+        return changed
+
+    def unpublish(self, article_ids: str | Iterable[str]) -> int:
+        """Unpublish ids (live or corpus articles): they are never recommended again and
+        queries for them fail. Returns the number of ids whose state changed."""
+        ids = [article_ids] if isinstance(article_ids, str) else list(article_ids)
+        now = _now()
+        with self.db.write() as conn:
+            seq = _next_seq(conn)
+            changed = self._unpublish_rows(conn, ids, now, seq)
+        logger.info("unpublished %d of %d id(s) (state version %d)", changed, len(ids), seq)
+        return changed
+
+    def get(self, article_id: str) -> LiveChange | None:
+        """The stored row of an id (published or tombstone), or None."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT id, published, record, updated_at, seq FROM live_articles WHERE id = ?",
+                (article_id,),
+            ).fetchone()
+        return _change(row) if row else None
+
+    def changes(self, since: int = 0, limit: int | None = None) -> list[LiveChange]:
+        """Rows changed after state version ``since`` (oldest first)."""
+        sql = ("SELECT id, published, record, updated_at, seq FROM live_articles "
+               "WHERE seq > ? ORDER BY seq, id")
+        params: list[Any] = [since]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self.db.read() as conn:
+            return [_change(r) for r in conn.execute(sql, params)]
+
+    def counts(self) -> dict[str, int]:
+        """``{"published": n, "unpublished": m}``."""
+        with self.db.read() as conn:
+            rows = dict(conn.execute(
+                "SELECT published, count(*) FROM live_articles GROUP BY published"
+            ).fetchall())
+        return {"published": int(rows.get(1, 0)), "unpublished": int(rows.get(0, 0))}
+
+    def published_frame(self) -> pd.DataFrame:
+        """All published live articles as a corpus table (for ``train --include-live``)."""
+        records = [c.record for c in self.changes(0) if c.published and c.record]
+        if not records:
+            return pd.DataFrame(columns=CORE_COLUMNS)
+        frame, _ = articles_from_records(records, source="live articles")
+        return frame
+
+    def unpublished_ids(self) -> list[str]:
+        with self.db.read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT id FROM live_articles WHERE published = 0 ORDER BY id")]
+
+
+def _next_seq(conn: Any) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'state_version'").fetchone()
+    return int(row[0]) + 1 if row else 1
+
+
+def _change(row: Any) -> LiveChange:
+    return LiveChange(
+        id=row[0], published=bool(row[1]),
+        record=json.loads(row[2]) if row[2] else None, updated_at=row[3], seq=int(row[4]),
+    )
+
+
+# ------------------------------------------------------------------- snapshot
+_PUBLISHED_STATUSES = frozenset({"published", "publish", "live", "public", ""})
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """Immutable view of the live articles, vectorised for one model.
+
+    A request grabs one snapshot (with one model) and uses it throughout.
+    """
+
+    model_version: str
+    state_version: int
+    ids: tuple[str, ...] = ()
+    records: tuple[dict[str, Any], ...] = ()
+    matrix: sp.csr_matrix | None = None
+    candidate: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    tombstones: frozenset[str] = frozenset()
+    hidden_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    row_of: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_live(self) -> int:
+        return len(self.ids)
+
+    def is_unpublished(self, article_id: str) -> bool:
+        return article_id in self.tombstones
+
+    def has(self, article_id: str) -> bool:
+        return article_id in self.row_of
+
+    def vector(self, article_id: str) -> sp.csr_matrix:
+        assert self.matrix is not None
+        return self.matrix[self.row_of[article_id]]
+
+    def article(self, article_id: str) -> dict[str, Any]:
+        rec = dict(self.records[self.row_of[article_id]])
+        return {k: rec.get(k) for k in ("id", "title", "url", "published_at", "section",
+                                         "tags", "language", "status")}
+
+    def scores(self, query: sp.spmatrix) -> np.ndarray:
+        """Cosine of ``query`` (1 x d) with every live row: a small sparse product."""
+        if self.matrix is None or self.n_live == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray((self.matrix @ query.T).todense(), dtype=np.float32).ravel()
+
+    def recommendation(self, row: int, score: float) -> Recommendation:
+        rec = self.records[row]
+        return Recommendation(
+            id=rec["id"], title=rec.get("title") or "", url=rec.get("url"),
+            published_at=rec.get("published_at"), section=rec.get("section"),
+            score=round(min(max(float(score), 0.0), 1.0), 6),
+        )
+
+
+class LiveIndex:
+    """Per-process cache turning the live table into :class:`LiveSnapshot` objects for one
+    model.
+
+    ``snapshot(state_version)`` is cheap when nothing changed (one comparison); after a write
+    it reads and vectorises only the rows changed since the last refresh. A new model gets a
+    new ``LiveIndex`` (the service builds it, vectorising every live article, before the new
+    model starts serving). Thread-safe.
+
+    Parameters
+    ----------
+    store : LiveStore
+        Where the live articles are.
+    model : RelatedStories
+        The fitted model whose vocabulary vectorises them.
+    model_version : str
+        Its version (recorded in every snapshot).
+    """
+
+    def __init__(self, store: LiveStore, model: RelatedStories, model_version: str) -> None:
+        self.store = store
+        self.model = model
+        self.model_version = model_version
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[dict[str, Any], sp.csr_matrix]] = {}
+        self._tombstones: set[str] = set()
+        self._seq = -1
+        self._snapshot: LiveSnapshot | None = None
+        self.last_refresh_seconds = 0.0
+
+    def snapshot(self, state_version: int | None = None) -> LiveSnapshot:
+        """The live articles as of ``state_version`` (or newer); ``None`` reads it."""
+        snap = self._snapshot
+        if snap is not None and state_version is not None and snap.state_version == state_version:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if (snap is not None and state_version is not None
+                    and snap.state_version >= state_version):
+                return snap
+            return self._refresh()
+
+    def _refresh(self) -> LiveSnapshot:
+        start = time.perf_counter()
+        model = self.model
+        with self.store.db.read() as conn:
+            state_version = int(conn.execute(
+                "SELECT value FROM meta WHERE key = 'state_version'").fetchone()[0])
+            rows = conn.execute(
+                "SELECT id, published, record, updated_at, seq FROM live_articles "
+                "WHERE seq > ? ORDER BY seq", (self._seq,)).fetchall()
+        changes = [_change(r) for r in rows]
+        published = [c for c in changes if c.published and c.record]
+        for c in changes:
+            self._rows.pop(c.id, None)
+            self._tombstones.discard(c.id)
+            if not c.published:
+                self._tombstones.add(c.id)
+        if published:
+            frame = pd.DataFrame([c.record for c in published])
+            vectors = model.transform(frame)
+            for i, c in enumerate(published):
+                self._rows[c.id] = (c.record, vectors[i])
+        self._seq = max(self._seq, state_version)
+        snap = self._build(model, self.model_version, state_version)
+        self._snapshot = snap
+        self.last_refresh_seconds = time.perf_counter() - start
+        if changes:
+            logger.info("live articles: %d change(s) applied in %.1f ms (%d live, %d unpublished)",
+                        len(changes), 1000 * self.last_refresh_seconds, len(self._rows),
+                        len(self._tombstones))
+        return snap
+
+    def _build(self, model: RelatedStories, model_version: str,
+               state_version: int) -> LiveSnapshot:
+        ids = tuple(self._rows)
+        records = tuple(self._rows[i][0] for i in ids)
+        matrix = (sp.vstack([self._rows[i][1] for i in ids], format="csr", dtype=np.float32)
+                  if ids else None)
+        candidate = np.array(
+            [str(r.get("status") or "").lower() in _PUBLISHED_STATUSES for r in records],
+            dtype=bool)
+        overridden = [model.row_of_[i] for i in (*ids, *self._tombstones) if i in model.row_of_]
+        return LiveSnapshot(
+            model_version=model_version, state_version=state_version, ids=ids,
+            records=records, matrix=matrix, candidate=candidate,
+            tombstones=frozenset(self._tombstones),
+            hidden_rows=np.array(sorted(overridden), dtype=np.int64),
+            row_of={article_id: row for row, article_id in enumerate(ids)},
+        )
+
+
+# -------------------------------------------------------------------- merging
+def article(model: RelatedStories, live: LiveSnapshot, article_id: str) -> dict[str, Any]:
+    """Metadata of an article: the live version if any, else the corpus one (404 if
+    unpublished or unknown)."""
+    if live.is_unpublished(article_id):
+        raise UnknownArticleError(article_id)
+    if live.has(article_id):
+        return live.article(article_id)
+    return model.article(article_id)
+
+
+def query_vector(model: RelatedStories, live: LiveSnapshot, article_id: str) -> sp.csr_matrix:
+    if live.is_unpublished(article_id):
+        raise UnknownArticleError(article_id)
+    if live.has(article_id):
+        return live.vector(article_id)
+    return model.matrix_[model.row(article_id)]
+
+
+def candidate_scores(
+    model: RelatedStories, live: LiveSnapshot, query: sp.spmatrix, exclude: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the corpus rows and of the live rows for one query, with everything that
+    must never be recommended (unpublished, replaced, tombstoned, the article itself) at 0.
+    """
+    corpus = model.scores(query).copy()
+    corpus[~model.published_] = 0.0
+    if live.hidden_rows.size:
+        corpus[live.hidden_rows] = 0.0
+    live_scores = live.scores(query)
+    if live_scores.size:
+        live_scores[~live.candidate] = 0.0
+    if exclude is not None:
+        row = model.row_of_.get(exclude)
+        if row is not None:
+            corpus[row] = 0.0
+        if live.has(exclude):
+            live_scores[live.row_of[exclude]] = 0.0
+    return corpus, live_scores
+
+
+def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: np.ndarray,
+               live_scores: np.ndarray, k: int) -> list[Recommendation]:
+    items = [(float(corpus[r]), 0, int(r)) for r in top_k(corpus, k)]
+    if live_scores.size:
+        items += [(float(live_scores[r]), 1, int(r)) for r in top_k(live_scores, k)]
+    # Score descending; on ties the corpus row first (stable, like the model's own order).
+    items.sort(key=lambda t: (-t[0], t[1], t[2]))
+    out = []
+    for score, source, row in items[:k]:
+        out.append(model._recommendation(row, score) if source == 0
+                   else live.recommendation(row, score))
+    return out
+
+
+def merged_related(model: RelatedStories, live: LiveSnapshot, article_id: str,
+                   k: int = 5) -> list[Recommendation]:
+    """``model.related`` with the live articles merged in (see the module docstring)."""
+    k = validate_k(k)
+    query = query_vector(model, live, article_id)
+    corpus, live_scores = candidate_scores(model, live, query, exclude=article_id)
+    return _merge_top(model, live, corpus, live_scores, k)
+
+
+def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str,
+                           body: str = "", k: int = 5,
+                           tags: Sequence[str] = ()) -> list[Recommendation]:
+    """``model.related_to_text`` with the live articles merged in."""
+    k = validate_k(k)
+    query = model.vectorize_draft(title, body, tags)
+    corpus, live_scores = candidate_scores(model, live, query)
+    return _merge_top(model, live, corpus, live_scores, k)

@@ -1,0 +1,83 @@
+"""HTTP caching that never outlives a takedown.
+
+Views decorated with :func:`cacheable` answer with
+
+* ``ETag: "<model version>.<state version>.<code version>"`` - the state version changes on
+  every publish, unpublish, takedown or pin (every write to the state database), the model
+  version on every reload, so a tag can only match a response that is still right;
+* ``Cache-Control: public, max-age=<CACHE_MAX_AGE>`` (short, default 10 s: the longest a
+  browser or CDN may show a list without asking again);
+* ``304 Not Modified`` when ``If-None-Match`` names the current tag (checked before any work).
+
+Errors and writes get ``Cache-Control: no-store`` (a 404 for an article published a second
+later must not be cached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+
+from recommender import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_AGE = 10
+
+
+def cacheable(view: F) -> F:
+    """Mark a GET view whose response depends only on the URL, the model and the state."""
+    view.alsosee_cacheable = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_cacheable() -> bool:
+    if request.method not in ("GET", "HEAD") or request.endpoint is None:
+        return False
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, "alsosee_cacheable", False))
+
+
+def etag_for(view: Any) -> str:
+    state = view.state_version if view.state_version is not None else "x"
+    return f"{view.version}.{state}.{__version__}"
+
+
+def _cache_control() -> str:
+    max_age = int(current_app.config.get("CACHE_MAX_AGE", DEFAULT_MAX_AGE))
+    if max_age <= 0:
+        return "no-cache"
+    return f"public, max-age={max_age}"
+
+
+def _before() -> Response | None:
+    if not _is_cacheable():
+        return None
+    from service.state import get_state
+
+    view = get_state().view()  # pins the model and state version for this request
+    tag = etag_for(view)
+    g.alsosee_etag = tag
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+        response.set_etag(tag)
+        response.headers["Cache-Control"] = _cache_control()
+        return response
+    return None
+
+
+def _after(response: Response) -> Response:
+    tag = g.get("alsosee_etag")
+    if tag is not None and response.status_code == 200:
+        response.set_etag(tag)
+        response.headers["Cache-Control"] = _cache_control()
+    elif response.status_code != 304 and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)

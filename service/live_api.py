@@ -1,0 +1,112 @@
+"""Live publishing over HTTP (API key required) and model administration.
+
+* ``PUT /v1/articles/<id>`` - add or replace one article (JSON object; ``id`` optional, must
+  match the path when given);
+* ``DELETE /v1/articles/<id>`` - unpublish (a corpus article too): never recommended again,
+  queries for it answer 404;
+* ``POST /v1/articles:batch`` - ``{"articles": [...], "unpublish": ["id", ...]}`` in one
+  transaction (all or nothing), up to ``MAX_BATCH`` articles, body up to ``MAX_BATCH_BYTES``;
+* ``POST /v1/admin/reload`` - load and verify the model ``current`` names, swap it in this
+  worker, and ask every other worker to do the same.
+
+A malformed article is a 400 problem whose ``field`` names the culprit (``published_at``,
+``articles[3].title``); nothing is stored then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from recommender.live import MAX_BATCH, LiveStore, parse_articles
+from service import validation
+from service.auth import require_api_key
+from service.errors import Problem, invalid_parameter
+from service.state import get_state
+
+bp = Blueprint("live", __name__, url_prefix="/v1")
+
+DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _store() -> LiveStore:
+    return LiveStore(get_state().require_db())
+
+
+def _written(ids: list[str], status: str, **extra: Any) -> dict[str, Any]:
+    db = get_state().require_db()
+    return {"ids": ids, "status": status, "state_version": db.version(), **extra}
+
+
+@bp.put("/articles/<path:article_id>")
+@require_api_key
+def put_article(article_id: str):
+    article_id = validation.article_id(article_id)
+    payload = validation.json_object(request)
+    given = payload.get("id")
+    if given is not None and str(given) != article_id:
+        raise invalid_parameter("id", f"the body's id {given!r} does not match the URL's "
+                                f"{article_id!r}")
+    payload = {**payload, "id": article_id}
+    frame = parse_articles([payload])
+    ids = _store().publish(frame)
+    return _written(ids, "published")
+
+
+@bp.delete("/articles/<path:article_id>")
+@require_api_key
+def delete_article(article_id: str):
+    article_id = validation.article_id(article_id)
+    changed = _store().unpublish(article_id)
+    return _written([article_id], "unpublished", changed=changed)
+
+
+@bp.post("/articles:batch")
+@require_api_key
+def batch():
+    # A CMS back-fill is larger than a query: its own (configurable) body limit.
+    request.max_content_length = int(current_app.config.get("MAX_BATCH_BYTES",
+                                                            DEFAULT_MAX_BATCH_BYTES))
+    payload = validation.json_object(request)
+    unknown = sorted(set(payload) - {"articles", "unpublish"})
+    if unknown:
+        raise invalid_parameter(unknown[0], f"unknown field {unknown[0]!r} (expected "
+                                "'articles' and/or 'unpublish')")
+    articles = payload.get("articles", [])
+    unpublish = payload.get("unpublish", [])
+    if not isinstance(articles, list):
+        raise invalid_parameter("articles", "articles must be an array of article objects")
+    if not isinstance(unpublish, list) or not all(isinstance(i, str) and i for i in unpublish):
+        raise invalid_parameter("unpublish", "unpublish must be an array of article ids")
+    if not articles and not unpublish:
+        raise invalid_parameter("articles", "give 'articles' to publish and/or 'unpublish'")
+    if len(unpublish) > MAX_BATCH:
+        raise invalid_parameter("unpublish", f"has {len(unpublish)} ids; at most {MAX_BATCH}")
+    for i, item in enumerate(unpublish):
+        if len(item) > validation.MAX_ARTICLE_ID_LENGTH:
+            raise invalid_parameter(f"unpublish[{i}]", "id too long")
+    frame = parse_articles(articles, batch=True) if articles else None
+    published, changed = _store().apply(frame, unpublish)
+    return _written(published, "applied", unpublished=unpublish, changed=changed)
+
+
+@bp.post("/admin/reload")
+@require_api_key
+def reload_model():
+    state = get_state()
+    result = state.reload(reason="POST /v1/admin/reload")
+    others = True
+    try:
+        state.request_reload_everywhere()
+    except Exception as exc:  # noqa: BLE001 - this worker's answer still stands
+        current_app.logger.error("could not ask the other workers to reload: %s", exc)
+        others = False
+    if result.status == "failed":
+        raise Problem(
+            409,
+            f"The new model was refused and {result.previous or 'no model'} keeps serving: "
+            f"{result.error}",
+            slug="reload-failed", title="Model reload refused",
+        )
+    return {**result.to_dict(), "other_workers_notified": others}

@@ -1,0 +1,168 @@
+"""Prometheus metrics (``GET /metrics``).
+
+Under gunicorn every worker is a process with its own counters. :mod:`service.server` sets
+``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory) before the workers start, so each worker
+writes its samples to memory-mapped files there and ``/metrics``, whichever worker answers,
+aggregates all of them (prometheus-client's multi-process mode; dead workers are marked in
+the ``child_exit`` hook). Without that variable (tests, the Flask dev server) the counters are
+the process's own.
+
+Per-worker values that do not add up (which model a worker serves) are exported with a
+``pid`` label. Values read from shared state (live articles, takedowns) and the model's age
+are computed at scrape time by the answering worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+ENV_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+
+bp = Blueprint("metrics", __name__)
+
+REQUESTS = Counter(
+    "alsosee_http_requests_total", "HTTP requests answered, by endpoint and status.",
+    ["endpoint", "method", "status"],
+)
+LATENCY = Histogram(
+    "alsosee_http_request_duration_seconds", "Time to answer an HTTP request.",
+    ["endpoint", "method", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+RELOADS = Counter(
+    "alsosee_model_reloads_total", "Model reloads attempted in the workers, by result.",
+    ["result"],
+)
+MODEL_SERVING = Gauge(
+    "alsosee_model_serving", "1 for the model version a worker serves (label pid: the worker).",
+    ["version"], multiprocess_mode="liveall",
+)
+
+
+def record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    labels = (endpoint, method, str(status))
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(*labels).observe(seconds)
+
+
+def record_reload(ok: bool) -> None:
+    RELOADS.labels("success" if ok else "failure").inc()
+
+
+def set_model(previous: str | None, version: str | None) -> None:
+    if previous and previous != version:
+        MODEL_SERVING.labels(previous).set(0)
+    if version:
+        MODEL_SERVING.labels(version).set(1)
+
+
+class StateCollector(Collector):
+    """Gauges read at scrape time: model age and size, live articles, takedowns."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        serving = self.state.serving
+        if serving is not None:
+            loaded = serving.loaded
+            info = GaugeMetricFamily("alsosee_model_info", "The model this worker serves.",
+                                     labels=["version", "trained_at"])
+            info.add_metric([loaded.version, str(loaded.manifest.get("created_at", ""))], 1)
+            yield info
+            age = GaugeMetricFamily("alsosee_model_age_seconds",
+                                    "Seconds since the serving model was trained.")
+            age.add_metric([], max(time.time() - _trained_ts(loaded.manifest), 0.0))
+            yield age
+            yield GaugeMetricFamily("alsosee_model_serving_since_seconds",
+                                    "Unix time the serving model was swapped in.",
+                                    value=serving.since)
+            yield GaugeMetricFamily("alsosee_model_articles", "Articles in the serving model.",
+                                    value=int(loaded.model.n_articles_))
+        db = self.state.db
+        if db is None:
+            return
+        try:
+            with db.read() as conn:
+                live = dict(conn.execute(
+                    "SELECT published, count(*) FROM live_articles GROUP BY published"
+                ).fetchall())
+                version = db.version()
+                takedowns = _count_if_exists(conn, "takedowns")
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is locked
+            return
+        g = GaugeMetricFamily("alsosee_live_articles",
+                              "Live articles in the state database, by state.", labels=["state"])
+        g.add_metric(["published"], live.get(1, 0))
+        g.add_metric(["unpublished"], live.get(0, 0))
+        yield g
+        yield GaugeMetricFamily("alsosee_state_version", "The live-state version.",
+                                value=version)
+        if takedowns is not None:
+            yield GaugeMetricFamily("alsosee_takedowns", "Articles taken down.", value=takedowns)
+
+
+def _count_if_exists(conn: Any, table: str) -> int | None:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (table,)).fetchone()
+    if not exists:
+        return None
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _trained_ts(manifest: dict[str, Any]) -> float:
+    import datetime as dt
+
+    created = manifest.get("created_at")
+    try:
+        return dt.datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from service.state import get_state
+
+    registry: CollectorRegistry
+    if os.environ.get(ENV_MULTIPROC):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_ProcessRegistry())
+    registry.register(StateCollector(get_state()))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST,
+                    headers={"Cache-Control": "no-store"})
+
+
+class _ProcessRegistry(Collector):
+    """The default registry's metrics (single-process mode)."""
+
+    def collect(self) -> Iterator[Any]:
+        yield from REGISTRY.collect()
+
+
+def init_app(app: Any) -> None:
+    app.register_blueprint(bp)
+    state = app.extensions.get("alsosee")
+    if state is not None and state.serving is not None:
+        set_model(None, state.serving.loaded.version)

@@ -1,0 +1,87 @@
+"""Request ids, one structured (JSON) log line per request, request metrics, and the
+``X-Model-Version`` header.
+
+* ``X-Request-Id``: taken from the request when it is a sane token (1-128 characters of
+  ``A-Za-z0-9._:-``, e.g. from a proxy), else a new random id; echoed on the response and
+  in the log line, so one request can be followed from the CMS to the server log.
+* The access log line goes to the ``alsosee.access`` logger (INFO);
+  :class:`service.logfmt.JsonFormatter` formats every record as one JSON object per line
+  (``service.server`` installs it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from service import metrics
+from service.logfmt import JsonFormatter
+
+__all__ = ["JsonFormatter", "init_app"]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+MODEL_VERSION_HEADER = "X-Model-Version"
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+access_log = logging.getLogger("alsosee.access")
+
+
+def _request_id() -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _REQUEST_ID_RE.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def _before() -> None:
+    g.alsosee_start = time.perf_counter()
+    g.alsosee_request_id = _request_id()
+
+
+def _after(response: Response) -> Response:
+    from service.state import get_state
+
+    start = g.get("alsosee_start")
+    seconds = time.perf_counter() - start if start is not None else 0.0
+    request_id = g.get("alsosee_request_id") or _request_id()
+    response.headers[REQUEST_ID_HEADER] = request_id
+    view = g.get("alsosee_view")
+    state = get_state()
+    version = None
+    if view is not None:
+        version = view.version
+    elif state.serving is not None:
+        version = state.serving.loaded.version
+    if version:
+        response.headers[MODEL_VERSION_HEADER] = version
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics.record_request(endpoint, request.method, response.status_code, seconds)
+    access_log.info(
+        "%s %s %d", request.method, request.path, response.status_code,
+        extra={"fields": {
+            "event": "request",
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode("latin-1")[:512] or None,
+            "endpoint": endpoint,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 3),
+            "bytes": response.calculate_content_length(),
+            "model_version": version,
+            "state_version": view.state_version if view is not None else None,
+            "remote_addr": request.remote_addr,
+            "worker": os.getpid(),
+        }},
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)
