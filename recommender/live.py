@@ -206,9 +206,15 @@ def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFra
     if not records:
         raise InvalidArticleError("articles", "is empty")
     checked = []
+    seen: dict[str, int] = {}
     for i, rec in enumerate(records):
         prefix = f"articles[{i}]." if batch else ""
-        checked.append(_check_record(rec, prefix))
+        rec = _check_record(rec, prefix)
+        if rec["id"] in seen:
+            raise InvalidArticleError(f"{prefix}id", f"{rec['id']!r} is also articles"
+                                      f"[{seen[rec['id']]}]; send each id once")
+        seen[rec["id"]] = i
+        checked.append(rec)
     try:
         frame, report = articles_from_records(checked, source="request")
     except CorpusError as exc:  # defensive: the checks above should make this unreachable
