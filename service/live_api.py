@@ -42,6 +42,61 @@ def _written(ids: list[str], status: str, **extra: Any) -> dict[str, Any]:
 @bp.put("/articles/<path:article_id>")
 @require_api_key
 def put_article(article_id: str):
+    """Publish (add or replace) a live article.
+
+    ---
+    summary: Publish a live article
+    tags: [live]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [title]
+            properties:
+              id: {type: [string, integer], description: "Must match the URL when given."}
+              title: {type: string, maxLength: 1000}
+              body: {type: [string, "null"], description: "Text or HTML, up to 200,000 characters."}
+              url: {type: [string, "null"]}
+              published_at: {type: [string, "null"], description: ISO 8601 date and time.}
+              section: {type: [string, "null"]}
+              tags: {type: [array, "null"], items: {type: string}}
+              language: {type: [string, "null"]}
+              status:
+                type: [string, "null"]
+                description: "Anything but published: stored, never recommended."
+              story_id: {type: [string, "null"]}
+    responses:
+      "200":
+        description: Stored; queryable and a candidate from the next request on, in every worker.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ids, status, state_version]
+              properties:
+                ids: {type: array, items: {type: string}}
+                status: {type: string}
+                state_version: {type: integer}
+                changed: {type: integer}
+                unpublished: {type: array, items: {type: string}}
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+    """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
     given = payload.get("id")
@@ -57,6 +112,37 @@ def put_article(article_id: str):
 @bp.delete("/articles/<path:article_id>")
 @require_api_key
 def delete_article(article_id: str):
+    """Unpublish an article (live or of the corpus): never recommended again, queries 404.
+
+    ---
+    summary: Unpublish an article
+    tags: [live]
+    security: [{bearerAuth: []}]
+    responses:
+      "200":
+        description: Unpublished (`changed` is 0 when it already was).
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ids, status, state_version]
+              properties:
+                ids: {type: array, items: {type: string}}
+                status: {type: string}
+                state_version: {type: integer}
+                changed: {type: integer}
+                unpublished: {type: array, items: {type: string}}
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     changed = _store().unpublish(article_id)
     return _written([article_id], "unpublished", changed=changed)
@@ -65,6 +151,56 @@ def delete_article(article_id: str):
 @bp.post("/articles:batch")
 @require_api_key
 def batch():
+    """Publish and unpublish many articles in one transaction (all or nothing).
+
+    ---
+    summary: Publish and unpublish in bulk
+    tags: [live]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              articles:
+                type: array
+                maxItems: 1000
+                items:
+                  type: object
+                  required: [id, title]
+              unpublish:
+                type: array
+                maxItems: 1000
+                items: {type: string}
+    responses:
+      "200":
+        description: Applied.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ids, status, state_version]
+              properties:
+                ids: {type: array, items: {type: string}}
+                status: {type: string}
+                state_version: {type: integer}
+                changed: {type: integer}
+                unpublished: {type: array, items: {type: string}}
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+    """
     # A CMS back-fill is larger than a query: its own (configurable) body limit.
     request.max_content_length = int(current_app.config.get("MAX_BATCH_BYTES",
                                                             DEFAULT_MAX_BATCH_BYTES))
@@ -94,6 +230,38 @@ def batch():
 @bp.post("/admin/reload")
 @require_api_key
 def reload_model():
+    """Load, verify and swap in the model version ``current`` names, in every worker.
+
+    ---
+    summary: Reload the model
+    tags: [operations]
+    security: [{bearerAuth: []}]
+    responses:
+      "200":
+        description: >-
+          This worker reloaded (or already served that version); the others follow within
+          `ALSOSEE_WATCH_INTERVAL` seconds.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, previous, version]
+              properties:
+                status: {type: string, enum: [reloaded, unchanged]}
+                previous: {type: [string, "null"]}
+                version: {type: [string, "null"]}
+                error: {type: "null"}
+                seconds: {type: number}
+                other_workers_notified: {type: boolean}
+      "409":
+        $ref: "#/components/responses/ReloadFailed"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     state = get_state()
     result = state.reload(reason="POST /v1/admin/reload")
     others = True

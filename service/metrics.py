@@ -138,6 +138,19 @@ def _trained_ts(manifest: dict[str, Any]) -> float:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    """Prometheus metrics of all workers.
+
+    ---
+    summary: Prometheus metrics
+    tags: [operations]
+    responses:
+      "200":
+        description: Prometheus text exposition format.
+        content:
+          text/plain:
+            schema:
+              type: string
+    """
     from service.state import get_state
 
     registry: CollectorRegistry
