@@ -230,6 +230,12 @@ def serve(model_dir: Path, host: str, port: int, workers: int, threads: int,
     os.execv(sys.executable, argv)
 
 
+from .evaluation.commands import evaluate_cmd, mine_links_cmd  # noqa: E402
+
+cli.add_command(evaluate_cmd)
+cli.add_command(mine_links_cmd)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="alsosee")

@@ -41,7 +41,13 @@ import pandas as pd
 from lxml import etree
 
 from .errors import CorpusError
-from .text import clean_title, html_to_text, looks_like_html, normalize_paragraphs
+from .text import (
+    clean_title,
+    extract_links,
+    html_to_text,
+    looks_like_html,
+    normalize_paragraphs,
+)
 
 __all__ = [
     "CORE_COLUMNS",
@@ -585,9 +591,11 @@ def _read_wxr(
 class _Builder:
     """Accumulates normalised rows from several sources, then builds one DataFrame."""
 
-    def __init__(self, mapping: dict[str, str], report: CorpusReport) -> None:
+    def __init__(self, mapping: dict[str, str], report: CorpusReport,
+                 keep_links: bool = False) -> None:
         self.mapping = mapping
         self.report = report
+        self.keep_links = keep_links
         self.rows: list[dict[str, Any]] = []
         self.where: list[tuple[str, int]] = []
         self.extras: dict[str, None] = {}  # ordered set of extra columns
@@ -667,6 +675,8 @@ class _Builder:
                 status=normalize_status(rec.get("status")),
                 story_id=story,
             )
+            if self.keep_links:
+                row["links"] = extract_links(_as_text(rec.get("body")), row["url"])
             self.rows.append(row)
             self.where.append((source, line))
 
@@ -710,6 +720,8 @@ class _Builder:
             "status": pd.Series([r["status"] for r in rows], dtype=object),
             "story_id": pd.Series([r["story_id"] for r in rows], dtype=object),
         }
+        if self.keep_links:
+            extras = [*(c for c in extras if c != "links"), "links"]
         for col in extras:
             data[col] = pd.Series([r.get(col) for r in rows], dtype=object)
         df = pd.DataFrame(data, columns=[*CORE_COLUMNS, *extras])
@@ -734,6 +746,7 @@ def load_corpus(
     columns: Mapping[str, str] | None = None,
     fmt: str | None = None,
     id_prefix: str | None = None,
+    keep_links: bool = False,
 ) -> tuple[pd.DataFrame, CorpusReport]:
     """Read one or more corpus files into one validated table.
 
@@ -751,6 +764,10 @@ def load_corpus(
     id_prefix : str, optional
         Prefix of ids built from WordPress post ids (``wp:post_id``); default ``"wp-"``.
         Ignored for other formats (their ids are used as they are).
+    keep_links : bool, default=False
+        Add a ``links`` column: the outbound links of each body (``<a href>`` of HTML
+        bodies, resolved against the article URL; URLs of plain-text bodies), as
+        ``alsosee mine-links`` needs them. The HTML is otherwise dropped during loading.
 
     Returns
     -------
@@ -777,7 +794,7 @@ def load_corpus(
     mapping = _check_mapping(columns)
     prefix = "wp-" if id_prefix is None else id_prefix
     report = CorpusReport()
-    builder = _Builder(mapping, report)
+    builder = _Builder(mapping, report, keep_links=keep_links)
     for path in paths:
         kind = fmt or detect_format(path)
         report.files.append(str(path))

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from .boilerplate import boilerplate_config, strip_boilerplate
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
 from .index import Pruning, document_frequencies, query_candidates
 
@@ -140,6 +141,14 @@ class RelatedStories(BaseEstimator):
         Candidates of a pruned query that are re-scored exactly against the whole query.
     n_jobs : int or None, default=None
         Worker processes for the neighbour lists (None: all cores).
+    strip_boilerplate : bool, default=True
+        Remove "ALSO SEE:" / "Read more:" / "Related:" link blocks and stock lines ("This
+        post is part of our special coverage ...") from bodies before vectorising, in
+        training and for drafts, so two stories do not look alike because they list the same
+        links (see :mod:`recommender.boilerplate`).
+    boilerplate : mapping or None, default=None
+        The newsroom's own patterns (keys of
+        :func:`recommender.boilerplate.boilerplate_config`); None uses the defaults.
 
     Attributes
     ----------
@@ -168,6 +177,8 @@ class RelatedStories(BaseEstimator):
         Their exact cosine similarities.
     fit_stats_ : dict
         Seconds, CPU seconds and peak memory of the fitting steps.
+    boilerplate_removed_ : int
+        Boilerplate blocks/lines removed from the training bodies.
 
     Examples
     --------
@@ -198,6 +209,8 @@ class RelatedStories(BaseEstimator):
         max_query_df: float | None = 0.01,
         n_candidates: int = 100,
         n_jobs: int | None = None,
+        strip_boilerplate: bool = True,
+        boilerplate: Mapping[str, Any] | None = None,
     ) -> None:
         self.title_weight = title_weight
         self.body_weight = body_weight
@@ -213,6 +226,8 @@ class RelatedStories(BaseEstimator):
         self.max_query_df = max_query_df
         self.n_candidates = n_candidates
         self.n_jobs = n_jobs
+        self.strip_boilerplate = strip_boilerplate
+        self.boilerplate = boilerplate
 
     # ------------------------------------------------------------------ fitting
     def _weights(self) -> dict[str, float]:
@@ -246,15 +261,22 @@ class RelatedStories(BaseEstimator):
             strip_accents="unicode",
         )
 
-    @staticmethod
-    def _field_values(articles: pd.DataFrame, field: str) -> list[Any]:
+    def _field_values(self, articles: pd.DataFrame, field: str,
+                      removed: list[int] | None = None) -> list[Any]:
         if field not in articles.columns:
             return [[] if field == "tags" else ""] * len(articles)
         values = articles[field].tolist()
         if field == "tags":
             return [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values]
-        return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                for v in values]
+        texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                 for v in values]
+        if field == "body" and getattr(self, "strip_boilerplate", False):
+            config = boilerplate_config(getattr(self, "boilerplate", None))
+            stripped = [strip_boilerplate(t, config) for t in texts]
+            if removed is not None:
+                removed.append(sum(n for _, n in stripped))
+            texts = [t for t, _ in stripped]
+        return texts
 
     def fit(
         self,
@@ -295,6 +317,7 @@ class RelatedStories(BaseEstimator):
         weights = self._weights()
         self._check_query_params()
         t0, cpu0 = time.perf_counter(), time.process_time()
+        removed: list[int] = []
 
         blocks, slices, vectorizers = [], {}, {}
         offset = 0
@@ -304,7 +327,7 @@ class RelatedStories(BaseEstimator):
                 continue
             vec = self._make_vectorizer(field, n_docs=len(X))
             try:
-                block = vec.fit_transform(self._field_values(X, field))
+                block = vec.fit_transform(self._field_values(X, field, removed))
             except ValueError as exc:  # empty vocabulary: e.g. a corpus without tags
                 logger.info("field %r left out: %s", field, exc)
                 continue
@@ -327,6 +350,7 @@ class RelatedStories(BaseEstimator):
         self.ids_ = ids.astype(object)
         self.row_of_ = {article_id: row for row, article_id in enumerate(self.ids_)}
         self.n_articles_ = len(ids)
+        self.boilerplate_removed_ = sum(removed)
         self.meta_ = _build_meta(X)
         status = self.meta_["status"]
         self.published_ = np.array([str(s).lower() in _PUBLISHED for s in status], dtype=bool)
@@ -603,6 +627,9 @@ class RelatedStories(BaseEstimator):
                 value = value if isinstance(value, (list, tuple, np.ndarray)) else []
             else:
                 value = "" if value is None else str(value)
+                if field == "body" and getattr(self, "strip_boilerplate", False):
+                    # the same cleaning as in training (a draft's own "ALSO SEE:" block)
+                    value = strip_boilerplate(value, boilerplate_config(self.boilerplate))[0]
             vocab = vec.vocabulary_
             counts: dict[int, int] = {}
             for token in analyzers[field](value):

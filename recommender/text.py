@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import urljoin
 
 import lxml.html
 from lxml import etree
@@ -23,6 +24,7 @@ __all__ = [
     "BLOCK_TAGS",
     "DROP_CLASS_MARKERS",
     "DROP_TAGS",
+    "extract_links",
     "html_to_text",
     "looks_like_html",
     "normalize_paragraphs",
@@ -206,3 +208,58 @@ def clean_title(s: str | None) -> str:
     if looks_like_html(s):
         return normalize_whitespace(html_to_text(s))
     return normalize_whitespace(html.unescape(s))
+
+
+_URL_RE = re.compile(r"https?://[^\s<>\"'\])]+", re.IGNORECASE)
+
+
+def extract_links(s: str | None, base_url: str | None = None) -> list[str]:
+    """Outbound link targets of a body, in order, without duplicates.
+
+    HTML bodies give the ``href`` of every ``<a>`` (relative links resolved against
+    ``base_url``); plain-text bodies give the ``http(s)://`` URLs they contain. Links inside
+    dropped elements (scripts, captions) are ignored like their text.
+
+    Parameters
+    ----------
+    s : str or None
+        A body, HTML or plain text.
+    base_url : str, optional
+        The article's own URL, to resolve relative links.
+
+    Returns
+    -------
+    list of str
+        Absolute URLs (``mailto:``, ``javascript:`` and bare ``#anchors`` left out).
+
+    Examples
+    --------
+    >>> extract_links('<p>See <a href="/2012/05/01/x/">this</a> and <a href="#top">top</a></p>',
+    ...               "http://example.org/2012/05/02/y/")
+    ['http://example.org/2012/05/01/x/']
+    """
+    if not s:
+        return []
+    out: dict[str, None] = {}
+    if looks_like_html(s):
+        s = _strip_shortcodes(s)
+        if s.lstrip().startswith("<?xml"):
+            s = s.split("?>", 1)[-1]
+        try:
+            root = lxml.html.document_fromstring(s)
+        except (etree.ParserError, ValueError):
+            return []
+        for el in root.iter("a"):
+            if any(_is_dropped(a) for a in el.iterancestors() if isinstance(a.tag, str)):
+                continue
+            href = (el.get("href") or "").strip()
+            if not href or href.startswith("#"):
+                continue
+            if base_url:
+                href = urljoin(base_url, href)
+            if href.lower().startswith(("http://", "https://")):
+                out.setdefault(href, None)
+    else:
+        for m in _URL_RE.finditer(s):
+            out.setdefault(m.group(0).rstrip(".,;:!?"), None)
+    return list(out)

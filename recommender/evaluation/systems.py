@@ -1,0 +1,190 @@
+"""The recommenders an evaluation compares: the model (with options) and the baselines.
+
+Every system answers ``recommend(query_id, depth) -> (ids, scores)``: the ranked list for
+one article of the corpus, best first, never the article itself.
+
+Baselines (always run, so a number has something to be compared with):
+
+* ``random`` — published articles drawn uniformly (seeded);
+* ``latest-in-section`` — what a section page showed when the story was published: the
+  newest published stories of the same section dated at or before it, then the earliest ones
+  after it (the whole corpus when the article has no section);
+* ``plain-cosine`` — TF-IDF cosine similarity of the model's own vectors, with no ranking
+  rule (no recency, no collapse, no diversity, no filter).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..model import RelatedStories, top_k
+
+__all__ = [
+    "FunctionSystem",
+    "LatestInSectionSystem",
+    "ModelSystem",
+    "PlainCosineSystem",
+    "RandomSystem",
+    "System",
+    "ranking_option_names",
+]
+
+Ranked = tuple[list[str], list[float]]
+
+
+class System(Protocol):
+    """Something that ranks articles for an article of the corpus."""
+
+    name: str
+    kind: str  # "config" or "baseline"
+    params: dict[str, Any]
+
+    def recommend(self, query_id: str, depth: int) -> Ranked: ...
+
+
+def ranking_option_names(model: RelatedStories) -> list[str]:
+    """Keyword options of ``model.related`` (the ranking rules), other than ``k``."""
+    sig = inspect.signature(model.related)
+    return [
+        name for name, p in sig.parameters.items()
+        if name not in ("article_id", "k", "self")
+        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+class ModelSystem:
+    """A fitted model asked through ``related(id, k, **options)``.
+
+    Parameters
+    ----------
+    model : RelatedStories
+        Fitted model.
+    options : mapping, optional
+        Ranking options passed to ``related`` (e.g. ``half_life``).
+    name : str
+        Label in tables and plots.
+    params : mapping, optional
+        What to show as this configuration's parameters (model + ranking options).
+    """
+
+    kind = "config"
+
+    def __init__(self, model: RelatedStories, options: Mapping[str, Any] | None = None,
+                 name: str = "defaults", params: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        self.options = dict(options or {})
+        self.name = name
+        self.params = dict(params if params is not None else self.options)
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        recs = self.model.related(query_id, k=depth, **self.options)
+        return [r.id for r in recs], [float(r.score) for r in recs]
+
+
+class FunctionSystem:
+    """Wrap any callable ``fn(query_id, k)`` returning ids or ``(id, score)`` pairs."""
+
+    kind = "config"
+
+    def __init__(self, fn: Callable[[str, int], Sequence[Any]], name: str = "function",
+                 params: Mapping[str, Any] | None = None) -> None:
+        self.fn = fn
+        self.name = name
+        self.params = dict(params or {})
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        ids: list[str] = []
+        scores: list[float] = []
+        for item in self.fn(query_id, depth):
+            if hasattr(item, "id"):
+                ids.append(str(item.id))
+                scores.append(float(getattr(item, "score", np.nan)))
+            elif isinstance(item, (tuple, list)):
+                ids.append(str(item[0]))
+                scores.append(float(item[1]) if len(item) > 1 else np.nan)
+            else:
+                ids.append(str(item))
+                scores.append(np.nan)
+        return ids, scores
+
+
+class PlainCosineSystem:
+    """TF-IDF cosine over the model's own vectors, no ranking rule."""
+
+    kind = "baseline"
+    name = "plain-cosine"
+
+    def __init__(self, model: RelatedStories) -> None:
+        self.model = model
+        self.params: dict[str, Any] = {}
+        self._by_term = model.matrix_.T.tocsr()  # inverted index: only shared terms are read
+        self._published = np.asarray(model.published_, dtype=bool)
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        row = self.model.row(query_id)
+        scores = np.asarray((self.model.matrix_[row] @ self._by_term).todense(),
+                            dtype=np.float32).ravel()
+        scores[~self._published] = 0.0
+        scores[row] = 0.0
+        rows = top_k(scores, depth)
+        return [str(self.model.ids_[r]) for r in rows], [float(scores[r]) for r in rows]
+
+
+class RandomSystem:
+    """Published articles in a seeded random order."""
+
+    kind = "baseline"
+    name = "random"
+
+    def __init__(self, model: RelatedStories, seed: int = 0) -> None:
+        self.model = model
+        self.params = {"seed": seed}
+        self._rng = np.random.default_rng(seed)
+        self._candidates = np.flatnonzero(np.asarray(model.published_, dtype=bool))
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        row = self.model.row(query_id)
+        cand = self._candidates[self._candidates != row]
+        pick = self._rng.choice(cand, size=min(depth, cand.size), replace=False)
+        return [str(self.model.ids_[r]) for r in pick], [0.0] * len(pick)
+
+
+class LatestInSectionSystem:
+    """The newest published stories of the article's section as of its publication."""
+
+    kind = "baseline"
+    name = "latest-in-section"
+
+    def __init__(self, model: RelatedStories) -> None:
+        self.model = model
+        self.params: dict[str, Any] = {}
+        dates = np.asarray(model.meta_["published_at"], dtype="datetime64[ns]")
+        # undated articles sort as the oldest
+        self._t = np.where(np.isnat(dates), np.iinfo(np.int64).min,
+                           dates.astype(np.int64)).astype(np.int64)
+        published = np.asarray(model.published_, dtype=bool)
+        sections = model.meta_["section"]
+        self._groups: dict[Any, np.ndarray] = {}
+        keys = np.array([s if isinstance(s, str) and s else None for s in sections],
+                        dtype=object)
+        self._keys = keys
+        rows = np.flatnonzero(published)
+        # each group sorted newest first, ties by corpus order
+        order = rows[np.lexsort((rows, -self._t[rows]))]
+        self._all = order
+        for key in {k for k in keys[rows] if k is not None}:
+            self._groups[key] = order[keys[order] == key]
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        row = self.model.row(query_id)
+        group = self._groups.get(self._keys[row], self._all)
+        group = group[group != row]
+        t0 = self._t[row]
+        before = group[self._t[group] <= t0]          # newest first
+        after = group[self._t[group] > t0][::-1]      # earliest first
+        picked = np.concatenate([before, after])[:depth]
+        return [str(self.model.ids_[r]) for r in picked], [0.0] * len(picked)
