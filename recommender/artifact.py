@@ -228,8 +228,10 @@ def save(
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):  # e.g. the boilerplate patterns
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)

@@ -87,6 +87,10 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
 @click.option("--max-df", type=float, default=None, help="Maximum document frequency (share).")
 @click.option("--keep", type=click.IntRange(1), default=artifact.DEFAULT_KEEP, show_default=True,
               help="Model versions to keep.")
+@click.option("--strip-boilerplate/--no-strip-boilerplate", default=True, show_default=True,
+              help='Remove "ALSO SEE:"/"Read more:" link blocks and stock lines before training.')
+@click.option("--boilerplate-config", type=click.Path(path_type=Path), default=None,
+              help="The newsroom's own boilerplate patterns (TOML or JSON).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Also write the training report (JSON) here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary output.")
@@ -99,9 +103,9 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
 @_guarded
 def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           title_weight: float | None, body_weight: float | None, tags_weight: float | None,
-          min_df: float | None, max_df: float | None, keep: int, report_path: Path | None,
-          quiet: bool, n_neighbors: int | None, n_jobs: int | None,
-          dask_scheduler: str | None) -> None:
+          min_df: float | None, max_df: float | None, keep: int, strip_boilerplate: bool,
+          boilerplate_config: Path | None, report_path: Path | None, quiet: bool,
+          n_neighbors: int | None, n_jobs: int | None, dask_scheduler: str | None) -> None:
     """Train a model on CORPUS files (default: the bundled sample) into --out."""
     from .training import train as run_training
 
@@ -116,6 +120,12 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
         params["n_neighbors"] = n_neighbors
     if n_jobs is not None:
         params["n_jobs"] = n_jobs
+    if not strip_boilerplate:
+        params["strip_boilerplate"] = False
+    if boilerplate_config is not None:
+        from .boilerplate import load_boilerplate_config
+
+        params["boilerplate"] = load_boilerplate_config(boilerplate_config)
     start = time.perf_counter()
 
     def on_step(msg: str) -> None:

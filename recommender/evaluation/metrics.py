@@ -100,3 +100,36 @@ def distribution(values: Sequence[float]) -> dict[str, float | int | None]:
     return {"count": int(arr.size), "median": float(q[2]), "p10": float(q[0]),
             "p25": float(q[1]), "p75": float(q[3]), "p90": float(q[4]),
             "max": float(arr.max())}
+
+
+def curves(ranked: Sequence[str], graded: Mapping[str, float], kmax: int
+           ) -> dict[str, list[float]]:
+    """P@k, recall@k, nDCG@k and hit@k for every k in ``1..kmax`` in one pass.
+
+    Same definitions as :func:`precision_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k` and
+    :func:`hit_at_k` (relevant = grade > 0, the grade is the gain).
+
+    Examples
+    --------
+    >>> c = curves(["b", "a"], {"a": 2, "b": 1}, 3)
+    >>> c["P"], c["recall"], [round(x, 4) for x in c["nDCG"]]
+    ([1.0, 1.0, 0.6666666666666666], [0.5, 1.0, 1.0], [0.5, 0.8597, 0.8597])
+    """
+    n_rel = sum(1 for g in graded.values() if g > 0)
+    ideal = sorted((g for g in graded.values() if g > 0), reverse=True)
+    out: dict[str, list[float]] = {"P": [], "recall": [], "nDCG": [], "hit": []}
+    hits, dcg, idcg = 0, 0.0, 0.0
+    for i in range(kmax):
+        discount = math.log2(i + 2)
+        if i < len(ranked):
+            gain = graded.get(ranked[i], 0.0)
+            if gain > 0:
+                hits += 1
+                dcg += gain / discount
+        if i < len(ideal):
+            idcg += ideal[i] / discount
+        out["P"].append(hits / (i + 1))
+        out["recall"].append(hits / n_rel if n_rel else 0.0)
+        out["nDCG"].append(dcg / idcg if idcg > 0 else 0.0)
+        out["hit"].append(1.0 if hits else 0.0)
+    return out

@@ -49,10 +49,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _figure(width: float = 7.0, height: float = 4.0):
+def _figure(width: float = 7.0, height: float = 4.0, **margins: float):
     from matplotlib.figure import Figure  # object API: no pyplot, no global backend state
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
+    # fixed margins: constrained/tight layout cost seconds per figure
+    fig.subplots_adjust(**{"left": .08, "right": .97, "bottom": .13, "top": .9,
+                           "wspace": .25, **margins})
+    return fig
 
 
 def _style(s: SystemResult) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def _style(s: SystemResult) -> dict[str, Any]:
 
 
 def _plot_curves(result: EvaluationResult, path: Path) -> None:
-    fig = _figure(11, 3.8)
+    fig = _figure(12, 3.8, right=.8, left=.05)
     axes = fig.subplots(1, 3)
     for ax, (key, label) in zip(axes, (("P", "precision@k"), ("recall", "recall@k"),
                                        ("nDCG", "nDCG@k")), strict=True):
@@ -73,13 +77,13 @@ def _plot_curves(result: EvaluationResult, path: Path) -> None:
         ax.set_title(label)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=.3)
-    axes[-1].legend(fontsize=7, loc="best")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.savefig(path)
 
 
 def _plot_tradeoff(result: EvaluationResult, path: Path) -> None:
     k = result.main_k
-    fig = _figure(7, 4.5)
+    fig = _figure(7, 4.5, left=.1, right=.8)
     ax = fig.subplots()
     rows = [r for r in result.tradeoff()
             if r[f"nDCG@{k}"] is not None and r["age_gap_median_days"] is not None]
@@ -103,7 +107,7 @@ def _plot_tradeoff(result: EvaluationResult, path: Path) -> None:
 
 
 def _plot_scores(systems: Sequence[SystemResult], k: int, path: Path) -> None:
-    fig = _figure(4.2 * max(1, len(systems)), 3.6)
+    fig = _figure(4.2 * max(1, len(systems)), 3.6, left=.06)
     axes = np.atleast_1d(fig.subplots(1, max(1, len(systems))))
     bins = np.linspace(0, 1, 41)
     for ax, s in zip(axes, systems, strict=False):
@@ -118,7 +122,7 @@ def _plot_scores(systems: Sequence[SystemResult], k: int, path: Path) -> None:
 
 
 def _plot_age_gaps(result: EvaluationResult, path: Path) -> None:
-    fig = _figure(7, 4)
+    fig = _figure(8, 4, left=.1, right=.75)
     ax = fig.subplots()
     gaps = [s for s in result.systems if s.age_gaps_days]
     if gaps:
@@ -128,7 +132,7 @@ def _plot_age_gaps(result: EvaluationResult, path: Path) -> None:
             ax.hist(s.age_gaps_days, bins=bins, histtype="step", label=s.name,
                     linewidth=1.2 if s.kind == "baseline" else 2.0,
                     linestyle="--" if s.kind == "baseline" else "-")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     else:
         ax.text(.5, .5, "no publication dates in this corpus", ha="center",
                 transform=ax.transAxes)

@@ -37,6 +37,7 @@ __all__ = [
     "baselines",
     "evaluate",
     "evaluate_systems",
+    "metric_names",
     "parse_ks",
     "split_queries",
 ]
@@ -67,6 +68,17 @@ def parse_ks(value: str | Iterable[int]) -> tuple[int, ...]:
     if not ks:
         raise InvalidParameterError("k", "give at least one k")
     return tuple(sorted(set(ks)))
+
+
+def metric_names(ks: Iterable[int]) -> list[str]:
+    """Names of the metrics an evaluation at these cut-offs reports."""
+    ks = sorted(set(ks))
+    names = [f"{name}@{k}" for k in ks for name in ("P", "recall", "nDCG", "hit")]
+    names += ["MAP", "MRR"]
+    for k in ks:
+        names += [f"coverage@{k}", f"catalogue_coverage@{k}", f"age_gap_median_days@{k}",
+                  f"near_duplicate_rate@{k}"]
+    return [*names, "takedown_leaks"]
 
 
 def split_queries(queries: Sequence[str], test_size: float, seed: int = 0
@@ -261,81 +273,98 @@ def _run(system: System, queries: Sequence[str], depth: int) -> tuple[dict[str, 
     return out, time.perf_counter() - t0
 
 
-def _aggregate(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
+def _pair_similarities(ref: _Reference, lists: Sequence[list[int]], kmax: int
+                       ) -> dict[tuple[int, int], float]:
+    """Cosine of every pair of rows listed together in some top-``kmax`` list, in one pass
+    (slicing the sparse matrix once per pair set instead of once per list)."""
+    pairs = {(min(a, b), max(a, b)) for rows in lists for i, a in enumerate(rows[:kmax])
+             for b in rows[i + 1:kmax]}
+    if not pairs:
+        return {}
+    left, right = (np.fromiter((p[j] for p in pairs), dtype=np.int64, count=len(pairs))
+                   for j in (0, 1))
+    matrix = ref.model.matrix_
+    sims = np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
+    return dict(zip(pairs, sims.tolist(), strict=True))
+
+
+def _per_query(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
                queries: Sequence[str], ks: Sequence[int], ref: _Reference | None,
-               threshold: float) -> tuple[dict[str, float | None], dict[str, Any]]:
-    """Mean metrics over ``queries`` and the samples the report plots."""
+               threshold: float) -> dict[str, dict[str, Any]]:
+    """Every per-query number the summaries add up (computed once, summed per split)."""
     kmax = max(ks)
-    curve_k = list(range(1, max(kmax, 10) + 1))
-    per: dict[str, list[float]] = {}
-    curves: dict[str, list[list[float]]] = {"P": [], "recall": [], "nDCG": []}
-    gaps_at: dict[int, list[float]] = {k: [] for k in ks}
-    dup_pairs = {k: 0 for k in ks}
-    all_pairs = {k: 0 for k in ks}
-    recommended = {k: set() for k in ks}
-    full = {k: 0 for k in ks}
-    leaks = 0
-    rel_scores: list[float] = []
-    other_scores: list[float] = []
-
-    def add(name: str, value: float) -> None:
-        per.setdefault(name, []).append(value)
-
+    curve_k = range(1, max(kmax, 10) + 1)
+    rows_of: dict[str, list[int]] = {}
+    if ref is not None:
+        for q in queries:
+            rows_of[q] = [r for r in (ref.row(d) for d in runs[q][0][:kmax]) if r is not None]
+        sims = _pair_similarities(ref, list(rows_of.values()), kmax)
+    stats: dict[str, dict[str, Any]] = {}
     for q in queries:
         ids, scores = runs[q]
         rel = qrels.relevant(q)
         graded = qrels.judgements.get(q, {})
+        c = m.curves(ids, graded, max(curve_k))
+        st: dict[str, Any] = {}
         for k in ks:
-            add(f"P@{k}", m.precision_at_k(ids, rel, k))
-            add(f"recall@{k}", m.recall_at_k(ids, rel, k))
-            add(f"nDCG@{k}", m.ndcg_at_k(ids, graded, k))
-            add(f"hit@{k}", m.hit_at_k(ids, rel, k))
-            full[k] += len(ids) >= k
-            recommended[k].update(ids[:k])
-        add("MAP", m.average_precision(ids, rel))
-        add("MRR", m.reciprocal_rank(ids, rel))
-        curves["P"].append([m.precision_at_k(ids, rel, k) for k in curve_k])
-        curves["recall"].append([m.recall_at_k(ids, rel, k) for k in curve_k])
-        curves["nDCG"].append([m.ndcg_at_k(ids, graded, k) for k in curve_k])
-        for d, s in zip(ids[:kmax], scores[:kmax], strict=False):
-            if s is not None and not math.isnan(s):
-                (rel_scores if d in rel else other_scores).append(float(s))
-        if ref is None:
-            continue
-        leaks += sum(1 for d in ids if d in ref.blocked)
-        qrow = ref.row(q)
-        rows = [r for r in (ref.row(d) for d in ids[:kmax]) if r is not None]
-        if qrow is not None and ref.dated[qrow]:
-            for k in ks:
-                gaps_at[k].extend(abs(int(ref.t[r]) - int(ref.t[qrow])) / _DAY_NS
-                                  for r in rows[:k] if ref.dated[r])
-        if len(rows) > 1:
-            vecs = ref.model.matrix_[rows]
-            sim = (vecs @ vecs.T).toarray()
+            for name in ("P", "recall", "nDCG", "hit"):
+                st[f"{name}@{k}"] = c[name][k - 1]
+        st["MAP"] = m.average_precision(ids, rel)
+        st["MRR"] = m.reciprocal_rank(ids, rel)
+        st["_curves"] = {name: c[name] for name in ("P", "recall", "nDCG")}
+        st["_n"] = len(ids)
+        st["_ids"] = ids
+        pairs_rel, pairs_other = [], []
+        for d, sc in zip(ids[:kmax], scores[:kmax], strict=False):
+            if sc is not None and not math.isnan(sc):
+                (pairs_rel if d in rel else pairs_other).append(float(sc))
+        st["_rel_scores"], st["_other_scores"] = pairs_rel, pairs_other
+        if ref is not None:
+            st["_leaks"] = sum(1 for d in ids if d in ref.blocked)
+            rows = rows_of[q]
+            qrow = ref.row(q)
+            gaps = []
+            if qrow is not None and ref.dated[qrow]:
+                gaps = [abs(int(ref.t[r]) - int(ref.t[qrow])) / _DAY_NS if ref.dated[r] else None
+                        for r in rows]
+            st["_gaps"] = gaps
             for k in ks:
                 n = min(k, len(rows))
-                iu = np.triu_indices(n, 1)
-                dup_pairs[k] += int((sim[:n, :n][iu] >= threshold).sum())
-                all_pairs[k] += len(iu[0])
+                dup = sum(1 for i in range(n) for j in range(i + 1, n)
+                          if sims[(min(rows[i], rows[j]), max(rows[i], rows[j]))] >= threshold)
+                st[f"_dup@{k}"] = dup
+                st[f"_pairs@{k}"] = n * (n - 1) // 2
+        stats[q] = st
+    return stats
 
+
+def _aggregate(stats: dict[str, dict[str, Any]], queries: Sequence[str], ks: Sequence[int],
+               ref: _Reference | None) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Mean metrics over ``queries`` and the samples the report plots."""
+    kmax = max(ks)
     n = len(queries)
-    out: dict[str, float | None] = {name: float(np.mean(v)) for name, v in per.items()}
+    rows = [stats[q] for q in queries]
+    names = [*(f"{name}@{k}" for k in ks for name in ("P", "recall", "nDCG", "hit")), "MAP", "MRR"]
+    out: dict[str, float | None] = {name: float(np.mean([r[name] for r in rows])) if rows
+                                    else None for name in names}
     for k in ks:
-        out[f"coverage@{k}"] = full[k] / n if n else None
+        out[f"coverage@{k}"] = sum(r["_n"] >= k for r in rows) / n if n else None
         if ref is not None:
-            out[f"catalogue_coverage@{k}"] = (len(recommended[k]) / ref.n_published
-                                              if ref.n_published else None)
-            out[f"age_gap_median_days@{k}"] = (float(np.median(gaps_at[k]))
-                                               if gaps_at[k] else None)
-            out[f"near_duplicate_rate@{k}"] = (dup_pairs[k] / all_pairs[k]
-                                               if all_pairs[k] else 0.0)
-    out["takedown_leaks"] = leaks if ref is not None else None
+            seen = {d for r in rows for d in r["_ids"][:k]}
+            out[f"catalogue_coverage@{k}"] = (len(seen) / ref.n_published if ref.n_published
+                                              else None)
+            gaps = [g for r in rows for g in r["_gaps"][:k] if g is not None]
+            out[f"age_gap_median_days@{k}"] = float(np.median(gaps)) if gaps else None
+            pairs = sum(r[f"_pairs@{k}"] for r in rows)
+            out[f"near_duplicate_rate@{k}"] = (sum(r[f"_dup@{k}"] for r in rows) / pairs
+                                               if pairs else 0.0)
+    out["takedown_leaks"] = sum(r["_leaks"] for r in rows) if ref is not None else None
     extras = {
-        "curves": {name: np.mean(np.asarray(v), axis=0).round(6).tolist() if v else []
-                   for name, v in curves.items()},
-        "age_gaps": gaps_at[kmax],
-        "rel_scores": rel_scores,
-        "other_scores": other_scores,
+        "curves": {name: np.mean([r["_curves"][name] for r in rows], axis=0).round(6).tolist()
+                   if rows else [] for name in ("P", "recall", "nDCG")},
+        "age_gaps": [g for r in rows for g in r.get("_gaps", [])[:kmax] if g is not None],
+        "rel_scores": [x for r in rows for x in r["_rel_scores"]],
+        "other_scores": [x for r in rows for x in r["_other_scores"]],
     }
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}, extras
 
@@ -393,6 +422,10 @@ def evaluate_systems(
     if not 0 < duplicate_threshold <= 1:
         raise InvalidParameterError("duplicate_threshold",
                                     f"must be in (0, 1], got {duplicate_threshold}")
+    select_by = select_by or f"nDCG@{max(ks)}"
+    if select_by not in metric_names(ks):
+        raise InvalidParameterError(
+            "select_by", f"unknown metric {select_by!r}; valid: {', '.join(metric_names(ks))}")
     ref = _Reference(reference, takedowns) if reference is not None else None
     queries = list(qrels.queries)
     if not queries:
@@ -422,9 +455,9 @@ def evaluate_systems(
         if on_system:
             on_system(system.name)
         runs, seconds = _run(system, queries, depth)
-        metrics, extras = _aggregate(runs, qrels, report_on, ks, ref, duplicate_threshold)
-        train_metrics = (_aggregate(runs, qrels, train, ks, ref, duplicate_threshold)[0]
-                         if train else None)
+        stats = _per_query(runs, qrels, queries, ks, ref, duplicate_threshold)
+        metrics, extras = _aggregate(stats, report_on, ks, ref)
+        train_metrics = _aggregate(stats, train, ks, ref)[0] if train else None
         results.append(SystemResult(
             name=system.name, kind=system.kind, params=dict(system.params), metrics=metrics,
             train_metrics=train_metrics, curves=extras["curves"],
@@ -444,7 +477,7 @@ def evaluate_systems(
             "unknown_ids": qrels.report.unknown_queries + qrels.report.unknown_related,
         },
         duplicate_threshold=duplicate_threshold, seconds=0.0)
-    result.select_by = select_by or f"nDCG@{max(ks)}"
+    result.select_by = select_by
     result.best = _best(result, result.select_by)
     result.seconds = time.perf_counter() - t_start
     return result
