@@ -98,6 +98,9 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
               help="Neighbour list length precomputed per article (0 disables; default 50).")
 @click.option("--jobs", "n_jobs", type=click.IntRange(1), default=None,
               help="Local worker processes for the parallel steps (default: all cores).")
+@click.option("--include-live", is_flag=True,
+              help="Fold the live state in: published live articles join the corpus, "
+                   "unpublished ids are left out (state DB: ALSOSEE_STATE_DB or <out>/state.db).")
 @click.option("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the parallel steps on this Dask cluster (pip install 'alsosee[dask]').")
 @_guarded
@@ -105,7 +108,8 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           title_weight: float | None, body_weight: float | None, tags_weight: float | None,
           min_df: float | None, max_df: float | None, keep: int, strip_boilerplate: bool,
           boilerplate_config: Path | None, report_path: Path | None, quiet: bool,
-          n_neighbors: int | None, n_jobs: int | None, dask_scheduler: str | None) -> None:
+          n_neighbors: int | None, n_jobs: int | None, dask_scheduler: str | None,
+          include_live: bool = False) -> None:
     """Train a model on CORPUS files (default: the bundled sample) into --out."""
     from .training import train as run_training
 
@@ -135,9 +139,15 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
     if not corpus and not quiet:
         click.echo("no corpus given: training the bundled sample (Global Voices, CC BY 3.0)",
                    err=True)
+    live_state = None
+    if include_live:
+        from .db import StateDB, default_path
+
+        live_state = StateDB(default_path(out)).init()
     result = run_training(list(corpus) or None, out, params=params,
                           columns=_parse_columns(columns), keep=keep, on_step=on_step,
-                          dask_scheduler=dask_scheduler, progress=not quiet)
+                          dask_scheduler=dask_scheduler, progress=not quiet,
+                          live_state=live_state)
     if report_path is not None:
         report_path.write_text(json.dumps(result.report, indent=2, default=str))
     if not quiet:
@@ -205,19 +215,25 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
 @cli.command()
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
               type=click.Path(path_type=Path), help="Models root (trained first if empty).")
-@click.option("--host", default=os.environ.get("ALSOSEE_HOST", "127.0.0.1"), show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535),
-              default=int(os.environ.get("ALSOSEE_PORT", "8000")), show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64),
-              default=int(os.environ.get("ALSOSEE_WORKERS", "2")), show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64),
-              default=int(os.environ.get("ALSOSEE_THREADS", "1")), show_default=True)
-@click.option("--timeout", type=click.IntRange(1), default=int(os.environ.get("ALSOSEE_TIMEOUT",
-              "30")), show_default=True, help="Worker timeout in seconds.")
+@click.option("--host", default=None, help="Address  [default: ALSOSEE_HOST or 127.0.0.1]")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port  [default: ALSOSEE_PORT or 8000]")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes  [default: ALSOSEE_WORKERS or 2]")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="Threads per worker  [default: ALSOSEE_THREADS or 1]")
+@click.option("--timeout", type=click.IntRange(1), default=None,
+              help="Worker timeout in seconds  [default: ALSOSEE_TIMEOUT or 30]")
+@click.option("--graceful-timeout", type=click.IntRange(0), default=None,
+              help="Seconds to finish requests on shutdown  [default: ALSOSEE_GRACEFUL_TIMEOUT "
+                   "or 30]")
 @_guarded
-def serve(model_dir: Path, host: str, port: int, workers: int, threads: int,
-          timeout: int) -> None:
-    """Serve the HTTP API with gunicorn (trains the bundled sample first if no model exists)."""
+def serve(model_dir: Path, host: str | None, port: int | None, workers: int | None,
+          threads: int | None, timeout: int | None, graceful_timeout: int | None) -> None:
+    """Serve the HTTP API with gunicorn (trains the bundled sample first if no model exists).
+
+    Settings not given as flags come from ALSOSEE_* variables, then the ALSOSEE_CONFIG file.
+    """
     try:
         artifact.resolve(model_dir)
     except AlsoseeError:
@@ -229,12 +245,15 @@ def serve(model_dir: Path, host: str, port: int, workers: int, threads: int,
         result = run_training(None, model_dir)
         click.echo(result.summary(), err=True)
     artifact.load(model_dir)  # fail here, with one clear line, rather than in every worker
-    click.echo(f"serving {model_dir} on http://{host}:{port} with {workers} worker(s)", err=True)
+    click.echo(f"serving {model_dir}", err=True)
     # The library never imports the web layer: hand over to the service's own entry point
     # (exec, so gunicorn receives signals directly and shuts down gracefully).
-    argv = [sys.executable, "-m", "service.server", "--model", str(model_dir), "--host", host,
-            "--port", str(port), "--workers", str(workers), "--threads", str(threads),
-            "--timeout", str(timeout)]
+    argv = [sys.executable, "-m", "service.server", "--model", str(model_dir)]
+    for flag, value in (("--host", host), ("--port", port), ("--workers", workers),
+                        ("--threads", threads), ("--timeout", timeout),
+                        ("--graceful-timeout", graceful_timeout)):
+        if value is not None:
+            argv += [flag, str(value)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
@@ -244,6 +263,12 @@ from .evaluation.commands import evaluate_cmd, mine_links_cmd  # noqa: E402
 
 cli.add_command(evaluate_cmd)
 cli.add_command(mine_links_cmd)
+
+# Operations commands (models, publish, unpublish) live in their own module.
+from .cli_ops import COMMANDS as _OPS_COMMANDS  # noqa: E402
+
+for _command in _OPS_COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

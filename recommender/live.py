@@ -57,6 +57,9 @@ __all__ = [
     "LiveStore",
     "MAX_BATCH",
     "MAX_BODY_CHARS",
+    "corpus_candidates",
+    "fold_into",
+    "live_candidates",
     "merged_related",
     "merged_related_to_text",
     "parse_articles",
@@ -397,6 +400,26 @@ def _change(row: Any) -> LiveChange:
     )
 
 
+def fold_into(articles: pd.DataFrame, store: LiveStore) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The training corpus with the live state applied (``alsosee train --include-live``).
+
+    Live articles are added (replacing corpus rows with the same id); unpublished ids are
+    dropped. Returns the new table and counts (``added``, ``replaced``, ``removed``).
+    """
+    live = store.published_frame()
+    gone = set(store.unpublished_ids())
+    ids = articles["id"].astype(str)
+    live_ids = set(live["id"]) if len(live) else set()
+    replaced = int(ids.isin(live_ids).sum())
+    removed = int(ids.isin(gone).sum())
+    kept = articles[~ids.isin(live_ids | gone)]
+    merged = pd.concat([kept, live], ignore_index=True) if len(live) else kept.reset_index(
+        drop=True)
+    info = {"added": len(live) - replaced, "replaced": replaced, "removed": removed}
+    logger.info("live state folded into the corpus: %s", info)
+    return merged, info
+
+
 # ------------------------------------------------------------------- snapshot
 _PUBLISHED_STATUSES = frozenset({"published", "publish", "live", "public", ""})
 
@@ -563,49 +586,57 @@ def query_vector(model: RelatedStories, live: LiveSnapshot, article_id: str) -> 
     return model.matrix_[model.row(article_id)]
 
 
-def candidate_scores(
-    model: RelatedStories, live: LiveSnapshot, query: sp.spmatrix, exclude: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of the corpus rows and of the live rows for one query, with everything that
-    must never be recommended (unpublished, replaced, tombstoned, the article itself) at 0.
-    """
-    corpus = model.scores(query).copy()
-    corpus[~model.published_] = 0.0
-    if live.hidden_rows.size:
-        corpus[live.hidden_rows] = 0.0
-    live_scores = live.scores(query)
-    if live_scores.size:
-        live_scores[~live.candidate] = 0.0
-    if exclude is not None:
-        row = model.row_of_.get(exclude)
-        if row is not None:
-            corpus[row] = 0.0
-        if live.has(exclude):
-            live_scores[live.row_of[exclude]] = 0.0
-    return corpus, live_scores
+def corpus_candidates(model: RelatedStories, live: LiveSnapshot, n: int,
+                      article_id: str | None = None,
+                      query: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model's best ``n`` published candidate rows (its fast path: neighbour lists for a
+    corpus article, the pruned inverted index for a vector), without the rows the live state
+    replaced or unpublished."""
+    hidden = live.hidden_rows
+    fetch = n + int(hidden.size)  # over-fetch by what may be filtered out
+    if article_id is not None and not live.has(article_id):
+        rows, scores = model.candidates(article_id=article_id, n=fetch)
+    else:
+        if query is None:
+            query = query_vector(model, live, article_id)
+        rows, scores = model.candidates(query=query, n=fetch)
+    if hidden.size:
+        keep = ~np.isin(rows, hidden)
+        rows, scores = rows[keep], scores[keep]
+    return rows[:n], scores[:n]
 
 
-def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: np.ndarray,
-               live_scores: np.ndarray, k: int) -> list[Recommendation]:
-    items = [(float(corpus[r]), 0, int(r)) for r in top_k(corpus, k)]
-    if live_scores.size:
-        items += [(float(live_scores[r]), 1, int(r)) for r in top_k(live_scores, k)]
+def live_candidates(live: LiveSnapshot, query: sp.spmatrix, n: int,
+                    exclude: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` live rows for a query vector (a small sparse product), published only."""
+    scores = live.scores(query)
+    if scores.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    scores[~live.candidate] = 0.0
+    if exclude is not None and live.has(exclude):
+        scores[live.row_of[exclude]] = 0.0
+    rows = top_k(scores, n)
+    return rows, scores[rows]
+
+
+def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: tuple[np.ndarray, np.ndarray],
+               fresh: tuple[np.ndarray, np.ndarray], k: int) -> list[Recommendation]:
+    items = [(float(s), 0, int(r)) for r, s in zip(*corpus, strict=True)]
+    items += [(float(s), 1, int(r)) for r, s in zip(*fresh, strict=True)]
     # Score descending; on ties the corpus row first (stable, like the model's own order).
     items.sort(key=lambda t: (-t[0], t[1], t[2]))
-    out = []
-    for score, source, row in items[:k]:
-        out.append(model._recommendation(row, score) if source == 0
-                   else live.recommendation(row, score))
-    return out
+    return [model._recommendation(row, score) if source == 0
+            else live.recommendation(row, score) for score, source, row in items[:k]]
 
 
 def merged_related(model: RelatedStories, live: LiveSnapshot, article_id: str,
                    k: int = 5) -> list[Recommendation]:
     """``model.related`` with the live articles merged in (see the module docstring)."""
     k = validate_k(k)
-    query = query_vector(model, live, article_id)
-    corpus, live_scores = candidate_scores(model, live, query, exclude=article_id)
-    return _merge_top(model, live, corpus, live_scores, k)
+    query = query_vector(model, live, article_id)  # 404 for unpublished/unknown ids
+    corpus = corpus_candidates(model, live, k, article_id=article_id, query=query)
+    fresh = live_candidates(live, query, k, exclude=article_id)
+    return _merge_top(model, live, corpus, fresh, k)
 
 
 def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str,
@@ -614,5 +645,6 @@ def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str
     """``model.related_to_text`` with the live articles merged in."""
     k = validate_k(k)
     query = model.vectorize_draft(title, body, tags)
-    corpus, live_scores = candidate_scores(model, live, query)
-    return _merge_top(model, live, corpus, live_scores, k)
+    corpus = corpus_candidates(model, live, k, query=query)
+    fresh = live_candidates(live, query, k)
+    return _merge_top(model, live, corpus, fresh, k)

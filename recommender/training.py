@@ -58,6 +58,8 @@ class TrainResult:
                if c["skipped"] else ""),
             f"  duplicate ids replaced by a later version: {c['duplicates']}; "
             f"not published (kept, never recommended): {c['unpublished']}",
+            *([f"live state folded in: {r['live']['added']} added, {r['live']['replaced']} "
+               f"replaced, {r['live']['removed']} unpublished left out"] if r.get("live") else []),
             f"model: {r['model']['articles']} articles, {r['model']['features']} features, "
             f"{r['model']['nonzeros']} non-zeros",
             "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()),
@@ -90,6 +92,7 @@ def train(
     on_step: Callable[[str], None] | None = None,
     dask_scheduler: str | None = None,
     progress: bool = False,
+    live_state: Any | None = None,
 ) -> TrainResult:
     """Load a corpus, fit :class:`RelatedStories` and save a new active model version.
 
@@ -112,6 +115,9 @@ def train(
         checked before the corpus is read, so an unreachable scheduler fails in seconds.
     progress : bool, default=False
         Progress bars (tqdm, stderr) on the long steps.
+    live_state : recommender.db.StateDB, optional
+        Fold the live state in (``--include-live``): live articles are added or replace
+        corpus rows, unpublished ids are left out (see :func:`recommender.live.fold_into`).
     """
     if dask_scheduler:
         from .neighbors import check_scheduler
@@ -129,6 +135,11 @@ def train(
     t0 = time.perf_counter()
     step(f"reading {len(paths)} corpus file(s)")
     articles, corpus_report = load_corpus(paths, columns=columns)
+    live_info = None
+    if live_state is not None:
+        from .live import LiveStore, fold_into
+
+        articles, live_info = fold_into(articles, LiveStore(live_state))
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -143,6 +154,7 @@ def train(
 
     report = {
         "corpus": corpus_report.to_dict(),
+        **({"live": live_info} if live_info is not None else {}),
         "model": {
             "articles": int(model.n_articles_),
             "published": int(model.published_.sum()),

@@ -196,3 +196,12 @@ def test_published_frame_for_retraining(store):
     frame = store.published_frame()
     assert list(frame["id"]) == ["live-1"]
     assert store.unpublished_ids() == ["gone"]
+
+
+def test_without_live_state_results_equal_the_model(store, sample_model):
+    snap = LiveIndex(store, sample_model, "v1").snapshot()
+    for article_id in sample_model.ids_[:20]:
+        assert merged_related(sample_model, snap, article_id, 7) == \
+            sample_model.related(article_id, 7)
+    assert merged_related_to_text(sample_model, snap, "Egypt elections", k=7) == \
+        sample_model.related_to_text("Egypt elections", k=7)
