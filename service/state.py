@@ -170,6 +170,9 @@ class ServiceState:
         serving = self.serving  # the one read of the reference
         if serving is None:
             raise self._no_model()
+        if self.db is None:
+            # Never answer without the live state: a takedown or an unpublish could be missed.
+            self.require_db()
         live_snapshot, state_version = None, None
         if serving.live is not None:
             state_version = self.db.version()  # StateError -> 503 problem

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from livesrv import ROOT, SERVICE_ENV, free_port
 
 from recommender import artifact
-from livesrv import ROOT, SERVICE_ENV, free_port
 
 pytestmark = pytest.mark.server
 
