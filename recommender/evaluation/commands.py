@@ -74,6 +74,8 @@ def _sample_corpus_for(manifest: dict[str, Any]) -> Path | None:
               help="Cosine above which two listed articles count as near-duplicates.")
 @click.option("--max-queries", type=click.IntRange(1), default=None,
               help="Evaluate a seeded sample of at most N queries.")
+@click.option("--depth", type=click.IntRange(1, 100), default=100, show_default=True,
+              help="List length fetched per query (MAP and MRR are computed at this depth).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Write the results as JSON here ('-' for stdout).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
@@ -83,7 +85,8 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
                  columns: tuple[str, ...], id_prefix: str | None, sets: tuple[str, ...],
                  grid_file: Path | None, test_size: float | None, seed: int,
                  select_by: str | None, takedowns_file: Path | None,
-                 duplicate_threshold: float, max_queries: int | None, json_out: Path | None,
+                 duplicate_threshold: float, max_queries: int | None, depth: int,
+                 json_out: Path | None,
                  report_dir: Path | None) -> None:
     """Measure related-links quality against editors' ground truth (and compare settings)."""
     from .. import artifact
@@ -134,7 +137,7 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
         systems, qrels, model, ks=k_values,
         takedowns=_read_ids(takedowns_file) if takedowns_file else (),
         duplicate_threshold=duplicate_threshold, test_size=test_size or None, seed=seed,
-        select_by=select_by, max_queries=max_queries,
+        select_by=select_by, max_queries=max_queries, depth=depth,
         on_system=lambda name: logger.info("evaluating %s", name))
     result.seconds = time.perf_counter() - t_start
 

@@ -381,6 +381,7 @@ def evaluate_systems(
     seed: int = 0,
     select_by: str | None = None,
     max_queries: int | None = None,
+    depth: int = MAP_DEPTH,
     on_system: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """Evaluate several systems on the same ground-truth queries.
@@ -410,6 +411,9 @@ def evaluate_systems(
         configuration for every other metric is reported too.
     max_queries : int, optional
         Evaluate at most this many queries (a seeded sample), for quick runs.
+    depth : int, default=100
+        Length of the lists fetched per query: MAP and MRR are computed over them (AP at
+        this depth, divided by the number of relevant articles).
     on_system : callable, optional
         Called with each system's name as it starts (progress output).
 
@@ -438,9 +442,9 @@ def evaluate_systems(
             raise InvalidParameterError(
                 "k", f"k={max(ks)} is larger than the corpus allows: it has "
                 f"{ref.n_published} recommendable articles, so a list holds at most {limit}")
-        depth = max(max(ks), min(MAP_DEPTH, limit))
+        depth = max(max(ks), min(depth, limit))
     else:
-        depth = max(max(ks), MAP_DEPTH)
+        depth = max(max(ks), depth)
     if max_queries is not None and len(queries) > max_queries:
         rng = np.random.default_rng(seed)
         queries = [queries[i] for i in sorted(rng.choice(len(queries), max_queries,
