@@ -437,6 +437,48 @@ def test_report_images_exist_are_pngs_and_titles_are_escaped(tmp_path: Path):
     assert evil in "".join(parser.text)  # shown to the reader as text
 
 
+def test_report_renders_in_a_headless_browser(tmp_path: Path):
+    """Open the report from disk (file://, no server) in Debian's chromium: every image loads
+    and a script smuggled in a title never runs."""
+    import shutil
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromedriver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not (Path(chromium).exists() and Path(chromedriver).exists()):
+        pytest.skip("Debian's chromium/chromium-driver are not installed")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    df = pd.DataFrame({
+        "id": ["a", "b", "c", "d"],
+        "title": ["<img src=x onerror=\"window.__pwned=1\"> Floods", "Floods return",
+                  "Chess final", "Chess final game"],
+        "body": ["rain flood", "rain flood", "chess", "chess"],
+    })
+    model = RelatedStories(max_df=1.0).fit(df)
+    truth = qrels_from_mapping({"a": ["b"], "c": ["d"]}, known_ids=set(model.ids_))
+    index = write_report(evaluate(model, truth, ks=[1, 2]), model, tmp_path / "report")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--window-size=1200,900"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        browser.set_page_load_timeout(30)
+        browser.get(index.resolve().as_uri())
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);")
+        assert len(images) == 4 and all(done and width > 100 for done, width in images)
+        assert browser.execute_script("return window.__pwned === undefined;")
+        assert "Floods" in browser.find_element("tag name", "body").text
+        assert browser.save_screenshot(str(tmp_path / "report.png"))
+    finally:
+        browser.quit()
+    with Image.open(tmp_path / "report.png") as shot:
+        assert shot.size[0] >= 1000
+
+
 # ------------------------------------------------------------------------------- CLI
 def test_cli_mine_links_then_evaluate_with_comparisons_end_to_end(
         tmp_path: Path, trained_model_dir: Path):
