@@ -45,6 +45,26 @@ def _sample_corpus_for(manifest: dict[str, Any]) -> Path | None:
     return None
 
 
+def _open_state(path: Path | None, model_dir: Path | None) -> Any:
+    """The state database to apply: ``--state-db``, else the service's default if it exists
+    (a read of existing state: an evaluation never creates one)."""
+    try:
+        from ..db import StateDB, default_path
+    except ImportError:  # pragma: no cover - every build has db.py
+        return None
+    if path is None:
+        candidate = default_path(model_dir or DEFAULT_MODEL_DIR)
+        if not candidate.is_file():
+            return None
+        path = candidate
+    elif not path.is_file():
+        from ..errors import InvalidParameterError
+
+        raise InvalidParameterError("--state-db", f"{path}: no such file")
+    _echo_err(f"applying the editorial state in {path}")
+    return StateDB(path).init()
+
+
 @click.command("evaluate")
 @click.option("--model", "model_dir", default=None, type=click.Path(path_type=Path),
               help=f"Models root or version directory [default: {DEFAULT_MODEL_DIR}; with "
@@ -70,8 +90,13 @@ def _sample_corpus_for(manifest: dict[str, Any]) -> Path | None:
               "[default: nDCG at the largest k].")
 @click.option("--takedowns", "takedowns_file", type=click.Path(path_type=Path), default=None,
               help="File of article ids (one per line) that must never be recommended.")
-@click.option("--duplicate-threshold", type=float, default=0.8, show_default=True,
-              help="Cosine above which two listed articles count as near-duplicates.")
+@click.option("--near-dup-cosine", "duplicate_threshold", type=click.FloatRange(0, 1,
+              min_open=True), default=0.8, show_default=True,
+              help="Metric: cosine at or above which two articles of one list count as "
+                   "near-duplicates.")
+@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+              help="State database whose takedowns, pins and blocks apply [default: "
+                   "ALSOSEE_STATE_DB, else state.db next to the models, if it exists].")
 @click.option("--max-queries", type=click.IntRange(1), default=None,
               help="Evaluate a seeded sample of at most N queries.")
 @click.option("--depth", type=click.IntRange(1, 100), default=100, show_default=True,
@@ -85,9 +110,8 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
                  columns: tuple[str, ...], id_prefix: str | None, sets: tuple[str, ...],
                  grid_file: Path | None, test_size: float | None, seed: int,
                  select_by: str | None, takedowns_file: Path | None,
-                 duplicate_threshold: float, max_queries: int | None, depth: int,
-                 json_out: Path | None,
-                 report_dir: Path | None) -> None:
+                 duplicate_threshold: float, state_db: Path | None, max_queries: int | None,
+                 depth: int, json_out: Path | None, report_dir: Path | None) -> None:
     """Measure related-links quality against editors' ground truth (and compare settings)."""
     from .. import artifact
     from ..corpus import load_corpus
@@ -95,6 +119,7 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     from . import compare
     from .qrels import load_qrels
     from .runner import baselines, evaluate_systems, parse_ks
+    from .systems import takedown_ids
 
     t_start = time.perf_counter()
     k_values = parse_ks(ks)
@@ -113,6 +138,7 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
         loaded = artifact.load(model_dir or DEFAULT_MODEL_DIR)
         model, manifest = loaded.model, loaded.manifest
         model_label = f"{loaded.path}"
+    db = _open_state(state_db, model_dir if model_dir is not None or articles is None else None)
     qrels = load_qrels(truth, known_ids=set(map(str, model.ids_)))
     _echo_err(qrels.report.summary())
 
@@ -128,14 +154,16 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
             _echo_err(f"re-fitting on the model's corpus, the bundled sample {sample.name}")
             articles, _ = load_corpus(sample)
     systems = compare.build_systems(
-        model, settings, articles,
+        model, settings, articles, db=db,
         on_fit=lambda label: _echo_err(f"re-fitting the model with {label} ..."))
+    takedowns = set(_read_ids(takedowns_file)) if takedowns_file else set()
+    takedowns |= takedown_ids(db)
     systems += baselines(model, seed)
     if test_size is None:
         test_size = 0.5 if len(systems) > 4 else 0.0
     result = evaluate_systems(
         systems, qrels, model, ks=k_values,
-        takedowns=_read_ids(takedowns_file) if takedowns_file else (),
+        takedowns=takedowns,
         duplicate_threshold=duplicate_threshold, test_size=test_size or None, seed=seed,
         select_by=select_by, max_queries=max_queries, depth=depth,
         on_system=lambda name: logger.info("evaluating %s", name))

@@ -16,7 +16,6 @@ settings (``[[config]]`` tables in TOML)::
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import logging
@@ -29,7 +28,7 @@ import pandas as pd
 
 from ..errors import InvalidParameterError
 from ..model import RelatedStories
-from .systems import ModelSystem, System, ranking_option_names
+from .systems import System, ranked_system, ranking_option_defaults
 
 __all__ = [
     "build_systems",
@@ -142,20 +141,20 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
             for combo in itertools.product(*(grid[n] for n in names))]
 
 
+#: Model parameters that change how a model is computed, not what it finds.
+_NOT_TUNABLE = frozenset({"n_jobs"})
+
+
 def parameter_names(model: RelatedStories) -> dict[str, str]:
     """Every tunable name -> ``"model"`` (needs a re-fit) or ``"ranking"`` (query time)."""
-    kinds = {name: "model" for name in model.get_params()}
-    for name in ranking_option_names(model):
+    kinds = {name: "model" for name in model.get_params() if name not in _NOT_TUNABLE}
+    for name in ranking_option_defaults():
         kinds.setdefault(name, "ranking")
     return kinds
 
 
 def _defaults(model: RelatedStories) -> dict[str, Any]:
-    values: dict[str, Any] = dict(model.get_params())
-    for name, p in inspect.signature(model.related).parameters.items():
-        if name in ranking_option_names(model) and p.default is not inspect.Parameter.empty:
-            values[name] = p.default
-    return values
+    return {**ranking_option_defaults(), **model.get_params()}
 
 
 def _label(cfg: Mapping[str, Any]) -> str:
@@ -196,6 +195,7 @@ def build_systems(
     settings: Sequence[Mapping[str, Any]],
     corpus: pd.DataFrame | None = None,
     *,
+    db: Any = None,
     on_fit: Any = None,
 ) -> list[System]:
     """One :class:`ModelSystem` per setting, the defaults first.
@@ -210,6 +210,8 @@ def build_systems(
     corpus : DataFrame, optional
         The model's corpus; required when a setting changes a model parameter. Its ids must
         be the model's.
+    db : StateDB, optional
+        The state database (takedowns, pins, blocks) the ranking engine applies.
     on_fit : callable, optional
         Called with a setting's label before each re-fit (progress).
 
@@ -233,7 +235,7 @@ def build_systems(
                 "corpus", f"the corpus ({len(ids)} articles) is not the one the model was "
                 f"trained on ({model.n_articles_} articles): the comparison must hold the "
                 "corpus fixed")
-    systems: list[System] = [ModelSystem(model, {}, name="defaults", params={})]
+    systems: list[System] = [ranked_system(model, {}, name="defaults", params={}, db=db)]
     fitted: dict[str, RelatedStories] = {}
     seen = {"defaults"}
     for cfg in settings:
@@ -259,5 +261,5 @@ def build_systems(
                 raise InvalidParameterError(next(iter(model_params)),
                                             f"cannot fit with {key}: {e}") from e
             fitted[key] = variant
-        systems.append(ModelSystem(variant, options, name=label, params=dict(cfg)))
+        systems.append(ranked_system(variant, options, name=label, params=dict(cfg), db=db))
     return systems

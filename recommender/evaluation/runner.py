@@ -24,10 +24,11 @@ from .qrels import Qrels
 from .systems import (
     FunctionSystem,
     LatestInSectionSystem,
-    ModelSystem,
     PlainCosineSystem,
     RandomSystem,
     System,
+    ranked_system,
+    takedown_ids,
 )
 
 __all__ = [
@@ -120,8 +121,8 @@ class SystemResult:
         }
         if self.train_metrics is not None:
             out["train_metrics"] = self.train_metrics
+        out["curves"] = self.curves  # P, recall, nDCG at k = 1, 2, ...
         if details:
-            out["curves"] = self.curves
             out["lists"] = self.lists
         return out
 
@@ -171,7 +172,7 @@ class EvaluationResult:
         return rows
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """JSON-serialisable summary (``details`` adds per-k curves and the ranked lists)."""
+        """JSON-serialisable summary (``details`` adds every query's ranked list)."""
         return {
             "ks": list(self.ks),
             "queries": {"evaluated": len(self.queries),
@@ -529,14 +530,16 @@ def evaluate(
     takedowns: Collection[str] = (),
     duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
     seed: int = 0,
+    db: Any = None,
 ) -> EvaluationResult:
     """Evaluate one model (or any ``fn(article_id, k)``) against ground truth.
 
     Parameters
     ----------
     model : RelatedStories or callable
-        A fitted model (asked through ``related(id, k, **options)``) or a function returning
-        ids, ``(id, score)`` pairs or objects with ``id``/``score``.
+        A fitted model (asked through the newsroom ranking engine with ``options``, as the
+        service would) or a function returning ids, ``(id, score)`` pairs or objects with
+        ``id``/``score``.
     qrels : Qrels
         Ground truth, e.g. ``load_qrels(path, known_ids=model.ids_)``.
     ks : iterable of int
@@ -544,7 +547,7 @@ def evaluate(
     reference : RelatedStories, optional
         Corpus/vectors for list-level metrics and baselines (default: ``model`` itself).
     options : dict, optional
-        Ranking options passed to ``related``.
+        Ranking options (``half_life``, ``diversity``...).
     include_baselines : bool
         Add random, latest-in-section and plain cosine.
     takedowns : collection of str
@@ -553,6 +556,9 @@ def evaluate(
         Near-duplicate cosine threshold.
     seed : int
         Seed of the random baseline.
+    db : StateDB, optional
+        State database: its takedowns, pins and blocks apply, and its takedowns count as
+        leaks if they show up.
 
     Returns
     -------
@@ -572,12 +578,13 @@ def evaluate(
     1.0
     """
     if isinstance(model, RelatedStories):
-        system: System = ModelSystem(model, options, name="defaults")
+        system: System = ranked_system(model, options, name="defaults", db=db)
         reference = reference if reference is not None else model
     else:
         system = FunctionSystem(model, name=getattr(model, "__name__", "function"))
     systems: list[System] = [system]
     if include_baselines and reference is not None:
         systems += baselines(reference, seed)
+    takedowns = {*takedowns, *takedown_ids(db)}
     return evaluate_systems(systems, qrels, reference, ks=ks, takedowns=takedowns,
                             duplicate_threshold=duplicate_threshold, seed=seed)

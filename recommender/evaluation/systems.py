@@ -15,7 +15,6 @@ Baselines (always run, so a number has something to be compared with):
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -24,13 +23,17 @@ import numpy as np
 from ..model import RelatedStories, top_k
 
 __all__ = [
+    "EngineSystem",
     "FunctionSystem",
     "LatestInSectionSystem",
     "ModelSystem",
     "PlainCosineSystem",
     "RandomSystem",
     "System",
+    "ranked_system",
+    "ranking_option_defaults",
     "ranking_option_names",
+    "takedown_ids",
 ]
 
 Ranked = tuple[list[str], list[float]]
@@ -46,18 +49,90 @@ class System(Protocol):
     def recommend(self, query_id: str, depth: int) -> Ranked: ...
 
 
-def ranking_option_names(model: RelatedStories) -> list[str]:
-    """Keyword options of ``model.related`` (the ranking rules), other than ``k``."""
-    sig = inspect.signature(model.related)
-    return [
-        name for name, p in sig.parameters.items()
-        if name not in ("article_id", "k", "self")
-        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+#: Options of the ranking engine that change what a list shows, not how it is reported.
+_NOT_TUNABLE = frozenset({"k", "explain", "debug", "explain_terms"})
+
+
+def _engine() -> tuple[Any, Any] | None:
+    """``(Recommender, RankingOptions)`` when this version has the newsroom ranking engine."""
+    try:
+        from ..engine import Recommender
+        from ..ranking import RankingOptions
+    except ImportError:  # a build without the ranking engine: plain cosine only
+        return None
+    return Recommender, RankingOptions
+
+
+def ranking_option_defaults() -> dict[str, Any]:
+    """Tunable ranking options (``half_life``, ``diversity``...) and their defaults."""
+    engine = _engine()
+    if engine is None:
+        return {}
+    defaults = engine[1]()
+    return {name: getattr(defaults, name) for name in engine[1].names()
+            if name not in _NOT_TUNABLE}
+
+
+def ranking_option_names(model: RelatedStories | None = None) -> list[str]:
+    """Names of the tunable ranking options (applied at query time, no re-fit)."""
+    return list(ranking_option_defaults())
+
+
+def ranked_system(model: RelatedStories, options: Mapping[str, Any] | None = None,
+                  name: str = "defaults", params: Mapping[str, Any] | None = None,
+                  db: Any = None) -> System:
+    """The system a newsroom serves: the ranking engine over ``model`` with ``options``
+    (or, in a build without the engine, the model's own ``related``)."""
+    engine = _engine()
+    if engine is None:
+        return ModelSystem(model, options, name=name, params=params)
+    return EngineSystem(engine[0](model, db), options, name=name, params=params)
+
+
+def takedown_ids(db: Any) -> set[str]:
+    """Article ids taken down in a state database (empty without the editorial module)."""
+    if db is None:
+        return set()
+    try:
+        from ..editorial import Editorial
+    except ImportError:
+        return set()
+    return set(Editorial(db).snapshot().takedown_ids)
+
+
+class EngineSystem:
+    """The newsroom ranking engine (recency, collapse, diversity, editorial state).
+
+    Parameters
+    ----------
+    engine : recommender.engine.Recommender
+        An engine over the fitted model (and the state database, if any).
+    options : mapping, optional
+        Ranking options of this setting (validated by the engine).
+    name : str
+        Label in tables and plots.
+    params : mapping, optional
+        What to show as this setting's parameters.
+    """
+
+    kind = "config"
+
+    def __init__(self, engine: Any, options: Mapping[str, Any] | None = None,
+                 name: str = "defaults", params: Mapping[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.model = engine.model
+        self.options = dict(options or {})
+        self.name = name
+        self.params = dict(params if params is not None else self.options)
+        engine.options(**self.options)  # validate now: a bad value fails before any query
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        result = self.engine.related(query_id, k=depth, **self.options)
+        return [item.id for item in result.items], [float(item.score) for item in result.items]
 
 
 class ModelSystem:
-    """A fitted model asked through ``related(id, k, **options)``.
+    """A fitted model asked through its own ``related(id, k, **options)`` (plain cosine).
 
     Parameters
     ----------
