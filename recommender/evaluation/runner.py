@@ -268,9 +268,21 @@ class _Reference:
         return self.model.row_of_.get(article_id)
 
 
-def _run(system: System, queries: Sequence[str], depth: int) -> tuple[dict[str, Any], float]:
+def _run(system: System, queries: Sequence[str], kmax: int, depth: int
+         ) -> tuple[dict[str, tuple[list[str], list[float], list[str]]], float]:
+    """``query -> (ids, scores, deep ids)``: the list as served at the largest k, and the
+    ``depth``-long list MAP/MRR read. A system whose long list does not simply extend its
+    short one (the ranking engine collapses duplicates over a pool that grows with k) is asked
+    twice, so the cut-off metrics measure exactly what a reader would see."""
     t0 = time.perf_counter()
-    out = {q: system.recommend(q, depth) for q in queries}
+    out = {}
+    stable = getattr(system, "prefix_stable", True)
+    for q in queries:
+        ids, scores = system.recommend(q, depth)
+        deep = ids
+        if not stable and depth > kmax:
+            ids, scores = system.recommend(q, kmax)
+        out[q] = (ids[:kmax], scores[:kmax], deep)
     return out, time.perf_counter() - t0
 
 
@@ -289,7 +301,7 @@ def _pair_similarities(ref: _Reference, lists: Sequence[list[int]], kmax: int
     return dict(zip(pairs, sims.tolist(), strict=True))
 
 
-def _per_query(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
+def _per_query(runs: dict[str, tuple[list[str], list[float], list[str]]], qrels: Qrels,
                queries: Sequence[str], ks: Sequence[int], ref: _Reference | None,
                threshold: float) -> dict[str, dict[str, Any]]:
     """Every per-query number the summaries add up (computed once, summed per split)."""
@@ -302,7 +314,7 @@ def _per_query(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
         sims = _pair_similarities(ref, list(rows_of.values()), kmax)
     stats: dict[str, dict[str, Any]] = {}
     for q in queries:
-        ids, scores = runs[q]
+        ids, scores, deep = runs[q]
         rel = qrels.relevant(q)
         graded = qrels.judgements.get(q, {})
         c = m.curves(ids, graded, max(curve_k))
@@ -310,8 +322,8 @@ def _per_query(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
         for k in ks:
             for name in ("P", "recall", "nDCG", "hit"):
                 st[f"{name}@{k}"] = c[name][k - 1]
-        st["MAP"] = m.average_precision(ids, rel)
-        st["MRR"] = m.reciprocal_rank(ids, rel)
+        st["MAP"] = m.average_precision(deep, rel)
+        st["MRR"] = m.reciprocal_rank(deep, rel)
         st["_curves"] = {name: c[name] for name in ("P", "recall", "nDCG")}
         st["_n"] = len(ids)
         st["_ids"] = ids
@@ -321,7 +333,7 @@ def _per_query(runs: dict[str, tuple[list[str], list[float]]], qrels: Qrels,
                 (pairs_rel if d in rel else pairs_other).append(float(sc))
         st["_rel_scores"], st["_other_scores"] = pairs_rel, pairs_other
         if ref is not None:
-            st["_leaks"] = sum(1 for d in ids if d in ref.blocked)
+            st["_leaks"] = sum(1 for d in {*ids, *deep} if d in ref.blocked)
             rows = rows_of[q]
             qrow = ref.row(q)
             gaps = []
@@ -459,7 +471,7 @@ def evaluate_systems(
     for system in systems:
         if on_system:
             on_system(system.name)
-        runs, seconds = _run(system, queries, depth)
+        runs, seconds = _run(system, queries, max(ks), depth)
         stats = _per_query(runs, qrels, queries, ks, ref, duplicate_threshold)
         metrics, extras = _aggregate(stats, report_on, ks, ref)
         train_metrics = _aggregate(stats, train, ks, ref)[0] if train else None

@@ -116,6 +116,7 @@ class EngineSystem:
     """
 
     kind = "config"
+    prefix_stable = False  # collapse/diversity pools grow with k: ask at each depth
 
     def __init__(self, engine: Any, options: Mapping[str, Any] | None = None,
                  name: str = "defaults", params: Mapping[str, Any] | None = None) -> None:
@@ -147,6 +148,7 @@ class ModelSystem:
     """
 
     kind = "config"
+    prefix_stable = False  # short lists come from precomputed neighbours, long ones do not
 
     def __init__(self, model: RelatedStories, options: Mapping[str, Any] | None = None,
                  name: str = "defaults", params: Mapping[str, Any] | None = None) -> None:
@@ -164,6 +166,7 @@ class FunctionSystem:
     """Wrap any callable ``fn(query_id, k)`` returning ids or ``(id, score)`` pairs."""
 
     kind = "config"
+    prefix_stable = False
 
     def __init__(self, fn: Callable[[str, int], Sequence[Any]], name: str = "function",
                  params: Mapping[str, Any] | None = None) -> None:
