@@ -46,7 +46,7 @@ class Live:
 
 @contextlib.contextmanager
 def live_server(
-    model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None, workers: int = 2
+    model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None, workers: int = 1
 ) -> Iterator[Live]:
     """``python -m service.server`` on a free port, ready (``/readyz`` 200) or failing the
     test with its log; always killed on exit."""
@@ -111,7 +111,7 @@ def static_site(directory: Path) -> Iterator[str]:
     """Serve *directory* over HTTP on another free port (another origin); yields its base."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

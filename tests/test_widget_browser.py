@@ -139,7 +139,7 @@ def setup(tmp_path_factory):
     site_dir = tmp / "site"
     site_dir.mkdir()
     with static_site(site_dir) as site:
-        with live_server(models, tmp / "server.log",
+        with live_server(models, tmp / "server.log", workers=2,
                          env={"ALSOSEE_CORS_ORIGINS": site}) as live:
             _write_pages(site_dir, live.base, f"http://127.0.0.1:{free_port()}")
             yield {"api": live.base, "site": site, "tmp": tmp, "live": live,
