@@ -270,6 +270,10 @@ from .cli_ops import COMMANDS as _OPS_COMMANDS  # noqa: E402
 for _command in _OPS_COMMANDS:
     cli.add_command(_command)
 
+from .sync_cli import sync as _sync_command  # noqa: E402 - registered after the group exists
+
+cli.add_command(_sync_command)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""

@@ -125,6 +125,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         openapi,
         pages,
         protection,
+        validation,
     )
     from service.state import EXTENSION_KEY, ServiceState
 
@@ -133,6 +134,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Article ids may contain "//": never let routing rewrite them.
     app.url_map.merge_slashes = False
+    app.url_map.converters["article_write"] = validation.WritableArticleId
 
     app.extensions[EXTENSION_KEY] = ServiceState.load(
         app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")

@@ -128,6 +128,8 @@ def related_to_draft():
         $ref: "#/components/responses/PayloadTooLarge"
       "415":
         $ref: "#/components/responses/UnsupportedMediaType"
+      "429":
+        $ref: "#/components/responses/TooManyRequests"
       "503":
         $ref: "#/components/responses/Unavailable"
     """

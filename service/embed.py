@@ -65,17 +65,16 @@ def widget_js():
     return response
 
 
-def _url_index(loaded: Any) -> dict[str, str]:
-    """URL -> article id of the loaded model (built once per loaded model)."""
-    cached = current_app.extensions.get(_URL_INDEX_KEY)
-    if cached is not None and cached[0] is loaded:
+def _url_index(owner: Any, pairs: Any, key: str) -> dict[str, str]:
+    """URL -> article id, built once per *owner* (a loaded model or a live snapshot)."""
+    cached = current_app.extensions.get(key)
+    if cached is not None and cached[0] is owner:
         return cached[1]
-    model = loaded.model
     index: dict[str, str] = {}
-    for article_id, url in zip(model.ids_, model.meta_["url"], strict=True):
+    for article_id, url in pairs:
         if isinstance(url, str) and url:
             index.setdefault(url, article_id)
-    current_app.extensions[_URL_INDEX_KEY] = (loaded, index)
+    current_app.extensions[key] = (owner, index)
     return index
 
 
@@ -86,11 +85,22 @@ def _url_variants(url: str) -> list[str]:
 
 
 def find_article_by_url(url: str) -> str:
-    """The id of the article published at *url*, or a 404 problem."""
-    index = _url_index(get_state().require())
-    for candidate in _url_variants(url):
-        if candidate in index:
-            return index[candidate]
+    """The id of the article published at *url* (live articles first), or a 404 problem."""
+    view = get_state().view()
+    live = view.live
+    indexes = []
+    if live is not None and live.n_live:
+        indexes.append(_url_index(
+            live, ((rec["id"], rec.get("url")) for rec in live.records), _URL_INDEX_KEY + ".live"))
+    model = view.model
+    indexes.append(_url_index(view.loaded, zip(model.ids_, model.meta_["url"], strict=True),
+                              _URL_INDEX_KEY))
+    for index in indexes:
+        for candidate in _url_variants(url):
+            article_id = index.get(candidate)
+            if article_id is not None and not (live is not None
+                                               and live.is_unpublished(article_id)):
+                return article_id
     raise Problem(404, f"no article has the URL {url!r}", slug="unknown-article",
                   title="Unknown article", field="url")
 
@@ -123,6 +133,8 @@ def oembed():
         description: The article's URL, as in the corpus (a trailing slash is ignored).
         schema:
           type: string
+          format: uri
+          pattern: '^[hH][tT][tT][pP][sS]?://[^\\s\\x00-\\x1f\\x7f]+'
           maxLength: 2048
         example: https://globalvoices.org/2012/05/01/example/
       - name: format
@@ -166,7 +178,7 @@ def oembed():
     urls = request.args.getlist("url")
     if len(urls) != 1 or not urls[0]:
         raise invalid_parameter("url", "url is required (once): the article's URL")
-    url = urls[0]
+    url = urls[0].strip()
     if len(url) > MAX_URL_LENGTH or not _URL_RE.fullmatch(url):
         raise invalid_parameter(
             "url", f"url must be an http(s) URL of at most {MAX_URL_LENGTH} characters"

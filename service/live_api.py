@@ -39,13 +39,16 @@ def _written(ids: list[str], status: str, **extra: Any) -> dict[str, Any]:
     return {"ids": ids, "status": status, "state_version": db.version(), **extra}
 
 
-@bp.put("/articles/<path:article_id>")
+@bp.put("/articles/<article_write:article_id>")
 @require_api_key
 def put_article(article_id: str):
     """Publish (add or replace) a live article.
 
     ---
     summary: Publish a live article
+    description: >-
+      The id may contain `/` but may not end in `/related`, `/related.html`, `/pins` or
+      `/blocks` (those paths belong to other routes; use `POST /v1/articles:batch`).
     tags: [live]
     security: [{bearerAuth: []}]
     requestBody:
@@ -56,8 +59,8 @@ def put_article(article_id: str):
             type: object
             required: [title]
             properties:
-              id: {type: [string, integer], description: "Must match the URL when given."}
-              title: {type: string, maxLength: 1000}
+              id: {type: [string, integer, "null"], description: "Must match the URL when given."}
+              title: {type: string, maxLength: 1000, pattern: '\\S'}
               body: {type: [string, "null"], description: "Text or HTML, up to 200,000 characters."}
               url: {type: [string, "null"]}
               published_at: {type: [string, "null"], description: ISO 8601 date and time.}
@@ -109,13 +112,16 @@ def put_article(article_id: str):
     return _written(ids, "published")
 
 
-@bp.delete("/articles/<path:article_id>")
+@bp.delete("/articles/<article_write:article_id>")
 @require_api_key
 def delete_article(article_id: str):
     """Unpublish an article (live or of the corpus): never recommended again, queries 404.
 
     ---
     summary: Unpublish an article
+    description: >-
+      The id may contain `/` but may not end in `/related`, `/related.html`, `/pins` or
+      `/blocks` (those paths belong to other routes; use `POST /v1/articles:batch`).
     tags: [live]
     security: [{bearerAuth: []}]
     responses:
@@ -163,6 +169,12 @@ def batch():
         application/json:
           schema:
             type: object
+            additionalProperties: false
+            anyOf:
+              - required: [articles]
+                properties: {articles: {minItems: 1}}
+              - required: [unpublish]
+                properties: {unpublish: {minItems: 1}}
             properties:
               articles:
                 type: array
@@ -170,10 +182,13 @@ def batch():
                 items:
                   type: object
                   required: [id, title]
+                  properties:
+                    id: {type: [string, integer]}
+                    title: {type: string, maxLength: 1000, pattern: '\\S'}
               unpublish:
                 type: array
                 maxItems: 1000
-                items: {type: string}
+                items: {type: string, minLength: 1, maxLength: 512}
     responses:
       "200":
         description: Applied.

@@ -186,6 +186,9 @@ def run(
         # No shared control socket in $HOME: several servers (tests, staging) can coexist.
         "control_socket_disable": True,
         "child_exit": _child_exit,
+        # gunicorn's maximum (default 4094): a valid 512-character id of 4-byte UTF-8
+        # characters is 6,144 bytes percent-encoded; longer lines get gunicorn's own HTML 414.
+        "limit_request_line": 8190,
     }
     AlsoseeApplication(options).run()
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from flask import Request
+from werkzeug.routing import PathConverter
 
 from service.errors import Problem, invalid_parameter
 
@@ -45,10 +46,25 @@ def k_from_json(payload: dict[str, Any]) -> int:
     if "k" not in payload:
         return K_DEFAULT
     k = payload["k"]
+    # JSON (and JSON Schema's "integer") does not tell 96 from 96.0: accept an integral
+    # float (found by schemathesis), but not 1.5, NaN or a huge 1e308.
+    if isinstance(k, float) and k.is_integer() and abs(k) < 2**31:
+        k = int(k)
     # bool is an int subclass: reject it explicitly.
     if isinstance(k, bool) or not isinstance(k, int):
         raise invalid_parameter("k", f"{_K_DETAIL}, got JSON {_json_type(k)}")
     return _check_k_range(k)
+
+
+class WritableArticleId(PathConverter):
+    """``<article_write:article_id>``: an article id as in ``<path:...>`` (it may contain
+    ``/``), except that it never ends in a sub-resource of another route (``/related``,
+    ``/related.html``, ``/pins``, ``/blocks``). So ``PUT /v1/articles/x/related`` is a 405 of
+    the ``related`` route, not the publication of an article called ``x/related``, and the
+    ``Allow`` header of ``/v1/articles/x/related`` lists only its own methods (both found by
+    schemathesis)."""
+
+    regex = r"[^/].*?(?<!/related)(?<!/related\.html)(?<!/pins)(?<!/blocks)"
 
 
 def article_id(value: str) -> str:

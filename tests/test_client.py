@@ -34,7 +34,7 @@ ARTICLE = "gv-316447"
 @pytest.fixture(scope="module")
 def live(trained_model_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("client")
-    env = {"ALSOSEE_API_KEYS": f"cms:{API_KEY}", "ALSOSEE_STATE_DB": str(tmp / "state.db")}
+    env = {"ALSOSEE_API_KEYS": API_KEY, "ALSOSEE_STATE_DB": str(tmp / "state.db")}
     with live_server(trained_model_dir, tmp / "server.log", env=env) as server:
         yield server
 
@@ -133,10 +133,24 @@ def test_publish_and_unpublish(client, live):
     result = client.related("wp-999001", k=5)
     assert result.article.title == article["title"]
     assert ARTICLE in {r.id for r in result.related}
+    # oEmbed finds live articles by URL too.
+    embedded = client.oembed("https://news.example/wp-999001", k=3)
+    assert embedded["title"] == article["title"]
+    assert embedded["html"] == client.related_html("wp-999001", k=3)
     gone = client.unpublish("wp-999001")
     assert gone.status == "unpublished"
     with pytest.raises(NotFoundError):
         client.related("wp-999001")
+    with pytest.raises(NotFoundError):
+        client.oembed("https://news.example/wp-999001")
+    # A corpus article can be unpublished too: its URL no longer resolves.
+    url = client.related(ARTICLE).article.url
+    client.unpublish(ARTICLE)
+    with pytest.raises(NotFoundError):
+        client.oembed(url)
+    client.publish({"id": ARTICLE, "title": result.article.title, "url": url,
+                    "body": "French journalist Roméo Langlois kidnapped by the FARC."})
+    assert client.oembed(url)["title"] == result.article.title
 
 
 def test_writes_need_a_valid_key(live):

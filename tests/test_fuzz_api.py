@@ -1,0 +1,107 @@
+"""Fuzz the running API (real gunicorn) from its own OpenAPI description with schemathesis.
+
+Every operation of ``/openapi.json`` gets up to ``MAX_EXAMPLES`` generated requests (valid and
+invalid ones); every response must: not be a 5xx, match the description (status, content type,
+headers, body schema), and, for every error, be an RFC 9457 problem body. The number of
+operations and examples is written to ``test-artifacts/schemathesis.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from livesrv import ROOT, live_server
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+pytestmark = pytest.mark.server
+
+MAX_EXAMPLES = 15
+API_KEY = "fuzz-key"
+PROBLEM_FIELDS = {"type": str, "title": str, "status": int, "detail": str}
+# Operations whose bodies are validated beyond what a schema can say (the body's id must
+# match the URL's; an HTML title must keep some text once tags are stripped; dates must
+# parse): a schema-valid body may still be a 400 problem there.
+SEMANTIC_VALIDATION = {("PUT", "/v1/articles/{article_id}"), ("POST", "/v1/articles:batch")}
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+_counts: Counter[str] = Counter()
+_statuses: Counter[int] = Counter()
+_lock = threading.Lock()
+
+
+@pytest.fixture(scope="module")
+def live(trained_model_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    # No rate limit: every generated request must reach the code under test.
+    env = {"ALSOSEE_API_KEYS": API_KEY, "ALSOSEE_STATE_DB": str(tmp / "state.db"),
+           "ALSOSEE_RATE_LIMIT": "off"}
+    with live_server(trained_model_dir, tmp / "server.log", env=env) as server:
+        yield server
+        log = server.log()
+    assert "Traceback" not in log, log[-3000:]
+    documented = {key for key in _counts if key in _documented}
+    report = {"operations": len(documented), "operations_and_undeclared_methods": len(_counts),
+              "examples": sum(_counts.values()),
+              "per_operation": dict(sorted(_counts.items())),
+              "statuses": {str(k): v for k, v in sorted(_statuses.items())},
+              "max_examples": MAX_EXAMPLES}
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    (ROOT / "test-artifacts" / "schemathesis.json").write_text(json.dumps(report, indent=2))
+
+
+_documented: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def api_schema(live):
+    spec = requests.get(f"{live.base}/openapi.json", timeout=10).json()
+    _documented.update(f"{method.upper()} {path}" for path, item in spec["paths"].items()
+                       for method in item)
+    return schemathesis.openapi.from_url(f"{live.base}/openapi.json")
+
+
+def problem_body(ctx, response, case) -> None:
+    """Every error (4xx/5xx) is an RFC 9457 problem body whose status matches."""
+    with _lock:
+        _counts[f"{case.method} {case.path}"] += 1
+        _statuses[response.status_code] += 1
+    if response.status_code < 400:
+        return
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    ctype = headers.get("content-type", [""])
+    ctype = ctype[0] if isinstance(ctype, list) else ctype
+    assert ctype.startswith("application/problem+json"), (
+        f"{response.status_code} with Content-Type {ctype!r}")
+    body = json.loads(response.content)
+    for name, kind in PROBLEM_FIELDS.items():
+        assert isinstance(body.get(name), kind), f"problem body without {name}: {body}"
+    assert body["status"] == response.status_code, body
+
+
+def no_server_error(ctx, response, case) -> None:
+    """No 5xx, except the 501 that oEmbed prescribes for ``format=xml`` (documented)."""
+    if response.status_code < 500:
+        return
+    query = case.query or {}
+    allowed = (response.status_code == 501 and case.path == "/oembed"
+               and query.get("format") == "xml")
+    assert allowed, f"server error {response.status_code}: {response.content[:300]!r}"
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_description(case):
+    excluded = [not_a_server_error]
+    if (case.method, case.path) in SEMANTIC_VALIDATION:
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(headers={"Authorization": f"Bearer {API_KEY}"},
+                           additional_checks=[problem_body, no_server_error],
+                           excluded_checks=excluded, timeout=10)
