@@ -233,6 +233,7 @@ class ServiceState:
                     return ReloadResult("unchanged", previous, previous,
                                         seconds=time.perf_counter() - start)
                 loaded = artifact.load(target)
+                _probe(loaded)
                 serving = self._prepare(loaded)
             except (AlsoseeError, OSError, MemoryError) as exc:
                 self._failed_version = target.name if target is not None else None
@@ -334,6 +335,21 @@ class ServiceState:
         except Exception as exc:  # noqa: BLE001 - a locked/missing DB must not kill the thread
             log.warning("reload watcher: %s", exc)
             return None
+
+
+def _probe(loaded: Any) -> None:
+    """A verified model must also answer before it serves (a by-text and a by-id query):
+    e.g. one pickled by an incompatible alsosee passes its checksums but fails here."""
+    from recommender.errors import ArtifactError
+
+    model = loaded.model
+    try:
+        model.related_to_text("readiness probe", "", k=1)
+        if model.n_articles_:
+            model.related(model.ids_[0], k=1)
+    except Exception as exc:  # noqa: BLE001 - any failure means "do not swap it in"
+        raise ArtifactError(f"model {loaded.version} failed its probe queries: "
+                            f"{type(exc).__name__}: {exc}") from exc
 
 
 def _now() -> str:

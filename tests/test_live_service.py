@@ -326,6 +326,20 @@ def test_bad_model_is_refused_and_old_keeps_serving(app, client, models, corrupt
     assert related.status_code == 200 and related.headers["X-Model-Version"] == old
 
 
+def test_model_failing_its_probe_is_refused(app, client, models):
+    """A version whose checksums are fine but which cannot answer (here: pickled without an
+    attribute this code needs, as an incompatible alsosee would write it) is refused before
+    it serves."""
+    old = client.get("/v1/model").get_json()["version"]
+    model = artifact.load(models).model
+    del model.index_  # the inverted index every query reads
+    artifact.save(model, models)
+    body = problem(client.post("/v1/admin/reload", headers=AUTH), 409)
+    assert "probe" in body["detail"] and "index_" in body["detail"]
+    assert client.get("/v1/model").get_json()["version"] == old
+    assert client.get("/readyz").status_code == 200
+
+
 def test_request_uses_one_model_even_across_a_swap(app, client, models):
     """The view pins the serving reference at request start; a swap mid-request does not
     change what that request uses."""
