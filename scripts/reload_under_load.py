@@ -62,11 +62,12 @@ def worker_of(log_path: Path, request_id: str) -> int | None:
     return None
 
 
-def visibility(server: Server, n: int) -> list[float]:
-    """Seconds from a PUT's answer to the first listing through another worker."""
+def visibility(server: Server, n: int) -> tuple[list[float], int]:
+    """Seconds from a PUT's answer to the first listing through another worker, and the
+    number of GETs after a PUT that did not list it yet (0: visible at once everywhere)."""
     anchor = requests.post(f"{server.base}/v1/related", json={"title": "oil prices", "k": 1},
                            timeout=10).json()["related"][0]
-    times = []
+    times, misses = [], 0
     for i in range(n):
         article_id = f"visibility-{uuid.uuid4().hex[:8]}"
         put_id = uuid.uuid4().hex
@@ -85,6 +86,8 @@ def visibility(server: Server, n: int) -> list[float]:
                 probes.append((rid, time.perf_counter() - done))
                 if len(probes) >= 6:
                     break
+            else:
+                misses += 1
         time.sleep(0.3)  # let the log lines land
         put_worker = worker_of(server.log_path, put_id)
         other = [t for rid, t in probes if worker_of(server.log_path, rid) != put_worker]
@@ -94,7 +97,7 @@ def visibility(server: Server, n: int) -> list[float]:
                         headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
         print(f"  publish {i + 1}/{n}: visible through another worker after "
               f"{other[0] * 1000 if other else float('nan'):.1f} ms", file=sys.stderr)
-    return times
+    return times, misses
 
 
 def main() -> None:
@@ -138,7 +141,8 @@ def main() -> None:
             if args.trigger == "post":
                 r = requests.post(f"{server.base}/v1/admin/reload",
                                   headers={"Authorization": f"Bearer {KEY}"}, timeout=600)
-                swaps.append({"to": target, "status": r.status_code,
+                swaps.append({"to": target, "http": r.status_code,
+                              "result": r.json().get("status", r.json().get("detail")),
                               "seconds_this_worker": round(time.perf_counter() - t0, 3)})
             else:
                 server.proc.send_signal(signal.SIGHUP)
@@ -147,7 +151,8 @@ def main() -> None:
         time.sleep(max(0.0, start + args.duration - time.monotonic()))
         stop.touch()
         load = json.loads(loader.communicate(timeout=120)[0])
-        vis = visibility(server, args.publishes) if args.trigger != "stock-hup" else []
+        vis, misses = (visibility(server, args.publishes) if args.trigger != "stock-hup"
+                       else ([], 0))
         booted = sum("Booting worker" in line for line in log_path.read_text().splitlines())
     finally:
         server.stop()
@@ -158,6 +163,7 @@ def main() -> None:
         "startup_s": round(startup, 1), "load": load, "swaps": swaps,
         "workers_booted": booted,
         "visibility_ms": sorted(round(t * 1000, 1) for t in vis),
+        "visibility_gets_not_listing_it": misses,
         "command": " ".join(sys.argv),
     }
     text = json.dumps(result, indent=2)
