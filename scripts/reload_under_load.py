@@ -78,14 +78,14 @@ def visibility(server: Server, n: int) -> tuple[list[float], int]:
         r.raise_for_status()
         done = time.perf_counter()
         probes = []
-        while time.perf_counter() - done < 5:
+        while time.perf_counter() - done < 5 and len(probes) < 6:
+            # Visible = its own related list answers (200), through whichever worker accepts
+            # this new connection; 404 would mean that worker does not know it yet.
             rid = uuid.uuid4().hex
-            g = requests.get(f"{server.base}/v1/articles/{anchor['id']}/related?k=5",
+            g = requests.get(f"{server.base}/v1/articles/{article_id}/related?k=5",
                              headers={"Connection": "close", "X-Request-Id": rid}, timeout=10)
-            if article_id in {x["id"] for x in g.json()["related"]}:
+            if g.status_code == 200:
                 probes.append((rid, time.perf_counter() - done))
-                if len(probes) >= 6:
-                    break
             else:
                 misses += 1
         time.sleep(0.3)  # let the log lines land
