@@ -18,6 +18,8 @@ from typing import Any
 import click
 
 from . import __version__, artifact
+from .cli_editorial import COMMANDS as EDITORIAL_COMMANDS
+from .cli_editorial import open_engine, options_from_flags, ranking_flags
 from .errors import AlsoseeError
 
 logger = logging.getLogger("recommender.cli")
@@ -166,9 +168,16 @@ def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> s
     lines.append("ALSO SEE:")
     for r in results:
         date = f" ({r['published_at'][:10]})" if r.get("published_at") else ""
-        lines.append(f"  * {r['title']}{date}  [{r['score']:.3f}]")
+        mark = f" ({r['reason']})" if r.get("reason") in ("pinned", "fallback") else ""
+        lines.append(f"  * {r['title']}{date}  [{r['score']:.3f}]{mark}")
         if r.get("url"):
             lines.append(f"    {r['url']}")
+        explanation = r.get("explanation")
+        if explanation:
+            terms = ", ".join(f"{t['term']!r} in {t['field']} {t['share']:.0%}"
+                              for t in explanation["terms"])
+            lines.append(f"    why: similarity {explanation['similarity']:.3f} x recency "
+                         f"{explanation['recency_factor']:.2f}; {terms or 'no shared terms'}")
     return "\n".join(lines)
 
 
@@ -181,24 +190,48 @@ def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> s
 @click.option("--body", default=None, help="Body text of a draft not in the corpus.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+              help="State database with takedowns/pins/blocks (default: $ALSOSEE_STATE_DB "
+                   "or <models>/state.db).")
+@click.option("--plain", is_flag=True,
+              help="Plain cosine similarity: no ranking options, no editorial state.")
+@ranking_flags
 @_guarded
 def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
-            body: str | None, fmt: str) -> None:
-    """Print the related stories of ARTICLE_ID, or of a draft given by --title/--body."""
+            body: str | None, fmt: str, state_db: Path | None, plain: bool,
+            **flags: Any) -> None:
+    """Print the related stories of ARTICLE_ID, or of a draft given by --title/--body.
+
+    The list goes through the newsroom ranking (recency, same-story collapse, filters,
+    takedowns, pins, blocks); every ranking option has a flag below.
+    """
     if article_id is None and title is None and body is None:
         raise click.UsageError("give an ARTICLE_ID, or --title and/or --body for a draft")
     if article_id is not None and (title is not None or body is not None):
         raise click.UsageError("give either an ARTICLE_ID or --title/--body, not both")
-    loaded = artifact.load(model_dir)
-    model = loaded.model
-    if article_id is not None:
-        article = model.article(article_id)
-        results = [r.to_dict() for r in model.related(article_id, k=k)]
-        heading = article["title"]
+    options = options_from_flags(flags)
+    debug = None
+    if plain:
+        if options:
+            raise click.UsageError("--plain takes no ranking options")
+        loaded = artifact.load(model_dir)
+        model = loaded.model
+        if article_id is not None:
+            article = model.article(article_id)
+            results = [r.to_dict() for r in model.related(article_id, k=k)]
+        else:
+            article = {"title": title or ""}
+            results = [r.to_dict() for r in model.related_to_text(title or "", body or "", k=k)]
     else:
-        article = {"title": title or ""}
-        results = [r.to_dict() for r in model.related_to_text(title or "", body or "", k=k)]
-        heading = f"Draft: {title}" if title else "Draft"
+        engine, loaded, live = open_engine(model_dir, state_db)
+        if article_id is not None:
+            result = engine.related(article_id, k=k, live=live, **options)
+        else:
+            result = engine.related_to_text(title or "", body or "", k=k, live=live, **options)
+        article, debug = result.article, result.debug
+        results = [item.to_dict() for item in result.items]
+    heading = article.get("title") if article_id is not None else (
+        f"Draft: {title}" if title else "Draft")
     if fmt == "json":
         payload = {
             "article": article,
@@ -206,9 +239,18 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
             "model": {"version": loaded.version, "trained_at": loaded.trained_at,
                       "articles": loaded.manifest.get("articles")},
         }
+        if debug is not None:
+            payload["debug"] = debug
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         click.echo(format_also_see(heading, results))
+        if debug is not None:
+            click.echo("")
+            click.echo(f"dropped ({len(debug['dropped'])} of the best candidates):")
+            for entry in debug["dropped"]:
+                detail = f" ({entry['detail']})" if entry.get("detail") else ""
+                click.echo(f"  - {entry['id']}  [{entry['similarity']:.3f}] "
+                           f"{entry['reason']}{detail}")
 
 
 # -------------------------------------------------------------------- serve
@@ -273,6 +315,9 @@ for _command in _OPS_COMMANDS:
 from .sync_cli import sync as _sync_command  # noqa: E402 - registered after the group exists
 
 cli.add_command(_sync_command)
+
+for _command in EDITORIAL_COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

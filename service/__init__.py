@@ -42,6 +42,8 @@ _TOML_KEYS = {
     "max_content_length": "MAX_CONTENT_LENGTH",
     "max_body_bytes": "MAX_CONTENT_LENGTH",
     "cors_origins": "CORS_ORIGINS",
+    # Default ranking options (any RankingOptions field; section_half_life as a table).
+    "ranking": "RANKING",
 }
 # Operational settings (live state, reloads, caching, limits, CORS, server): service/settings.py.
 _TOML_KEYS.update(_ops_settings.toml_keys())
@@ -112,10 +114,12 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
+    from recommender.errors import InvalidParameterError
     from service import (
         api,
         caching,
         cors,
+        editorial_api,
         embed,
         errors,
         health,
@@ -139,6 +143,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = ServiceState.load(
         app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
     )
+    try:
+        app.extensions[EXTENSION_KEY].configure_ranking(app.config.get("RANKING"))
+    except InvalidParameterError as exc:
+        raise RuntimeError(f"invalid [ranking] configuration: {exc}") from exc
 
     errors.register(app)
     observability.init_app(app)  # first: times and logs everything below, incl. 304s
@@ -150,6 +158,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(embed.bp)
     cors.init_app(app)
     app.register_blueprint(live_api.bp)
+    app.register_blueprint(editorial_api.bp)
     metrics.init_app(app)
     protection.init_app(app)  # after the blueprints: it wraps their views
     app.after_request(_security_headers)

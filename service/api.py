@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
 from flask import Blueprint, request
 
-from recommender import live
-from service import validation
+from service import ranking_params, validation
 from service.caching import cacheable
+from service.errors import invalid_parameter
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -58,16 +59,34 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return _scrub(public)
 
 
-def related_for_article(article_id: str, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    view = get_state().view()  # one model and one live snapshot for the whole request
-    model = view.model
-    if view.live is None:
-        article = article_summary(model.article(article_id))
-        related = [rec.to_dict() for rec in model.related(article_id, k=k)]
-        return article, related
-    article = article_summary(live.article(model, view.live, article_id))
-    related = [rec.to_dict() for rec in live.merged_related(model, view.live, article_id, k=k)]
-    return article, related
+def ranked_for_article(
+    article_id: str, k: int, options: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """The article's summary, its related items (dicts) and the debug block (or None),
+    through the newsroom engine: takedowns, pins, blocks, live articles and the ranking
+    options apply to every format (JSON, HTML fragment, oEmbed) that calls this."""
+    state = get_state()
+    view = state.view()  # one model and one live snapshot for the whole request
+    result = state.engine().related(article_id, k=k, live=view.live, **(options or {}))
+    items = [item.to_dict() for item in result.items]
+    return article_summary(result.article), items, result.debug
+
+
+def related_for_article(
+    article_id: str, k: int, options: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """:func:`ranked_for_article` without the debug block."""
+    article, items, _ = ranked_for_article(article_id, k, options)
+    return article, items
+
+
+def _response(article: dict[str, Any], items: list[dict[str, Any]],
+              debug: dict[str, Any] | None) -> dict[str, Any]:
+    body = {"article": article, "related": items, "model": get_state().model_info()}
+    if debug is not None:
+        # Which worker process answered (several share one state database).
+        body["debug"] = {**debug, "worker_pid": os.getpid()}
+    return body
 
 
 @bp.get("/articles/<path:article_id>/related")
@@ -98,8 +117,8 @@ def related(article_id: str):
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
-    article, items = related_for_article(article_id, k)
-    return {"article": article, "related": items, "model": get_state().model_info()}
+    options = ranking_params.from_query(request)
+    return _response(*ranked_for_article(article_id, k, options))
 
 
 @bp.post("/related")
@@ -140,12 +159,17 @@ def related_to_draft():
     body = validation.optional_string(payload, "body")
     tags = validation.optional_string_list(payload, "tags")
     k = validation.k_from_json(payload)
-    if view.live is None:
-        recs = view.model.related_to_text(title, body, k=k, tags=tags)
-    else:
-        recs = live.merged_related_to_text(view.model, view.live, title, body, k=k, tags=tags)
-    items = [rec.to_dict() for rec in recs]
-    return {"article": {"title": title}, "related": items, "model": state.model_info()}
+    options = ranking_params.from_json(payload)
+    published_at = payload.get("published_at")
+    if published_at is not None and not isinstance(published_at, str):
+        raise invalid_parameter("published_at", "published_at must be an ISO 8601 date string")
+    # The draft's section (for the latest_in_section fallback) is the first section filter.
+    result = state.engine().related_to_text(
+        title, body, k=k, article_tags=tags, published_at=published_at, live=view.live,
+        **options,
+    )
+    items = [item.to_dict() for item in result.items]
+    return _response({"title": title}, items, result.debug)
 
 
 @bp.get("/model")

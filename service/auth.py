@@ -1,78 +1,133 @@
-"""Write access: ``Authorization: Bearer <key>`` checked against configured API keys.
+"""API keys for the endpoints that change state (takedowns, pins, blocks, publishing...).
 
 Keys come from ``ALSOSEE_API_KEYS`` (comma-separated) or the config file's ``api_keys``
-(read by :func:`service.create_app` into ``app.config["API_KEYS"]``), never from the
-repository. Every configured key is compared in constant time (``hmac.compare_digest``),
-so the time taken says nothing about how much of a guess was right.
+(a list or a comma-separated string), never from the repository. An entry is either a bare
+key or ``name:key``; the name (or a short fingerprint of a bare key) is recorded as the
+author of editorial changes. Keys are compared in constant time (``hmac.compare_digest`` over
+SHA-256 digests, every configured key checked whatever matched).
 
-* no ``Authorization`` header (or not ``Bearer``): 401 with ``WWW-Authenticate: Bearer``;
-* a wrong key: 403;
-* no key configured at all: 403 as well (writes are disabled, say so).
+Usage::
+
+    from service.auth import require_api_key
+
+    @bp.put("/takedowns/<path:article_id>")
+    @require_api_key
+    def put_takedown(article_id): ...
+
+A request without ``Authorization: Bearer <key>`` gets a 401 problem (with
+``WWW-Authenticate: Bearer``), a wrong key a 403 problem; the view does not run.
+``@require_api_key(scope="read")`` protects a read endpoint only when the config sets
+``READ_REQUIRES_KEY`` (``read_requires_key = true``); read endpoints are open by default.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from service.errors import Problem
 
 ENV_API_KEYS = "ALSOSEE_API_KEYS"
+REALM = 'Bearer realm="alsosee"'
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    digest: bytes
 
 
-def parse_keys(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Keys from a comma-separated string or a list; blanks dropped."""
+def parse_keys(value: Any) -> tuple[ApiKey, ...]:
+    """``"k1,name:k2"`` or ``["k1", "name:k2"]`` -> keys (empty entries ignored)."""
     if value is None:
         return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(k.strip() for k in items if isinstance(k, str) and k.strip())
+    if isinstance(value, str):
+        entries = value.split(",")
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):  # TOML
+        entries = list(value)
+    else:
+        raise ValueError("api_keys must be a string of comma-separated keys or a list of strings")
+    keys = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, secret = entry.partition(":")
+        if not sep or not name.strip() or not secret.strip():
+            secret = entry
+            name = "key-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+        keys.append(ApiKey(name.strip(), hashlib.sha256(secret.strip().encode()).digest()))
+    return tuple(keys)
 
 
-def configured_keys() -> tuple[str, ...]:
-    keys = current_app.config.get("API_KEYS")
-    if keys is None:
-        keys = os.environ.get(ENV_API_KEYS)
-    return parse_keys(keys)
+@functools.lru_cache(maxsize=16)
+def _parsed(value: Any) -> tuple[ApiKey, ...]:
+    return parse_keys(value)
 
 
-def check_request() -> None:
-    """Raise a 401/403 problem unless the request carries a configured key."""
+def configured_keys() -> tuple[ApiKey, ...]:
+    """The keys of ``app.config["API_KEYS"]`` (else ``ALSOSEE_API_KEYS``), parsed once."""
+    value = current_app.config.get("API_KEYS")
+    if value is None:
+        value = os.environ.get(ENV_API_KEYS)
+    if isinstance(value, list):
+        value = tuple(value)
+    return _parsed(value)
+
+
+def _match(token: str) -> ApiKey | None:
+    keys = configured_keys()
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    found = None
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        if hmac.compare_digest(digest, key.digest):
+            found = key
+    return found
+
+
+def check_request() -> ApiKey:
+    """The key of the current request, or raise a 401/403 problem."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401,
-            "This endpoint changes state: send 'Authorization: Bearer <API key>'.",
-            slug="unauthorized", title="Unauthorized",
-            headers=[("WWW-Authenticate", 'Bearer realm="alsosee"')],
-        )
-    keys = configured_keys()
-    token = token.strip().encode()
-    # Compare against every key (no early exit) so timing does not reveal which matched.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(token, key.encode())
-    if not keys:
-        raise Problem(403, "Write access is disabled: no API key is configured "
-                      f"({ENV_API_KEYS} or api_keys in the config file).",
+    if not header or scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "This endpoint needs an API key: send 'Authorization: Bearer <key>'.",
+                      slug="unauthorized", title="Unauthorized",
+                      headers=[("WWW-Authenticate", REALM)])
+    if not configured_keys():
+        raise Problem(403, "Write access is disabled: no API keys are configured "
+                           f"(set {ENV_API_KEYS} or api_keys in the config file).",
                       slug="forbidden", title="Forbidden")
-    if not matched:
-        raise Problem(403, "The API key is not valid.", slug="forbidden", title="Forbidden")
+    key = _match(token.strip())
+    if key is None:
+        raise Problem(403, "The API key is not valid.", slug="forbidden", title="Forbidden",
+                      headers=[("WWW-Authenticate", REALM + ', error="invalid_token"')])
+    return key
 
 
-def require_api_key(view: F) -> F:
-    """Decorator for views that change state."""
+def require_api_key(view: Callable[..., Any] | None = None, *,
+                    scope: str = "write") -> Any:
+    """Decorator: the view runs only with a valid API key (see the module docstring)."""
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_request()
-        return view(*args, **kwargs)
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if scope == "write" or current_app.config.get("READ_REQUIRES_KEY"):
+                g.alsosee_api_key = check_request()
+            return fn(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def current_actor() -> str:
+    """Who made the current (authenticated) request: the key's name."""
+    key = g.get("alsosee_api_key")
+    return f"api:{key.name}" if key is not None else "api:anonymous"

@@ -59,6 +59,7 @@ def readyz():
     """
     state = get_state()
     loaded = state.require()
+    state.engine()  # 503 when the state database (takedowns, pins) is unavailable
     try:
         loaded.model.related_to_text(READINESS_PROBE, "", k=1)
     except Exception:

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from flask import Blueprint, Response, request
 
-from service import validation
+from service import ranking_params, validation
 from service.api import related_for_article
 from service.caching import cacheable
 
@@ -110,5 +110,5 @@ def related_html(article_id: str):
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
-    _, items = related_for_article(article_id, k)
+    _, items, _ = related_for_article(article_id, k, ranking_params.from_query(request))
     return Response(render_fragment(items, article_id), mimetype="text/html")

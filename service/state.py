@@ -94,6 +94,12 @@ class ServiceState:
     _watcher: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _hup: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: Default ranking options (``recommender.ranking.RankingOptions``; see configure_ranking).
+    ranking_defaults: Any | None = None
+    #: Takedowns, pins and blocks (``recommender.editorial.Editorial``) in ``db``.
+    editorial: Any | None = None
+    _engine: Any | None = field(default=None, repr=False)
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -129,8 +135,12 @@ class ServiceState:
             return
         try:
             self.db = StateDB(path).init()
+            from recommender.editorial import Editorial
+
+            self.editorial = Editorial(self.db)
         except StateError as exc:
             self.state_error = str(exc)
+            self.db = self.editorial = None
             log.error("%s", exc)
 
     def _models_root(self) -> Path:
@@ -204,6 +214,41 @@ class ServiceState:
             "trained_at": manifest.get("created_at"),
             "articles": manifest.get("articles"),
         }
+
+    # ------------------------------------------------------------- ranking
+    def configure_ranking(self, ranking: Any = None) -> None:
+        """Validate the default ranking options (the config file's ``[ranking]`` table);
+        raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
+        from recommender.ranking import RankingOptions
+
+        self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
+        self._engine = None
+
+    def engine(self) -> Any:
+        """The newsroom ``Recommender`` of the request's model, with the editorial state.
+
+        Without the state database (locked, read-only, corrupt at start-up) ranking answers
+        503: serving lists that ignore takedowns would be worse than not serving.
+        """
+        loaded = self.require()
+        if self.editorial is None:
+            raise Problem(
+                503,
+                "The state database (takedowns, pins, blocks) is unavailable: "
+                f"{self.state_error or 'not open'}",
+                slug="state-unavailable", title="State database unavailable",
+            )
+        engine = self._engine
+        if engine is None or engine.model is not loaded.model:
+            with self._engine_lock:
+                engine = self._engine
+                if engine is None or engine.model is not loaded.model:
+                    from recommender.engine import Recommender
+
+                    engine = Recommender(loaded.model, editorial=self.editorial,
+                                         defaults=self.ranking_defaults)
+                    self._engine = engine
+        return engine
 
     def require_db(self) -> Any:
         if self.db is None:

@@ -107,7 +107,9 @@ def test_readyz(client, app):
 
 # ------------------------------------------------------------------ related
 def check_item(item):
-    assert set(item) == {"id", "title", "url", "published_at", "section", "score"}
+    assert set(item) == {"id", "title", "url", "published_at", "section", "score", "similarity",
+                         "reason"}
+    assert item["reason"] in {"similar", "pinned", "fallback"}
     assert isinstance(item["id"], str) and item["id"]
     assert isinstance(item["title"], str)
     assert item["url"] is None or isinstance(item["url"], str)

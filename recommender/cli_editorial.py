@@ -1,0 +1,277 @@
+"""CLI for the newsroom ranking: ranking flags of ``alsosee related`` and the editorial
+commands ``alsosee takedown``, ``alsosee pin`` and ``alsosee block``.
+
+The state database is ``--state-db``, else ``ALSOSEE_STATE_DB``, else ``state.db`` in the
+models root, the same file the HTTP service uses, so a takedown made here is honoured by a
+running server on its next request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .ranking import RankingOptions
+
+DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
+
+# option name -> (flag, multiple, is_flag, help)
+_FLAGS: dict[str, tuple[str, bool, bool, str]] = {
+    "half_life": ("--half-life", False, False,
+                  "Recency half-life in days ('none' switches recency off)."),
+    "recency_floor": ("--recency-floor", False, False,
+                      "Share of the similarity a very old story keeps (0-1)."),
+    "section_half_life": ("--section-half-life", True, False,
+                          "Per-section half-life, SECTION=DAYS (repeatable)."),
+    "since": ("--since", False, False, "Only stories published from this ISO date."),
+    "until": ("--until", False, False, "Only stories published until this ISO date."),
+    "max_age_days": ("--max-age-days", False, False,
+                     "Only stories at most this many days from the article."),
+    "direction": ("--direction", False, False, "any, before (earlier coverage) or after "
+                                               "(follow-ups)."),
+    "duplicate_threshold": ("--duplicate-threshold", False, False,
+                            "Cosine with the article above which a story is the same story."),
+    "near_duplicate_threshold": ("--near-duplicate-threshold", False, False,
+                                 "Mutual cosine above which two candidates show once."),
+    "collapse_keep": ("--collapse-keep", False, False, "newer, older or higher."),
+    "diversity": ("--diversity", False, False, "MMR diversity, 0 (off) to 1."),
+    "section": ("--section", True, False, "Only this section (repeatable)."),
+    "exclude_sections": ("--exclude-section", True, False, "Never this section (repeatable)."),
+    "tags": ("--tag", True, False, "Only stories with this tag (repeatable)."),
+    "tags_mode": ("--tags-mode", False, False, "any or all of the --tag values."),
+    "language": ("--language", False, False,
+                 "Only this language (default: the article's own; 'any' for all)."),
+    "exclude": ("--exclude", True, False, "Never this article id (repeatable)."),
+    "status": ("--status", False, False, "published (default) or any."),
+    "min_score": ("--min-score", False, False, "Similarity floor (0-1)."),
+    "fallback": ("--fallback", False, False, "latest_in_section: fill empty slots."),
+    "explain": ("--explain", False, True, "Show why each link is there."),
+    "debug": ("--debug", False, True, "Also list dropped candidates and why."),
+    "explain_terms": ("--explain-terms", False, False, "Terms per explanation."),
+    "pool": ("--pool", False, False, "Candidates examined for diversity."),
+}
+assert set(_FLAGS) == set(RankingOptions.names()) - {"k"}, "every option needs a CLI flag"
+
+
+def ranking_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one CLI flag per ranking option (values are validated by RankingOptions)."""
+    for name, (flag, multiple, is_flag, help_text) in reversed(list(_FLAGS.items())):
+        if is_flag:
+            fn = click.option(flag, name, is_flag=True, default=None, help=help_text)(fn)
+        else:
+            fn = click.option(flag, name, multiple=multiple, default=None, help=help_text,
+                              metavar="VALUE")(fn)
+    return fn
+
+
+def options_from_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """The ranking options given on the command line (unset flags are left out)."""
+    out = {}
+    for name in _FLAGS:
+        value = values.pop(name, None)
+        if value is None or value == () or value is False:
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def state_path(model_dir: str | Path, state_db: str | Path | None = None) -> Path:
+    """``--state-db``, else ``ALSOSEE_STATE_DB``, else ``state.db`` in the models root."""
+    if state_db:
+        return Path(state_db)
+    if os.environ.get("ALSOSEE_STATE_DB"):
+        return Path(os.environ["ALSOSEE_STATE_DB"])
+    root = Path(model_dir)
+    if (root / "manifest.json").exists() and not (root / "current").exists():
+        root = root.parent  # a version directory: the state lives next to the versions
+    return root / "state.db"
+
+
+def open_engine(model_dir: str | Path, state_db: str | Path | None = None) -> Any:
+    """A Recommender over the model and the state database, the loaded model, and the live
+    articles published since it was trained (a ``LiveSnapshot``)."""
+    from . import artifact
+    from .db import StateDB
+    from .engine import Recommender
+    from .live import LiveIndex, LiveStore
+
+    loaded = artifact.load(model_dir)
+    db = StateDB(state_path(model_dir, state_db)).init()
+    live = LiveIndex(LiveStore(db), loaded.model, loaded.version).snapshot()
+    return Recommender(loaded.model, db), loaded, live
+
+
+def _editorial(model_dir: Path, state_db: Path | None, force: bool) -> Any:
+    """The engine (validates ids against the model) or, with --force, the bare state."""
+    if force:
+        from .db import StateDB
+        from .editorial import Editorial
+
+        return Editorial(StateDB(state_path(model_dir, state_db)).init())
+    engine, _, live = open_engine(model_dir, state_db)
+    return _WithLive(engine, live)
+
+
+class _WithLive:
+    """The engine's editorial methods with the live articles counted as known ids."""
+
+    def __init__(self, engine: Any, live: Any) -> None:
+        self._engine, self._live = engine, live
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._engine, name)
+        if name in ("takedown", "pin", "block"):
+            return lambda *a, **kw: method(*a, live=self._live, **kw)
+        return method
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                      show_default=True)(fn)
+    fn = click.option("--by", default=None,
+                      help="Who makes the change (default: $ALSOSEE_USER or $USER).")(fn)
+    fn = click.option("--state-db", type=click.Path(path_type=Path), default=None,
+                      help="State database (default: $ALSOSEE_STATE_DB or "
+                           "<models>/state.db).")(fn)
+    fn = click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
+                      type=click.Path(path_type=Path),
+                      help="Models root (ids are checked against it).")(fn)
+    return fn
+
+
+def _echo(fmt: str, payload: Any, text: Sequence[str]) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        for line in text:
+            click.echo(line)
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Library errors -> one line on stderr and exit code 1 (as in :mod:`recommender.cli`)."""
+    import functools
+    import sys
+
+    from .errors import AlsoseeError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (AlsoseeError, OSError, ValueError, KeyError) as exc:
+            click.echo(f"alsosee: error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------- takedown
+@click.command()
+@click.argument("article_id", required=False)
+@click.option("--reason", default=None, help="Why (required to take down).")
+@click.option("--list", "list_", is_flag=True, help="List the takedowns.")
+@click.option("--undo", is_flag=True, help="Restore ARTICLE_ID (reverse a takedown).")
+@click.option("--force", is_flag=True, help="Allow an id or URL the model does not know.")
+@_common
+@_guard
+def takedown(article_id: str | None, reason: str | None, list_: bool, undo: bool,
+             force: bool, model_dir: Path, state_db: Path | None, by: str | None,
+             fmt: str) -> None:
+    """Never recommend ARTICLE_ID (an id or URL) again; --list; --undo to restore."""
+    if list_:
+        items = _editorial(model_dir, state_db, True).takedowns()
+        _echo(fmt, [t.to_dict() for t in items],
+              [f"{t.key}\t{t.created_at}\t{t.created_by}\t{t.reason}" for t in items]
+              or ["(no takedowns)"])
+        return
+    if not article_id:
+        raise click.UsageError("give an ARTICLE_ID (or --list)")
+    if undo:
+        done = _editorial(model_dir, state_db, True).undo_takedown(article_id, by=by)
+        if not done:
+            raise click.ClickException(f"{article_id!r} is not taken down")
+        _echo(fmt, {"restored": article_id}, [f"restored {article_id}"])
+        return
+    if not reason:
+        raise click.UsageError("a takedown needs --reason")
+    item = _editorial(model_dir, state_db, force).takedown(
+        article_id, reason, by=by, **({} if force else {"force": False}))
+    _echo(fmt, item.to_dict(), [f"taken down {item.key} ({item.reason})"])
+
+
+# ------------------------------------------------------------------------ pin
+@click.command()
+@click.argument("article_id", required=False)
+@click.argument("others", nargs=-1)
+@click.option("--expires", default=None, help="ISO 8601 date-time the pins end.")
+@click.option("--list", "list_", is_flag=True, help="List pins (of ARTICLE_ID, or all).")
+@click.option("--undo", is_flag=True, help="Remove the pins of ARTICLE_ID.")
+@_common
+@_guard
+def pin(article_id: str | None, others: tuple[str, ...], expires: str | None, list_: bool,
+        undo: bool, model_dir: Path, state_db: Path | None, by: str | None, fmt: str) -> None:
+    """Show OTHER ids first (in order) in the related list of ARTICLE_ID."""
+    if list_:
+        from .db import StateDB
+        from .editorial import Editorial
+
+        items = Editorial(StateDB(state_path(model_dir, state_db)).init()).pins(article_id)
+        _echo(fmt, [p.to_dict() for p in items],
+              [f"{p.article_id}\t{' '.join(p.ids)}\texpires={p.expires_at or 'never'}"
+               f"{'' if p.active() else ' (expired)'}" for p in items] or ["(no pins)"])
+        return
+    if not article_id:
+        raise click.UsageError("give an ARTICLE_ID (or --list)")
+    if undo:
+        if not _editorial(model_dir, state_db, True).unpin(article_id, by=by):
+            raise click.ClickException(f"{article_id!r} has no pins")
+        _echo(fmt, {"unpinned": article_id}, [f"unpinned {article_id}"])
+        return
+    if not others:
+        raise click.UsageError("give the ids to pin after ARTICLE_ID")
+    item = _editorial(model_dir, state_db, False).pin(article_id, list(others),
+                                                      expires_at=expires, by=by)
+    _echo(fmt, item.to_dict(), [f"pinned {' '.join(item.ids)} on {article_id}"
+                                + (f" until {item.expires_at}" if item.expires_at else "")])
+
+
+# ---------------------------------------------------------------------- block
+@click.command()
+@click.argument("article_id", required=False)
+@click.argument("others", nargs=-1)
+@click.option("--list", "list_", is_flag=True, help="List blocks (of ARTICLE_ID, or all).")
+@click.option("--undo", is_flag=True, help="Lift blocks of ARTICLE_ID (the OTHER ids, or all).")
+@_common
+@_guard
+def block(article_id: str | None, others: tuple[str, ...], list_: bool, undo: bool,
+          model_dir: Path, state_db: Path | None, by: str | None, fmt: str) -> None:
+    """Never show OTHER ids in the related list of ARTICLE_ID (adds to existing blocks)."""
+    if list_:
+        from .db import StateDB
+        from .editorial import Editorial
+
+        items = Editorial(StateDB(state_path(model_dir, state_db)).init()).blocks(article_id)
+        _echo(fmt, items, [f"{aid}\t{' '.join(ids)}" for aid, ids in items.items()]
+              or ["(no blocks)"])
+        return
+    if not article_id:
+        raise click.UsageError("give an ARTICLE_ID (or --list)")
+    if undo:
+        removed = _editorial(model_dir, state_db, True).unblock(article_id, others, by=by)
+        if not removed:
+            raise click.ClickException(f"{article_id!r} has no such blocks")
+        _echo(fmt, {"unblocked": removed}, [f"lifted {removed} block(s) on {article_id}"])
+        return
+    if not others:
+        raise click.UsageError("give the ids to block after ARTICLE_ID")
+    ids = _editorial(model_dir, state_db, False).block(article_id, list(others), by=by)
+    _echo(fmt, {"article_id": article_id, "ids": ids},
+          [f"blocked on {article_id}: {' '.join(ids)}"])
+
+
+COMMANDS = (takedown, pin, block)

@@ -1,0 +1,824 @@
+"""The newsroom recommender: a fitted model + editorial state + ranking options.
+
+:class:`Recommender` is what the CLI and the HTTP service call (never the ranking functions
+directly). For one query it scores every story by cosine similarity (the model), removes
+what must not be shown (the article itself, takedowns, unpublished, blocked, excluded,
+filtered, outside the time window, below the floor, the same story again), weighs the rest
+by recency, collapses near-duplicates, optionally diversifies, puts the editors' pins first
+and fills empty slots from the latest stories of the section when asked to.
+
+``RelatedStories.related()`` stays plain cosine: it is the baseline the defaults are
+measured against (``scripts/measure_ranking.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import ranking
+from .db import StateDB
+from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
+from .errors import InvalidParameterError, UnknownArticleError
+from .explain import explain_vectors
+from .model import RelatedStories, _iso, _none_if_missing
+from .ranking import NAT, RankingOptions
+
+logger = logging.getLogger(__name__)
+
+REASON_SIMILAR = "similar"
+REASON_PINNED = "pinned"
+REASON_FALLBACK = "fallback"
+
+_EMPTY_SNAPSHOT = Snapshot(version=0)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _norm_url(url: Any) -> str | None:
+    if not isinstance(url, str) or not url.strip():
+        return None
+    return url.strip().rstrip("/")
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of a column of optional strings (-1 = missing) and the names."""
+    clean = pd.Series([None if _none_if_missing(v) in (None, "") else str(v) for v in values],
+                      dtype=object)
+    codes, uniques = pd.factorize(clean, use_na_sentinel=True)
+    return codes.astype(np.int32), [str(u) for u in uniques]
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_options(base: RankingOptions, items: tuple[tuple[str, Any], ...]) -> RankingOptions:
+    # Repeated requests (same query string) skip re-validation.
+    return RankingOptions.from_mapping(dict(items), base=base)
+
+
+class CorpusView:
+    """Arrays derived once per model: timestamps, section/language/story codes, URL index."""
+
+    def __init__(self, model: RelatedStories) -> None:
+        meta = model.meta_
+        self.n = int(model.n_articles_)
+        self.timestamps = np.asarray(meta["published_at"]).astype("datetime64[ns]").view(
+            np.int64)
+        self.published = np.asarray(model.published_, dtype=bool)
+        self.section_codes, self.sections = _codes(meta["section"])
+        self.language_codes, self.languages = _codes(meta["language"])
+        self.story_codes, self.stories = _codes(meta.get("story_id", np.full(self.n, None)))
+        self.tags = meta["tags"]
+        self.url_rows: dict[str, list[int]] = {}
+        for row, url in enumerate(meta["url"]):
+            key = _norm_url(url)
+            if key:
+                self.url_rows.setdefault(key, []).append(row)
+
+
+def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """Codes of ``values`` in ``names`` (case-sensitive; new names appended)."""
+    names = list(names)
+    index = {name: i for i, name in enumerate(names)}
+    codes = np.full(len(values), -1, dtype=np.int32)
+    for i, value in enumerate(values):
+        value = _none_if_missing(value)
+        if value in (None, ""):
+            continue
+        code = index.get(str(value))
+        if code is None:
+            code = index[str(value)] = len(names)
+            names.append(str(value))
+        codes[i] = code
+    return codes, names
+
+
+class Universe:
+    """Every row a list may show: the corpus rows ``[0, n)``, then the live articles
+    ``[n, n + L)`` of one :class:`~recommender.live.LiveSnapshot` (published through the
+    API between retrains). A live article replaces the corpus article with its id; an
+    unpublished id (tombstone) hides it."""
+
+    def __init__(self, model: RelatedStories, view: CorpusView, live: Any = None) -> None:
+        self.model, self.view, self.live = model, view, live
+        n = view.n
+        n_live = int(live.n_live) if live is not None else 0
+        self.n_corpus, self.n = n, n + n_live
+        hidden = np.asarray(live.hidden_rows, dtype=np.int64) if live is not None else None
+        self.tombstones = frozenset(live.tombstones) if live is not None else frozenset()
+        if n_live == 0:
+            self.timestamps = view.timestamps
+            self.section_codes, self.sections = view.section_codes, view.sections
+            self.language_codes, self.languages = view.language_codes, view.languages
+            self.story_codes, self.stories = view.story_codes, view.stories
+            self.tags = view.tags
+            self.url_rows = view.url_rows
+            published = view.published
+        else:
+            records = live.records
+            ts = pd.to_datetime([r.get("published_at") for r in records], utc=True,
+                                errors="coerce")
+            self.timestamps = np.concatenate([view.timestamps, np.asarray(ts.asi8)])
+            codes, self.sections = _extend_codes(view.sections,
+                                                 [r.get("section") for r in records])
+            self.section_codes = np.concatenate([view.section_codes, codes])
+            codes, self.languages = _extend_codes(view.languages,
+                                                  [r.get("language") for r in records])
+            self.language_codes = np.concatenate([view.language_codes, codes])
+            codes, self.stories = _extend_codes(view.stories,
+                                                [r.get("story_id") for r in records])
+            self.story_codes = np.concatenate([view.story_codes, codes])
+            live_tags = np.empty(n_live, dtype=object)
+            live_tags[:] = [list(r.get("tags") or []) for r in records]
+            self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live_tags])
+            self.url_rows = {key: list(rows) for key, rows in view.url_rows.items()}
+            for i, rec in enumerate(records):
+                key = _norm_url(rec.get("url"))
+                if key:
+                    self.url_rows.setdefault(key, []).append(n + i)
+            published = np.concatenate([view.published, np.asarray(live.candidate, dtype=bool)])
+        if hidden is not None and hidden.size:
+            published = published.copy()
+            published[hidden] = False
+        self.published = published
+        self.has_story = bool(self.stories)
+        self._section_index = {s.lower(): i for i, s in enumerate(self.sections)}
+        self._language_index = {s.lower(): i for i, s in enumerate(self.languages)}
+
+    # ----------------------------------------------------------------- rows
+    def row_of(self, article_id: str) -> int | None:
+        """The row showing ``article_id`` (live first), or None."""
+        live = self.live
+        if live is not None:
+            if live.has(article_id):
+                return self.n_corpus + live.row_of[article_id]
+            if article_id in self.tombstones:
+                return None
+        row = self.model.row_of_.get(article_id)
+        if row is None or (live is not None and not self.published[row]
+                           and self.view.published[row]):
+            return None  # replaced or unpublished through the live state
+        return row
+
+    def rows_of(self, ids: Iterable[str]) -> list[int]:
+        return [r for r in (self.row_of(i) for i in ids) if r is not None]
+
+    def id_of(self, row: int) -> str:
+        if row < self.n_corpus:
+            return str(self.model.ids_[row])
+        return str(self.live.ids[row - self.n_corpus])
+
+    def vector(self, row: int) -> sp.csr_matrix:
+        if row < self.n_corpus:
+            return self.model.matrix_[row]
+        return self.live.matrix[row - self.n_corpus]
+
+    def meta(self, row: int) -> dict[str, Any]:
+        if row < self.n_corpus:
+            m = self.model.meta_
+            return {"id": str(self.model.ids_[row]), "title": m["title"][row],
+                    "url": _none_if_missing(m["url"][row]),
+                    "published_at": _iso(m["published_at"][row]),
+                    "section": _none_if_missing(m["section"][row])}
+        rec = self.live.records[row - self.n_corpus]
+        return {"id": rec["id"], "title": rec.get("title") or "", "url": rec.get("url"),
+                "published_at": rec.get("published_at"), "section": rec.get("section")}
+
+    def pair_similarity(self, rows: np.ndarray) -> np.ndarray:
+        """Cosines between the given rows (corpus and live)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        is_live = rows >= self.n_corpus
+        if not is_live.any():
+            return _pair_similarity(self.model.matrix_, rows)
+        order = np.concatenate([np.flatnonzero(~is_live), np.flatnonzero(is_live)])
+        stacked = sp.vstack([self.model.matrix_[rows[~is_live]],
+                             self.live.matrix[rows[is_live] - self.n_corpus]], format="csr")
+        gram = _pair_similarity(stacked, np.arange(rows.size))
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return gram[np.ix_(back, back)]
+
+    # ----------------------------------------------------------- validation
+    def section_code(self, name: str, field: str = "section") -> int:
+        try:
+            return self._section_index[name.lower()]
+        except KeyError:
+            known = ", ".join(sorted(self.sections)[:20]) or "(the corpus has no sections)"
+            raise InvalidParameterError(field, f"unknown section {name!r}; known: {known}") \
+                from None
+
+    def language_code(self, name: str) -> int:
+        try:
+            return self._language_index[name.lower()]
+        except KeyError:
+            known = ", ".join(sorted(self.languages)[:20]) or "(the corpus has no languages)"
+            raise InvalidParameterError("language", f"unknown language {name!r}; known: "
+                                                    f"{known}") from None
+
+
+def _pair_similarity(matrix: Any, rows: np.ndarray) -> np.ndarray:
+    if rows.size <= 24:  # measured: the raw-array version wins for small pools
+        return ranking.pair_cosines(matrix, rows)
+    sub = matrix[rows]
+    return np.asarray((sub @ sub.T).toarray(), dtype=np.float64)
+
+
+@dataclass
+class RankedItem:
+    """One link of a related list."""
+
+    id: str
+    title: str
+    url: str | None
+    published_at: str | None
+    section: str | None
+    score: float
+    similarity: float
+    reason: str
+    explanation: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"id": self.id, "title": self.title, "url": self.url,
+               "published_at": self.published_at, "section": self.section,
+               "score": self.score, "similarity": self.similarity, "reason": self.reason}
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        return out
+
+
+@dataclass
+class RelatedResult:
+    """A ranked list with the article it is for, the options used and (debug) what was
+    dropped."""
+
+    article: dict[str, Any]
+    items: list[RankedItem]
+    options: RankingOptions
+    state_version: int
+    debug: dict[str, Any] | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [item.id for item in self.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"article": self.article,
+                               "related": [item.to_dict() for item in self.items]}
+        if self.debug is not None:
+            out["debug"] = self.debug
+        return out
+
+
+@dataclass
+class _Query:
+    vector: sp.csr_matrix
+    self_row: int | None  # the article's row in the universe (never shown)
+    article_id: str | None
+    corpus_article: bool  # a corpus article not replaced by a live version
+    reference: int  # ns since epoch, NAT if unknown
+    section: str | None
+    language: str | None
+    story: int = -1
+
+
+@dataclass
+class _Drops:
+    """Dropped candidates (debug): row -> (reason, detail)."""
+
+    reasons: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def add(self, rows: Iterable[int], reason: str, detail: str = "") -> None:
+        for row in rows:
+            self.reasons.setdefault(int(row), (reason, detail))
+
+
+class Recommender:
+    """Related stories ranked for a newsroom (see the module docstring).
+
+    Parameters
+    ----------
+    model : RelatedStories
+        A fitted model.
+    db : StateDB, optional
+        The state database with the editorial controls; without one (and without
+        ``editorial``) there are no takedowns, pins or blocks and the editorial methods raise.
+    defaults : RankingOptions or mapping, optional
+        Options used when a call does not set them (e.g. from the service config, with a
+        per-section ``section_half_life`` mapping).
+    clock : callable, optional
+        Returns "now" (aware datetime): the reference time of drafts, pin expiry.
+    editorial : Editorial, optional
+        An existing editorial-state handle (shared between engines of successive models).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recommender.model import RelatedStories
+    >>> df = pd.DataFrame({"id": ["a", "b", "c"],
+    ...                    "title": ["Flood hits city", "City flood aftermath", "Chess final"],
+    ...                    "body": ["Rain and flood", "Flood damage counted", "A chess match"]})
+    >>> engine = Recommender(RelatedStories(max_df=1.0).fit(df))
+    >>> engine.related("a", k=1).ids
+    ['b']
+    """
+
+    def __init__(self, model: RelatedStories, db: StateDB | None = None, *,
+                 defaults: RankingOptions | Mapping[str, Any] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None,
+                 editorial: Editorial | None = None) -> None:
+        model._check_fitted()
+        self.model = model
+        self.view = CorpusView(model)
+        self.editorial = editorial or (Editorial(db) if db is not None else None)
+        self._clock = clock or _utcnow
+        self._base = Universe(model, self.view)
+        self._universe: tuple[Any, Universe] | None = None
+        self._killed: tuple[int, int, np.ndarray] | None = None
+        if defaults is None or isinstance(defaults, RankingOptions):
+            self.defaults = defaults or RankingOptions()
+        else:
+            self.defaults = RankingOptions.from_mapping(defaults)
+        self.check_options(self.defaults)
+
+    # ------------------------------------------------------------- options
+    def options(self, k: Any = None, live: Any = None, **options: Any) -> RankingOptions:
+        """Validate call options over the defaults (unknown names/values/sections raise)."""
+        if k is not None:
+            options["k"] = k
+        if not options:
+            return self.defaults
+        try:
+            key = tuple(sorted(options.items()))
+            hash(key)
+        except TypeError:  # lists from JSON: not cacheable
+            key = None
+        opts = _cached_options(self.defaults, key) if key is not None else \
+            RankingOptions.from_mapping(options, base=self.defaults)
+        self.check_options(opts, self.universe(live))
+        return opts
+
+    def check_options(self, opts: RankingOptions, universe: Universe | None = None) -> None:
+        """Sections and languages named by ``opts`` must exist (in the corpus or live)."""
+        uni = universe or self._base
+        for name in opts.section:
+            uni.section_code(name, "section")
+        for name in opts.exclude_sections:
+            uni.section_code(name, "exclude_sections")
+        if opts.language is not None and opts.language.lower() != "any":
+            uni.language_code(opts.language)
+        if opts.fallback and not uni.sections:
+            raise InvalidParameterError("fallback", "the corpus has no sections")
+
+    def universe(self, live: Any = None) -> Universe:
+        """The rows of the corpus plus those of a live snapshot (cached per snapshot)."""
+        if live is None:
+            return self._base
+        cached = self._universe
+        if cached is not None and cached[0] is live:
+            return cached[1]
+        uni = Universe(self.model, self.view, live)
+        self._universe = (live, uni)
+        return uni
+
+    def _snapshot(self) -> Snapshot:
+        return self.editorial.snapshot() if self.editorial is not None else _EMPTY_SNAPSHOT
+
+    # ------------------------------------------------------------- queries
+    def article(self, article_id: str, live: Any = None) -> dict[str, Any]:
+        """Metadata of an article (the live version if any; 404 if unpublished)."""
+        if live is not None:
+            if live.has(article_id):
+                return live.article(article_id)
+            if article_id in live.tombstones:
+                raise UnknownArticleError(article_id)
+        return self.model.article(article_id)
+
+    def related(self, article_id: str, k: Any = None, *, live: Any = None,
+                **options: Any) -> RelatedResult:
+        """The related list of a story (of the corpus, or a live article).
+
+        Parameters
+        ----------
+        article_id : str
+            The article being read.
+        k : int, optional
+            Number of links (default: the engine's default, 5).
+        live : LiveSnapshot, optional
+            Live articles published since the model was trained (candidates too).
+        **options
+            Any :class:`RankingOptions` field (strings are parsed).
+
+        Raises
+        ------
+        UnknownArticleError, InvalidParameterError, StateError
+        """
+        opts = self.options(k, live, **options)
+        uni = self.universe(live)
+        article = self.article(article_id, live)
+        row = uni.row_of(article_id)
+        if row is None:
+            raise UnknownArticleError(article_id)
+        lang = uni.language_codes[row]
+        ts = int(uni.timestamps[row])
+        if ts == NAT:  # undated: now, unless the whole corpus is undated (recency no-op)
+            ts = ranking.to_ns(self._clock()) if np.any(uni.timestamps != NAT) else NAT
+        query = _Query(
+            vector=uni.vector(row), self_row=row, article_id=article_id,
+            corpus_article=row < uni.n_corpus, reference=ts,
+            section=uni.sections[uni.section_codes[row]] if uni.section_codes[row] >= 0
+            else None,
+            language=uni.languages[lang] if lang >= 0 else None,
+            story=int(uni.story_codes[row]),
+        )
+        return self._rank(query, opts, uni, article)
+
+    def related_to_text(self, title: str, body: str = "", k: Any = None, *,
+                        article_tags: Sequence[str] = (), article_section: str | None = None,
+                        article_language: str | None = None, published_at: Any = None,
+                        live: Any = None, **options: Any) -> RelatedResult:
+        """The related list of a draft that is not in the corpus.
+
+        ``article_tags`` are the draft's own tags (vectorised with it; ``tags`` is the tag
+        filter option). Its reference time is ``published_at`` (default: now);
+        ``article_section`` is used by the ``latest_in_section`` fallback (default: the first
+        ``section`` filter) and ``article_language`` as the default language filter.
+        ``options`` as in :meth:`related`.
+        """
+        opts = self.options(k, live, **options)
+        uni = self.universe(live)
+        vector = self.model.vectorize_draft(title, body, article_tags)
+        section, language = article_section, article_language
+        if section is None and opts.section:
+            section = opts.section[0]
+        if section is not None:
+            section = uni.sections[uni.section_code(section, "article_section")]
+        if language is not None:
+            try:
+                language = uni.languages[uni.language_code(language)]
+            except InvalidParameterError as exc:
+                raise InvalidParameterError("article_language", exc.message) from None
+        when = ranking.parse_datetime("published_at", published_at) or self._clock()
+        query = _Query(vector=vector, self_row=None, article_id=None, corpus_article=False,
+                       reference=ranking.to_ns(when), section=section, language=language)
+        return self._rank(query, opts, uni, {"title": title})
+
+    # ------------------------------------------------------------- ranking
+    def _killed_mask(self, snap: Snapshot, uni: Universe) -> np.ndarray:
+        cached = self._killed
+        if cached is not None and cached[0] == snap.version and cached[1] == id(uni):
+            return cached[2]
+        mask = np.zeros(uni.n, dtype=bool)
+        for key, item in snap.takedowns.items():
+            if item.kind == "url":
+                mask[uni.url_rows.get(_norm_url(key) or "", [])] = True
+            else:
+                # Both the corpus row and a live version of the same id.
+                row = self.model.row_of_.get(key)
+                if row is not None:
+                    mask[row] = True
+                live_row = uni.row_of(key)
+                if live_row is not None:
+                    mask[live_row] = True
+        self._killed = (snap.version, id(uni), mask)
+        return mask
+
+    def _reason_codes(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
+                      snap: Snapshot, killed: np.ndarray, uni: Universe) -> np.ndarray:
+        """Why each of ``rows`` cannot be shown (index into ``ranking.REASON_CODES``)."""
+        code = np.zeros(rows.size, dtype=np.int8)
+
+        def mark(bad: np.ndarray, reason: str) -> None:
+            code[(code == 0) & bad] = ranking.REASON_CODES.index(reason)
+
+        if query.self_row is not None:
+            mark(rows == query.self_row, ranking.DROP_SELF)
+        mark(killed[rows], ranking.DROP_KILLED)
+        if opts.status == "published":
+            mark(~uni.published[rows], ranking.DROP_UNPUBLISHED)
+        elif uni.live is not None and uni.live.hidden_rows.size:
+            mark(np.isin(rows, uni.live.hidden_rows), ranking.DROP_UNPUBLISHED)
+        if query.article_id is not None and query.article_id in snap.blocks:
+            mark(np.isin(rows, uni.rows_of(snap.blocks[query.article_id])),
+                 ranking.DROP_BLOCKED)
+        if opts.exclude:
+            mark(np.isin(rows, uni.rows_of(opts.exclude)), ranking.DROP_EXCLUDED)
+        sections = uni.section_codes[rows]
+        if opts.section:
+            wanted = [uni.section_code(s) for s in opts.section]
+            mark(~np.isin(sections, wanted), ranking.DROP_FILTERED)
+        if opts.exclude_sections:
+            unwanted = [uni.section_code(s, "exclude_sections") for s in opts.exclude_sections]
+            mark(np.isin(sections, unwanted), ranking.DROP_FILTERED)
+        language = opts.language if opts.language is not None else query.language
+        if language is not None and language.lower() != "any" and uni.languages:
+            mark(uni.language_codes[rows] != uni.language_code(language),
+                 ranking.DROP_FILTERED)
+        if opts.tags:
+            pending = np.flatnonzero(code == 0)
+            ok = ranking.tags_mask(uni.tags[rows[pending]], opts.tags, opts.tags_mode)
+            code[pending[~ok]] = ranking.REASON_CODES.index(ranking.DROP_FILTERED)
+        if (opts.since or opts.until or opts.max_age_days is not None
+                or opts.direction != "any"):
+            inside = ranking.window_mask(
+                uni.timestamps[rows], query.reference, since=ranking.to_ns(opts.since),
+                until=ranking.to_ns(opts.until), max_age_days=opts.max_age_days,
+                direction=opts.direction)
+            mark(~inside, ranking.DROP_TOO_OLD)
+        return code
+
+    def _recency(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
+                 uni: Universe) -> np.ndarray:
+        if opts.half_life is None and not opts.section_half_life:
+            return np.ones(rows.size)
+        half: Any = opts.half_life
+        if opts.section_half_life:
+            codes = uni.section_codes[rows]
+            half = np.full(rows.size, np.nan if opts.half_life is None else opts.half_life)
+            for name, days in opts.section_half_life:
+                code = uni._section_index.get(name.lower(), -2)
+                half[codes == code] = np.nan if days is None else days
+        gap = ranking.age_gap_days(uni.timestamps[rows], query.reference)
+        return ranking.recency_factor(gap, half, opts.recency_floor)
+
+    def _candidate_rows(self, query: _Query, opts: RankingOptions, uni: Universe,
+                        n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Up to ``n`` best corpus rows (``model.candidates``) plus every live row sharing a
+        term, with their cosines; and whether more corpus candidates may exist."""
+        model = self.model
+        published_only = opts.status == "published"
+        exact = n >= uni.n_corpus
+        if query.corpus_article:
+            rows, sims = model.candidates(article_id=query.article_id, n=n,
+                                          published_only=published_only, exact=exact)
+        else:
+            rows, sims = model.candidates(query=query.vector, n=n,
+                                          published_only=published_only, exact=exact)
+        rows = np.asarray(rows, dtype=np.int64)
+        sims = np.asarray(sims, dtype=np.float64)
+        more = rows.size >= n and not exact
+        if uni.live is not None and uni.live.n_live:
+            live_scores = uni.live.scores(query.vector)
+            live_rows = np.flatnonzero(live_scores > 0)
+            rows = np.concatenate([rows, live_rows + uni.n_corpus])
+            sims = np.concatenate([sims, live_scores[live_rows].astype(np.float64)])
+        return rows, sims, more
+
+    def _rank(self, query: _Query, opts: RankingOptions, uni: Universe,
+              article: dict[str, Any]) -> RelatedResult:
+        snap = self._snapshot()
+        killed = self._killed_mask(snap, uni)
+        pins = self._pins(query, opts, snap, killed, uni)
+        slots = max(opts.k - len(pins), 0)
+
+        # 1-3. Candidates and the hard rules; ask for more when the rules emptied the list.
+        n = max(opts.pool, 10 * opts.k, 100)
+        while True:
+            drops = _Drops()
+            rows, sims, more = self._candidate_rows(query, opts, uni, n)
+            codes = self._reason_codes(rows, query, opts, snap, killed, uni)
+            if opts.debug:
+                for reason_code in np.unique(codes[codes > 0]):
+                    drops.add(rows[codes == reason_code], ranking.REASON_CODES[reason_code])
+            keep = codes == 0
+            cand, sim = rows[keep], sims[keep]
+            # Same story as the article itself: near-identical text or the same story id.
+            same = np.zeros(cand.size, dtype=bool)
+            if opts.duplicate_threshold is not None:
+                same |= sim >= opts.duplicate_threshold - 1e-6
+            if query.story >= 0:
+                same |= uni.story_codes[cand] == query.story
+            # Quality floor (on the similarity: an old but close story is not junk).
+            low = ~same & (sim < opts.min_score)
+            if opts.debug:
+                drops.add(cand[same], ranking.DROP_DUPLICATE, "same story as the article")
+                drops.add(cand[low], ranking.DROP_BELOW_FLOOR,
+                          f"similarity < {opts.min_score:g}")
+            keep = ~(same | low)
+            cand, sim = cand[keep], sim[keep]
+            if not more or cand.size >= 2 * slots + 4:
+                break
+            n *= 4
+
+        # 4. Recency; 5. near-duplicates among candidates show once (only the best 2 x k are
+        # compared unless collapse empties slots: pairwise cosines cost the most here);
+        # 6. diversity (MMR) over a larger pool.
+        factor = self._recency(cand, query, opts, uni)
+        adjusted = sim * factor
+        eligible = ~np.isin(cand, pins) if pins else np.ones(cand.size, dtype=bool)
+        available = int(np.count_nonzero(eligible & (adjusted > 0)))
+        size = opts.pool if opts.diversity > 0 else max(2 * slots, 4)
+        while True:
+            pool_pos = ranking.top_positions(adjusted, eligible, size)
+            pool, pool_sim = cand[pool_pos], sim[pool_pos]
+            pool_adj, pool_factor = adjusted[pool_pos], factor[pool_pos]
+            pair_sim, shown, leader = self._collapse(pool, pool_adj, opts, uni)
+            if int(shown.sum()) >= slots or size >= available:
+                break
+            size = min(size * 2, available)
+        if opts.debug and leader is not None:
+            for pos in np.flatnonzero(~shown):
+                kept = np.flatnonzero(shown & (leader == leader[pos]))
+                other = uni.id_of(int(pool[kept[0]])) if kept.size else ""
+                drops.add([pool[pos]], ranking.DROP_DUPLICATE, f"near-duplicate of {other}")
+        live_pos = np.flatnonzero(shown)
+        if opts.diversity > 0 and pair_sim is None and live_pos.size > 1:
+            pair_sim = uni.pair_similarity(pool)
+        order = ranking.mmr(pool_adj[live_pos], pair_sim[np.ix_(live_pos, live_pos)]
+                            if pair_sim is not None else np.zeros((live_pos.size,) * 2),
+                            slots, opts.diversity)
+        picked = live_pos[order]
+
+        sim_of = dict(zip(cand.tolist(), sim.tolist(), strict=True))
+        items = [self._item(r, REASON_PINNED, sim_of.get(r), 1.0, query, opts, uni)
+                 for r in pins]
+        for pos in picked:
+            items.append(self._item(int(pool[pos]), REASON_SIMILAR, pool_sim[pos],
+                                    pool_factor[pos], query, opts, uni))
+        if opts.debug:
+            chosen = set(picked.tolist())
+            reason = ranking.DROP_DIVERSITY if opts.diversity > 0 else "outranked"
+            drops.add([pool[p] for p in live_pos if p not in chosen], reason)
+
+        # 7. Fallback: the newest published stories of the article's section.
+        if opts.fallback and len(items) < opts.k and query.section is not None:
+            taken = set(pins) | {int(pool[p]) for p in picked}
+            for row in self._latest_in_section(query, opts, snap, killed, taken, uni,
+                                               opts.k - len(items)):
+                items.append(self._item(row, REASON_FALLBACK, None, 1.0, query, opts, uni))
+
+        debug = None
+        if opts.debug:
+            shown_ids = {item.id for item in items}
+            dropped = []
+            for row in rows[np.lexsort((rows, -sims))][:max(opts.pool, 3 * opts.k)]:
+                entry = drops.reasons.get(int(row))
+                if entry is None or entry[0] == ranking.DROP_SELF:
+                    continue
+                rid = uni.id_of(int(row))
+                if rid in shown_ids:
+                    continue
+                item = {"id": rid, "reason": entry[0],
+                        "similarity": round(float(sims[rows == row][0]), 6)}
+                if entry[1]:
+                    item["detail"] = entry[1]
+                dropped.append(item)
+            debug = {"options": opts.to_dict(), "state_version": snap.version,
+                     "candidates": int(rows.size), "dropped": dropped}
+        return RelatedResult(article=article, items=items, options=opts,
+                             state_version=snap.version, debug=debug)
+
+    def _collapse(self, pool: np.ndarray, pool_adj: np.ndarray, opts: RankingOptions,
+                  uni: Universe) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """Pairwise cosines of the pool (if computed), which members are shown, and the
+        near-duplicate group leader of each."""
+        shown = np.ones(pool.size, dtype=bool)
+        if pool.size < 2 or (opts.near_duplicate_threshold is None and not uni.has_story):
+            return None, shown, None
+        pair_sim = uni.pair_similarity(pool)
+        dup = pair_sim.copy() if opts.near_duplicate_threshold is not None \
+            else np.zeros_like(pair_sim)
+        if uni.has_story:
+            stories = uni.story_codes[pool]
+            dup[(stories[:, None] == stories[None, :]) & (stories[:, None] >= 0)] = 1.0
+        threshold = opts.near_duplicate_threshold or 1.0
+        leader = ranking.collapse_groups(np.arange(pool.size), dup, threshold - 1e-6)
+        shown = ranking.pick_in_groups(leader, pool_adj, uni.timestamps[pool],
+                                       opts.collapse_keep)
+        return pair_sim, shown, leader
+
+    def _pins(self, query: _Query, opts: RankingOptions, snap: Snapshot,
+              killed: np.ndarray, uni: Universe) -> list[int]:
+        """Rows of the active pins of the article that may be shown (takedowns and blocks
+        win over pins; unknown or unpublished ids are skipped)."""
+        if query.article_id is None:
+            return []
+        pin = snap.pins.get(query.article_id)
+        if pin is None or not pin.active(self._clock()):
+            return []
+        blocked = snap.blocks.get(query.article_id, frozenset())
+        rows: list[int] = []
+        for pid in pin.ids:
+            row = uni.row_of(pid)
+            if row is None or row == query.self_row or killed[row] or pid in blocked:
+                continue
+            if opts.status == "published" and not uni.published[row]:
+                continue
+            rows.append(row)
+        return rows[:opts.k]
+
+    def _latest_in_section(self, query: _Query, opts: RankingOptions, snap: Snapshot,
+                           killed: np.ndarray, taken: set[int], uni: Universe,
+                           need: int) -> list[int]:
+        code = uni.section_code(query.section) if query.section else -1
+        rows = np.flatnonzero((uni.section_codes == code) & (uni.timestamps != NAT))
+        rows = rows[np.argsort(-uni.timestamps[rows], kind="stable")]
+        out: list[int] = []
+        # Scan newest first, checking the same hard rules in small batches.
+        for start in range(0, rows.size, 256):
+            batch = rows[start:start + 256]
+            ok = self._reason_codes(batch, query, opts, snap, killed, uni) == 0
+            for row in batch[ok]:
+                row = int(row)
+                if row in taken:
+                    continue
+                if opts.duplicate_threshold is not None and self._cosine(
+                        query, row, uni) >= opts.duplicate_threshold - 1e-6:
+                    continue
+                out.append(row)
+                if len(out) == need:
+                    return out
+        return out
+
+    @staticmethod
+    def _cosine(query: _Query, row: int, uni: Universe) -> float:
+        return float((query.vector @ uni.vector(row).T).toarray()[0, 0])
+
+    def _item(self, row: int, reason: str, similarity: float | None, factor: float,
+              query: _Query, opts: RankingOptions, uni: Universe) -> RankedItem:
+        if similarity is None:  # pins and fallbacks: not necessarily among the candidates
+            similarity = self._cosine(query, row, uni)
+        similarity = float(similarity)
+        meta = uni.meta(row)
+        item = RankedItem(
+            id=meta["id"], title=meta["title"], url=meta["url"],
+            published_at=meta["published_at"], section=meta["section"],
+            score=round(min(max(similarity * float(factor), 0.0), 1.0), 6),
+            similarity=round(min(max(similarity, 0.0), 1.0), 6), reason=reason,
+        )
+        if opts.explain:
+            item.explanation = explain_vectors(self.model, query.vector, uni.vector(row),
+                                               recency_factor=float(factor),
+                                               top=opts.explain_terms)
+        return item
+
+    # ----------------------------------------------------------- editorial
+    def _require_editorial(self) -> Editorial:
+        if self.editorial is None:
+            raise InvalidParameterError("state_db", "no state database is configured")
+        return self.editorial
+
+    def _check_known(self, article_id: str, live: Any = None, field: str | None = None) -> None:
+        if self.universe(live).row_of(article_id) is None:
+            if field is None:
+                raise UnknownArticleError(article_id)
+            raise InvalidParameterError(field, f"unknown article id {article_id!r}")
+
+    def takedown(self, key: str, reason: str, by: str | None = None, force: bool = False,
+                 live: Any = None) -> Takedown:
+        """Take down an article id or URL (unknown ones only with ``force``)."""
+        editorial = self._require_editorial()
+        if not force and isinstance(key, str):
+            uni = self.universe(live)
+            known = (key in self.model.row_of_ or uni.row_of(key) is not None
+                     if key_kind(key) == "id" else (_norm_url(key) or "") in uni.url_rows)
+            if not known:
+                raise UnknownArticleError(key)
+        return editorial.takedown(key, reason, by=by)
+
+    def undo_takedown(self, key: str, by: str | None = None) -> bool:
+        return self._require_editorial().undo_takedown(key, by=by)
+
+    def takedowns(self) -> list[Takedown]:
+        return self._require_editorial().takedowns()
+
+    def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
+            by: str | None = None, live: Any = None) -> PinList:
+        """Pin ``ids`` (known articles, not the article itself) first in its list."""
+        editorial = self._require_editorial()
+        self._check_known(article_id, live)
+        if isinstance(ids, (list, tuple)):
+            for pid in ids:
+                if isinstance(pid, str) and pid != article_id:
+                    self._check_known(pid, live, "ids")
+        return editorial.pin(article_id, ids, expires_at=expires_at, by=by, now=self._clock())
+
+    def unpin(self, article_id: str, by: str | None = None) -> bool:
+        return self._require_editorial().unpin(article_id, by=by)
+
+    def pins(self, article_id: str | None = None) -> list[PinList]:
+        return self._require_editorial().pins(article_id)
+
+    def block(self, article_id: str, ids: Sequence[str], by: str | None = None,
+              replace: bool = False, live: Any = None) -> list[str]:
+        editorial = self._require_editorial()
+        self._check_known(article_id, live)
+        if isinstance(ids, (list, tuple)):
+            for bid in ids:
+                if isinstance(bid, str) and bid != article_id:
+                    self._check_known(bid, live, "ids")
+        return editorial.block(article_id, ids, by=by, replace=replace)
+
+    def unblock(self, article_id: str, ids: Iterable[str] = (), by: str | None = None) -> int:
+        return self._require_editorial().unblock(article_id, ids, by=by)
+
+    def blocks(self, article_id: str | None = None) -> dict[str, list[str]]:
+        return self._require_editorial().blocks(article_id)
