@@ -99,6 +99,30 @@ def related(article_id: str):
     tags: [related]
     parameters:
       - $ref: "#/components/parameters/K"
+      - $ref: "#/components/parameters/RankingHalfLife"
+      - $ref: "#/components/parameters/RankingRecencyFloor"
+      - $ref: "#/components/parameters/RankingSectionHalfLife"
+      - $ref: "#/components/parameters/RankingSince"
+      - $ref: "#/components/parameters/RankingUntil"
+      - $ref: "#/components/parameters/RankingMaxAgeDays"
+      - $ref: "#/components/parameters/RankingDirection"
+      - $ref: "#/components/parameters/RankingDuplicateThreshold"
+      - $ref: "#/components/parameters/RankingNearDuplicateThreshold"
+      - $ref: "#/components/parameters/RankingCollapseKeep"
+      - $ref: "#/components/parameters/RankingDiversity"
+      - $ref: "#/components/parameters/RankingSection"
+      - $ref: "#/components/parameters/RankingExcludeSections"
+      - $ref: "#/components/parameters/RankingTags"
+      - $ref: "#/components/parameters/RankingTagsMode"
+      - $ref: "#/components/parameters/RankingLanguage"
+      - $ref: "#/components/parameters/RankingExclude"
+      - $ref: "#/components/parameters/RankingStatus"
+      - $ref: "#/components/parameters/RankingMinScore"
+      - $ref: "#/components/parameters/RankingFallback"
+      - $ref: "#/components/parameters/RankingExplain"
+      - $ref: "#/components/parameters/RankingDebug"
+      - $ref: "#/components/parameters/RankingExplainTerms"
+      - $ref: "#/components/parameters/RankingPool"
     responses:
       "200":
         description: >-

@@ -101,7 +101,7 @@ def check_request() -> ApiKey:
                       slug="unauthorized", title="Unauthorized",
                       headers=[("WWW-Authenticate", REALM)])
     if not configured_keys():
-        raise Problem(403, "Write access is disabled: no API keys are configured "
+        raise Problem(403, "Write access is disabled: no API key is configured "
                            f"(set {ENV_API_KEYS} or api_keys in the config file).",
                       slug="forbidden", title="Forbidden")
     key = _match(token.strip())

@@ -42,6 +42,29 @@ def _ids(payload: dict[str, Any]) -> list[str]:
 @bp.get("/takedowns")
 @require_api_key(scope="read")
 def list_takedowns():
+    """Every takedown in force.
+
+    ---
+    summary: List takedowns
+    tags: [editorial]
+    responses:
+      "200":
+        description: The takedowns, oldest first, with who made them, when and why.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [takedowns]
+              properties:
+                takedowns:
+                  type: array
+                  items:
+                    $ref: "#/components/schemas/Takedown"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     engine = get_state().engine()
     return {"takedowns": [t.to_dict() for t in engine.takedowns()]}
 
@@ -49,6 +72,51 @@ def list_takedowns():
 @bp.put("/takedowns/<path:article_id>")
 @require_api_key
 def put_takedown(article_id: str):
+    """Take an article down: it is never recommended again (any list, any format).
+
+    ---
+    summary: Take an article down
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [reason]
+            properties:
+              reason: {type: string, minLength: 1, maxLength: 2000}
+              force:
+                type: boolean
+                default: false
+                description: Accept an id (or URL) the model does not know (yet).
+    responses:
+      "200":
+        description: Stored (re-taking an article down updates the reason).
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [takedown]
+              properties:
+                takedown:
+                  $ref: "#/components/schemas/Takedown"
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
     reason = payload.get("reason")
@@ -66,6 +134,24 @@ def put_takedown(article_id: str):
 @bp.delete("/takedowns/<path:article_id>")
 @require_api_key
 def delete_takedown(article_id: str):
+    """Reverse a takedown.
+
+    ---
+    summary: Restore a taken-down article
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    responses:
+      "204":
+        description: Restored (recommended again from the next request on).
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     if not get_state().engine().undo_takedown(article_id, by=current_actor()):
         raise _not_found(f"{article_id!r} is not taken down")
@@ -76,12 +162,54 @@ def delete_takedown(article_id: str):
 @bp.get("/pins")
 @require_api_key(scope="read")
 def list_pins():
+    """Every article with pinned related stories.
+
+    ---
+    summary: List pins
+    tags: [editorial]
+    responses:
+      "200":
+        description: "The pin lists (including expired ones, marked `active: false`)."
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [pins]
+              properties:
+                pins:
+                  type: array
+                  items:
+                    $ref: "#/components/schemas/PinList"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     return {"pins": [p.to_dict() for p in get_state().engine().pins()]}
 
 
 @bp.get("/articles/<path:article_id>/pins")
 @require_api_key(scope="read")
 def get_pins(article_id: str):
+    """The pinned related stories of an article.
+
+    ---
+    summary: Pins of an article
+    tags: [editorial]
+    responses:
+      "200":
+        description: The pin list (`ids` empty when none).
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/PinList"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     state = get_state()
     engine = state.engine()
     engine.article(validation.article_id(article_id), state.view().live)  # 404 if unknown
@@ -94,6 +222,51 @@ def get_pins(article_id: str):
 @bp.put("/articles/<path:article_id>/pins")
 @require_api_key
 def put_pins(article_id: str):
+    """Pin related stories first (in order) in an article's list, replacing its pins.
+
+    ---
+    summary: Pin related stories
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [ids]
+            properties:
+              ids:
+                type: array
+                minItems: 1
+                maxItems: 100
+                items: {type: string}
+                description: Known article ids, not the article itself, no repeats.
+              expires_at:
+                type: [string, "null"]
+                description: ISO 8601 date-time after which the pins are ignored.
+    responses:
+      "200":
+        description: The pins now in force. Taken-down or blocked ids are stored but not shown.
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/PinList"
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
     expires_at = payload.get("expires_at")
@@ -108,6 +281,24 @@ def put_pins(article_id: str):
 @bp.delete("/articles/<path:article_id>/pins")
 @require_api_key
 def delete_pins(article_id: str):
+    """Remove an article's pins.
+
+    ---
+    summary: Remove pins
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    responses:
+      "204":
+        description: Removed.
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     if not get_state().engine().unpin(article_id, by=current_actor()):
         raise _not_found(f"{article_id!r} has no pins")
@@ -118,6 +309,29 @@ def delete_pins(article_id: str):
 @bp.get("/blocks")
 @require_api_key(scope="read")
 def list_blocks():
+    """Every article with blocked related stories.
+
+    ---
+    summary: List blocks
+    tags: [editorial]
+    responses:
+      "200":
+        description: The blocks per article.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [blocks]
+              properties:
+                blocks:
+                  type: array
+                  items:
+                    $ref: "#/components/schemas/Blocks"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     blocks = get_state().engine().blocks()
     return {"blocks": [{"article_id": aid, "ids": ids} for aid, ids in blocks.items()]}
 
@@ -125,6 +339,25 @@ def list_blocks():
 @bp.get("/articles/<path:article_id>/blocks")
 @require_api_key(scope="read")
 def get_blocks(article_id: str):
+    """The ids that never appear in an article's list.
+
+    ---
+    summary: Blocks of an article
+    tags: [editorial]
+    responses:
+      "200":
+        description: The blocked ids (empty when none).
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/Blocks"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     state = get_state()
     engine = state.engine()
     engine.article(validation.article_id(article_id), state.view().live)
@@ -134,6 +367,47 @@ def get_blocks(article_id: str):
 @bp.put("/articles/<path:article_id>/blocks")
 @require_api_key
 def put_blocks(article_id: str):
+    """Never show these ids in an article's list (replaces its blocks).
+
+    ---
+    summary: Block related stories
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [ids]
+            properties:
+              ids:
+                type: array
+                minItems: 1
+                maxItems: 100
+                items: {type: string}
+    responses:
+      "200":
+        description: The blocks now in force.
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/Blocks"
+      "400":
+        $ref: "#/components/responses/BadRequest"
+      "413":
+        $ref: "#/components/responses/PayloadTooLarge"
+      "415":
+        $ref: "#/components/responses/UnsupportedMediaType"
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
     state = get_state()
@@ -145,6 +419,24 @@ def put_blocks(article_id: str):
 @bp.delete("/articles/<path:article_id>/blocks")
 @require_api_key
 def delete_blocks(article_id: str):
+    """Lift every block of an article.
+
+    ---
+    summary: Remove blocks
+    tags: [editorial]
+    security: [{bearerAuth: []}]
+    responses:
+      "204":
+        description: Removed.
+      "404":
+        $ref: "#/components/responses/NotFound"
+      "401":
+        $ref: "#/components/responses/Unauthorized"
+      "403":
+        $ref: "#/components/responses/Forbidden"
+      "503":
+        $ref: "#/components/responses/StateUnavailable"
+    """
     article_id = validation.article_id(article_id)
     if not get_state().engine().unblock(article_id, by=current_actor()):
         raise _not_found(f"{article_id!r} has no blocks")

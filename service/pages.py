@@ -94,6 +94,30 @@ def related_html(article_id: str):
     tags: [embed]
     parameters:
       - $ref: "#/components/parameters/K"
+      - $ref: "#/components/parameters/RankingHalfLife"
+      - $ref: "#/components/parameters/RankingRecencyFloor"
+      - $ref: "#/components/parameters/RankingSectionHalfLife"
+      - $ref: "#/components/parameters/RankingSince"
+      - $ref: "#/components/parameters/RankingUntil"
+      - $ref: "#/components/parameters/RankingMaxAgeDays"
+      - $ref: "#/components/parameters/RankingDirection"
+      - $ref: "#/components/parameters/RankingDuplicateThreshold"
+      - $ref: "#/components/parameters/RankingNearDuplicateThreshold"
+      - $ref: "#/components/parameters/RankingCollapseKeep"
+      - $ref: "#/components/parameters/RankingDiversity"
+      - $ref: "#/components/parameters/RankingSection"
+      - $ref: "#/components/parameters/RankingExcludeSections"
+      - $ref: "#/components/parameters/RankingTags"
+      - $ref: "#/components/parameters/RankingTagsMode"
+      - $ref: "#/components/parameters/RankingLanguage"
+      - $ref: "#/components/parameters/RankingExclude"
+      - $ref: "#/components/parameters/RankingStatus"
+      - $ref: "#/components/parameters/RankingMinScore"
+      - $ref: "#/components/parameters/RankingFallback"
+      - $ref: "#/components/parameters/RankingExplain"
+      - $ref: "#/components/parameters/RankingDebug"
+      - $ref: "#/components/parameters/RankingExplainTerms"
+      - $ref: "#/components/parameters/RankingPool"
     responses:
       "200":
         description: The fragment.
@@ -110,5 +134,5 @@ def related_html(article_id: str):
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
-    _, items, _ = related_for_article(article_id, k, ranking_params.from_query(request))
+    _, items = related_for_article(article_id, k, ranking_params.from_query(request))
     return Response(render_fragment(items, article_id), mimetype="text/html")

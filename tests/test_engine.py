@@ -37,7 +37,7 @@ def test_plain_model_is_unchanged_baseline(model):
 def test_stale_but_similar_story_drops_below_a_fresh_one(engine):
     no_recency = ids(engine.related("q", k=3, half_life=None))
     assert no_recency.index("stale") < no_recency.index("fresh")
-    fresh_first = engine.related("q", k=3, half_life=30, recency_floor=0.2)
+    fresh_first = engine.related("q", k=8, half_life=30, recency_floor=0.2)
     order = ids(fresh_first)
     assert order.index("fresh") < order.index("stale")
     stale = next(i for i in fresh_first.items if i.id == "stale")
@@ -111,8 +111,9 @@ def test_exclude_and_unpublished_and_never_itself(engine):
 def test_time_windows(engine):
     before = engine.related("q", k=10, direction="before")
     assert all(i.published_at <= "2020-06-01T08:00:00Z" for i in before.items) and before.items
-    after = ids(engine.related("q", k=10, direction="after", duplicate_threshold=None))
-    assert after and set(after) <= {"copy", "same-story"}
+    after = engine.related("q", k=10, direction="after", duplicate_threshold=None)
+    assert "copy" in ids(after)
+    assert all(i.published_at >= "2020-06-01T08:00:00Z" for i in after.items)
     assert "stale" not in ids(engine.related("q", k=10, max_age_days=30))
     assert ids(engine.related("q", k=10, since="2020-01-01", half_life=None))[0] != "stale"
     assert ids(engine.related("q", k=10, until="2016-01-01")) == ["stale"]

@@ -133,7 +133,7 @@ def test_writes_disabled_without_configured_keys(trained_model_dir, tmp_path, mo
                       "STATE_DB": str(tmp_path / "s.db")})
     response = app.test_client().put(f"/v1/takedowns/{ARTICLE}", json={"reason": "x"},
                                      headers=AUTH)
-    assert "no API keys" in problem(response, 403)["detail"]
+    assert "no API key is configured" in problem(response, 403)["detail"]
 
 
 def test_takedown_pin_block_over_http(client):
