@@ -78,6 +78,8 @@ class CorpusView:
         self.language_codes, self.languages = _codes(meta["language"])
         self.story_codes, self.stories = _codes(meta.get("story_id", np.full(self.n, None)))
         self.tags = meta["tags"]
+        #: Result fields per row, built on first use (ISO dates cost ~15 us each).
+        self.meta_cache: dict[int, dict[str, Any]] = {}
         self.url_rows: dict[str, list[int]] = {}
         for row, url in enumerate(meta["url"]):
             key = _norm_url(url)
@@ -184,14 +186,47 @@ class Universe:
 
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
-            m = self.model.meta_
-            return {"id": str(self.model.ids_[row]), "title": m["title"][row],
+            cached = self.view.meta_cache.get(row)
+            if cached is None:
+                m = self.model.meta_
+                cached = self.view.meta_cache[row] = {
+                    "id": str(self.model.ids_[row]), "title": m["title"][row],
                     "url": _none_if_missing(m["url"][row]),
                     "published_at": _iso(m["published_at"][row]),
                     "section": _none_if_missing(m["section"][row])}
+            return cached
         rec = self.live.records[row - self.n_corpus]
         return {"id": rec["id"], "title": rec.get("title") or "", "url": rec.get("url"),
                 "published_at": rec.get("published_at"), "section": rec.get("section")}
+
+    def near_duplicates(self, rows: np.ndarray, threshold: float) -> np.ndarray:
+        """Boolean matrix: which pairs of ``rows`` have a cosine >= ``threshold``.
+
+        Read from the model's precomputed neighbour lists when every row has one that is
+        not saturated (its last neighbour scores below the threshold, so no near-duplicate
+        can be missing from it); else computed exactly.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        lists = getattr(self.model, "neighbors_", None)
+        if (lists is not None and lists.shape[1] > 0 and rows.size
+                and bool(np.all(rows < self.n_corpus))):
+            scores = np.asarray(self.model.neighbor_scores_[rows])
+            if not np.any(scores[:, -1] >= threshold):
+                out = np.zeros((rows.size, rows.size), dtype=bool)
+                i, j = np.nonzero(scores >= threshold)
+                if i.size:
+                    neighbours = np.asarray(lists[rows[i], j], dtype=np.int64)
+                    order = np.argsort(rows)
+                    at = np.searchsorted(rows, neighbours, sorter=order)
+                    at = order[np.minimum(at, rows.size - 1)]
+                    hit = rows[at] == neighbours
+                    out[i[hit], at[hit]] = True
+                    out |= out.T
+                return out
+        gram = self.pair_similarity(rows)
+        out = gram >= threshold
+        np.fill_diagonal(out, False)
+        return out
 
     def pair_similarity(self, rows: np.ndarray) -> np.ndarray:
         """Cosines between the given rows (corpus and live)."""
@@ -280,7 +315,7 @@ class RelatedResult:
 
 @dataclass
 class _Query:
-    vector: sp.csr_matrix
+    get_vector: Callable[[], sp.csr_matrix]  # lazy: the neighbour lists need no vector
     self_row: int | None  # the article's row in the universe (never shown)
     article_id: str | None
     corpus_article: bool  # a corpus article not replaced by a live version
@@ -288,6 +323,13 @@ class _Query:
     section: str | None
     language: str | None
     story: int = -1
+    _vector: sp.csr_matrix | None = None
+
+    @property
+    def vector(self) -> sp.csr_matrix:
+        if self._vector is None:
+            self._vector = self.get_vector()
+        return self._vector
 
 
 @dataclass
@@ -343,6 +385,7 @@ class Recommender:
         self._base = Universe(model, self.view)
         self._universe: tuple[Any, Universe] | None = None
         self._killed: tuple[int, int, np.ndarray] | None = None
+        self._checked: dict[tuple[int, int], RankingOptions] = {}
         if defaults is None or isinstance(defaults, RankingOptions):
             self.defaults = defaults or RankingOptions()
         else:
@@ -352,6 +395,8 @@ class Recommender:
     # ------------------------------------------------------------- options
     def options(self, k: Any = None, live: Any = None, **options: Any) -> RankingOptions:
         """Validate call options over the defaults (unknown names/values/sections raise)."""
+        if k is not None and not options and k == self.defaults.k:
+            return self.defaults
         if k is not None:
             options["k"] = k
         if not options:
@@ -363,7 +408,11 @@ class Recommender:
             key = None
         opts = _cached_options(self.defaults, key) if key is not None else \
             RankingOptions.from_mapping(options, base=self.defaults)
-        self.check_options(opts, self.universe(live))
+        uni = self.universe(live)
+        if (id(opts), id(uni)) not in self._checked:
+            self.check_options(opts, uni)
+            if key is not None:  # cached options objects live on: remember they passed
+                self._checked[(id(opts), id(uni))] = opts
         return opts
 
     def check_options(self, opts: RankingOptions, universe: Universe | None = None) -> None:
@@ -432,7 +481,7 @@ class Recommender:
         if ts == NAT:  # undated: now, unless the whole corpus is undated (recency no-op)
             ts = ranking.to_ns(self._clock()) if np.any(uni.timestamps != NAT) else NAT
         query = _Query(
-            vector=uni.vector(row), self_row=row, article_id=article_id,
+            get_vector=lambda: uni.vector(row), self_row=row, article_id=article_id,
             corpus_article=row < uni.n_corpus, reference=ts,
             section=uni.sections[uni.section_codes[row]] if uni.section_codes[row] >= 0
             else None,
@@ -467,7 +516,8 @@ class Recommender:
             except InvalidParameterError as exc:
                 raise InvalidParameterError("article_language", exc.message) from None
         when = ranking.parse_datetime("published_at", published_at) or self._clock()
-        query = _Query(vector=vector, self_row=None, article_id=None, corpus_article=False,
+        query = _Query(get_vector=lambda: vector, self_row=None, article_id=None,
+                       corpus_article=False,
                        reference=ranking.to_ns(when), section=section, language=language)
         return self._rank(query, opts, uni, {"title": title})
 
@@ -537,7 +587,7 @@ class Recommender:
 
     def _recency(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
                  uni: Universe) -> np.ndarray:
-        if opts.half_life is None and not opts.section_half_life:
+        if (opts.half_life is None and not opts.section_half_life) or query.reference == NAT:
             return np.ones(rows.size)
         half: Any = opts.half_life
         if opts.section_half_life:
@@ -580,7 +630,12 @@ class Recommender:
         slots = max(opts.k - len(pins), 0)
 
         # 1-3. Candidates and the hard rules; ask for more when the rules emptied the list.
+        # A corpus article starts from its precomputed neighbour list (no query at all).
+        lists = getattr(self.model, "neighbors_", None)
+        width = lists.shape[1] if lists is not None else 0
         n = max(opts.pool, 10 * opts.k, 100)
+        if query.corpus_article and width >= 2 * opts.k + 4:
+            n = width
         while True:
             drops = _Drops()
             rows, sims, more = self._candidate_rows(query, opts, uni, n)
@@ -683,14 +738,22 @@ class Recommender:
         shown = np.ones(pool.size, dtype=bool)
         if pool.size < 2 or (opts.near_duplicate_threshold is None and not uni.has_story):
             return None, shown, None
-        pair_sim = uni.pair_similarity(pool)
-        dup = pair_sim.copy() if opts.near_duplicate_threshold is not None \
-            else np.zeros_like(pair_sim)
+        pair_sim = None
+        if opts.diversity > 0:  # MMR needs the cosines anyway
+            pair_sim = uni.pair_similarity(pool)
+            dup = pair_sim >= (opts.near_duplicate_threshold or 2.0) - 1e-6
+            np.fill_diagonal(dup, False)
+        elif opts.near_duplicate_threshold is not None:
+            dup = uni.near_duplicates(pool, opts.near_duplicate_threshold - 1e-6)
+        else:
+            dup = np.zeros((pool.size, pool.size), dtype=bool)
         if uni.has_story:
             stories = uni.story_codes[pool]
-            dup[(stories[:, None] == stories[None, :]) & (stories[:, None] >= 0)] = 1.0
-        threshold = opts.near_duplicate_threshold or 1.0
-        leader = ranking.collapse_groups(np.arange(pool.size), dup, threshold - 1e-6)
+            dup = dup | ((stories[:, None] == stories[None, :]) & (stories[:, None] >= 0))
+            np.fill_diagonal(dup, False)
+        if not dup.any():
+            return pair_sim, shown, None
+        leader = ranking.collapse_groups(np.arange(pool.size), dup.astype(np.float64), 0.5)
         shown = ranking.pick_in_groups(leader, pool_adj, uni.timestamps[pool],
                                        opts.collapse_keep)
         return pair_sim, shown, leader
