@@ -80,6 +80,7 @@ class CorpusView:
         self.tags = meta["tags"]
         #: Result fields per row, built on first use (ISO dates cost ~15 us each).
         self.meta_cache: dict[int, dict[str, Any]] = {}
+        self.article_cache: dict[int, dict[str, Any]] = {}
         self.url_rows: dict[str, list[int]] = {}
         for row, url in enumerate(meta["url"]):
             key = _norm_url(url)
@@ -449,7 +450,11 @@ class Recommender:
                 return live.article(article_id)
             if article_id in live.tombstones:
                 raise UnknownArticleError(article_id)
-        return self.model.article(article_id)
+        row = self.model.row(article_id)
+        cached = self.view.article_cache.get(row)
+        if cached is None:
+            cached = self.view.article_cache[row] = self.model.article(article_id)
+        return dict(cached)
 
     def related(self, article_id: str, k: Any = None, *, live: Any = None,
                 **options: Any) -> RelatedResult:
@@ -692,9 +697,11 @@ class Recommender:
                             slots, opts.diversity)
         picked = live_pos[order]
 
-        sim_of = dict(zip(cand.tolist(), sim.tolist(), strict=True))
-        items = [self._item(r, REASON_PINNED, sim_of.get(r), 1.0, query, opts, uni)
-                 for r in pins]
+        items = []
+        if pins:
+            sim_of = dict(zip(cand.tolist(), sim.tolist(), strict=True))
+            items = [self._item(r, REASON_PINNED, sim_of.get(r), 1.0, query, opts, uni)
+                     for r in pins]
         for pos in picked:
             items.append(self._item(int(pool[pos]), REASON_SIMILAR, pool_sim[pos],
                                     pool_factor[pos], query, opts, uni))

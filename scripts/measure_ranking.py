@@ -142,16 +142,25 @@ def median_age_gap(model: RelatedStories, queries: Sequence[str],
     return float(statistics.median(gaps)) if gaps else None
 
 
+def latencies(systems: Mapping[str, Callable[[str], Any]], queries: Sequence[str],
+              rounds: int = 3) -> dict[str, float]:
+    """Median ms per call of each system, interleaved query by query (a busy machine slows
+    every system alike instead of whichever happened to run at the wrong moment)."""
+    times: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for q in queries:
+            for name, fn in systems.items():
+                start = time.perf_counter()
+                fn(q)
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(t)) for name, t in times.items()}
+
+
 def run_system(name: str, fn: Callable[[str], list[str]], model: RelatedStories,
                queries: Sequence[str], graded: Mapping[str, Mapping[str, float]],
-               binary: Mapping[str, Mapping[str, float]], latency_queries: int,
-               dup_measure: float) -> dict[str, Any]:
+               binary: Mapping[str, Mapping[str, float]], dup_measure: float
+               ) -> dict[str, Any]:
     lists = [fn(q) for q in queries]
-    times = []
-    for q in queries[:latency_queries]:
-        start = time.perf_counter()
-        fn(q)
-        times.append(time.perf_counter() - start)
     return {
         "system": name,
         "P@5": float(np.mean([precision_at_k(ids, binary[q], 5)
@@ -161,7 +170,6 @@ def run_system(name: str, fn: Callable[[str], list[str]], model: RelatedStories,
         "median_age_gap_days": median_age_gap(model, queries, lists),
         "near_dup_pair_share": near_dup_share(model, lists, dup_measure),
         "self_dup_share": self_dup_share(model, queries, lists),
-        "latency_ms_median": 1000 * float(np.median(times)),
         "mean_list_length": float(np.mean([len(ids) for ids in lists])),
     }
 
@@ -176,13 +184,17 @@ def measure(name: str, frame: pd.DataFrame, graded: Mapping[str, Mapping[str, fl
                 time.perf_counter() - start)
     queries = sorted(q for q in graded if model.has_article(q) and graded[q])
     engine = Recommender(model)
-    results = [run_system("plain cosine", lambda q: [r.id for r in model.related(q, k=K)],
-                          model, queries, graded, binary, latency_queries, dup_measure)]
+    systems: dict[str, Callable[[str], list[str]]] = {
+        "plain cosine": lambda q: [r.id for r in model.related(q, k=K)]}
     for label, options in configs.items():
-        results.append(run_system(
-            label, lambda q, o=options: engine.related(q, k=K, **o).ids, model, queries,
-            graded, binary, latency_queries, dup_measure))
+        systems[label] = lambda q, o=options: engine.related(q, k=K, **o).ids
+    results = []
+    for label, fn in systems.items():
+        results.append(run_system(label, fn, model, queries, graded, binary, dup_measure))
         logger.info("%s: %s done", name, label)
+    timed = latencies(systems, queries[:latency_queries])
+    for r in results:
+        r["latency_ms_median"] = timed[r["system"]]
     base = results[0]
     for r in results:
         r["delta_nDCG@10"] = r["nDCG@10"] - base["nDCG@10"]

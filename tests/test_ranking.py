@@ -156,3 +156,15 @@ def test_constructor_validates_too():
     with pytest.raises(InvalidParameterError):
         RankingOptions(half_life=-5)
     assert RankingOptions(half_life=None).half_life is None
+
+
+def test_every_option_is_documented_and_has_a_cli_flag():
+    from pathlib import Path
+
+    from recommender.cli_editorial import _FLAGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Newsroom ranking", 1)[1].split("\n## ", 1)[0]
+    for name in RankingOptions.names():
+        assert f"`{name}`" in section, name
+        assert name == "k" or name in _FLAGS, name
