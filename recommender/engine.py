@@ -154,6 +154,8 @@ class Universe:
             published[hidden] = False
         self.published = published
         self.has_story = bool(self.stories)
+        self.any_dated = bool(np.any(self.timestamps != NAT))
+        self._close: dict[float, np.ndarray] = {}
         self._section_index = {s.lower(): i for i, s in enumerate(self.sections)}
         self._language_index = {s.lower(): i for i, s in enumerate(self.languages)}
 
@@ -211,6 +213,12 @@ class Universe:
         lists = getattr(self.model, "neighbors_", None)
         if (lists is not None and lists.shape[1] > 0 and rows.size
                 and bool(np.all(rows < self.n_corpus))):
+            close = self._close.get(threshold)
+            if close is None:  # rows with any neighbour that close (lists are sorted)
+                close = self._close[threshold] = (
+                    np.asarray(self.model.neighbor_scores_[:, 0]) >= threshold)
+            if not close[rows].any():
+                return np.zeros((rows.size, rows.size), dtype=bool)
             scores = np.asarray(self.model.neighbor_scores_[rows])
             if not np.any(scores[:, -1] >= threshold):
                 out = np.zeros((rows.size, rows.size), dtype=bool)
@@ -484,7 +492,7 @@ class Recommender:
         lang = uni.language_codes[row]
         ts = int(uni.timestamps[row])
         if ts == NAT:  # undated: now, unless the whole corpus is undated (recency no-op)
-            ts = ranking.to_ns(self._clock()) if np.any(uni.timestamps != NAT) else NAT
+            ts = ranking.to_ns(self._clock()) if uni.any_dated else NAT
         query = _Query(
             get_vector=lambda: uni.vector(row), self_row=row, article_id=article_id,
             corpus_article=row < uni.n_corpus, reference=ts,
@@ -590,6 +598,24 @@ class Recommender:
             mark(~inside, ranking.DROP_TOO_OLD)
         return code
 
+    def _eligible(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
+                  snap: Snapshot, killed: np.ndarray, uni: Universe) -> np.ndarray:
+        """``_reason_codes(...) == 0`` in fewer operations (the common, non-debug path)."""
+        plain = (not opts.section and not opts.exclude_sections and not opts.tags
+                 and not opts.exclude and opts.since is None and opts.until is None
+                 and opts.max_age_days is None and opts.direction == "any"
+                 and not (query.article_id is not None and query.article_id in snap.blocks))
+        language = opts.language if opts.language is not None else query.language
+        if not plain or (language is not None and language.lower() != "any"
+                         and uni.languages):
+            return self._reason_codes(rows, query, opts, snap, killed, uni) == 0
+        ok = ~killed[rows] if snap.takedowns else np.ones(rows.size, dtype=bool)
+        if opts.status == "published":
+            ok &= uni.published[rows]
+        if query.self_row is not None:
+            ok &= rows != query.self_row
+        return ok
+
     def _recency(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
                  uni: Universe) -> np.ndarray:
         if (opts.half_life is None and not opts.section_half_life) or query.reference == NAT:
@@ -644,11 +670,13 @@ class Recommender:
         while True:
             drops = _Drops()
             rows, sims, more = self._candidate_rows(query, opts, uni, n)
-            codes = self._reason_codes(rows, query, opts, snap, killed, uni)
             if opts.debug:
+                codes = self._reason_codes(rows, query, opts, snap, killed, uni)
                 for reason_code in np.unique(codes[codes > 0]):
                     drops.add(rows[codes == reason_code], ranking.REASON_CODES[reason_code])
-            keep = codes == 0
+                keep = codes == 0
+            else:
+                keep = self._eligible(rows, query, opts, snap, killed, uni)
             cand, sim = rows[keep], sims[keep]
             # Same story as the article itself: near-identical text or the same story id.
             same = np.zeros(cand.size, dtype=bool)

@@ -247,8 +247,8 @@ class RankingOptions:
     until: dt.datetime | None = None
     max_age_days: float | None = None
     direction: str = "any"
-    duplicate_threshold: float | None = 0.9
-    near_duplicate_threshold: float | None = 0.8
+    duplicate_threshold: float | None = 0.98
+    near_duplicate_threshold: float | None = 0.9
     collapse_keep: str = "newer"
     diversity: float = 0.0
     section: tuple[str, ...] = ()

@@ -19,7 +19,7 @@ ARTICLES = [
     article("q", "River delta floods displace rice farmers", FLOOD, "2020-06-01T08:00:00Z",
             tags=["floods", "farming"]),
     # The same story re-published (an update with the same text).
-    article("copy", "River delta floods displace rice farmers (update)", FLOOD,
+    article("copy", "River delta floods displace rice farmers", FLOOD,
             "2020-06-01T12:00:00Z", tags=["floods", "farming"]),
     # Similar but five years old, and a fresh one a bit less similar.
     article("stale", "River delta floods displace farmers",

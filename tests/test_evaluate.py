@@ -297,14 +297,19 @@ def test_evaluate_model_and_baselines(tiny):
     names = [s.name for s in result.systems]
     assert names == ["defaults", "plain-cosine", "latest-in-section", "random"]
     d = result.system("defaults").metrics
-    # a -> e (identical title) then b: both relevant; c -> d; f shares no term: empty list
+    # The ranking engine: e (identical to a: a re-publication) is the same story as a and is
+    # not shown, so a -> b; c -> d; f shares no term: empty list
     assert d["P@1"] == pytest.approx(2 / 3)
-    assert d["P@2"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert d["P@2"] == pytest.approx((0.5 + 0.5 + 0) / 3)
     assert d["MRR"] == pytest.approx(2 / 3)
-    assert d["coverage@2"] == pytest.approx(1 / 3)  # c gets only d, f gets no list at all
+    assert d["coverage@2"] == pytest.approx(0.0)  # a and c get one link, f none
     assert d["takedown_leaks"] == 0
-    # a's top 2 (e, b): gaps 1 and 2 days; c's top 1 (d): 10 days
-    assert d["age_gap_median_days@2"] == pytest.approx(2.0)
+    # a's top 1 (b): 2 days; c's top 1 (d): 10 days
+    assert d["age_gap_median_days@2"] == pytest.approx(6.0)
+    plain = result.system("plain-cosine").metrics
+    # plain cosine: a -> e (identical title) then b: both relevant
+    assert plain["P@2"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert plain["age_gap_median_days@2"] == pytest.approx(2.0)
     # e is a's near-duplicate (identical text) and b is close: pair (e, b) cosine > 0.8?
     assert 0 <= d["near_duplicate_rate@2"] <= 1
     assert result.skipped["articles_without_truth"] == 3
