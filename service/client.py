@@ -224,8 +224,10 @@ class Takedown:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Takedown:
-        known, extra = _split(data, ("article_id", "reason"))
-        return cls(article_id=str(known["article_id"]), reason=known["reason"], extra=extra)
+        # The server names the taken-down id (or URL) "id"; "article_id" is accepted too.
+        known, extra = _split(data, ("id", "article_id", "reason"))
+        article_id = known["article_id"] if known["article_id"] is not None else known["id"]
+        return cls(article_id=str(article_id), reason=known["reason"], extra=extra)
 
 
 @dataclass(frozen=True)
