@@ -319,6 +319,10 @@ cli.add_command(_sync_command)
 for _command in EDITORIAL_COMMANDS:
     cli.add_command(_command)
 
+from .bench_cli import bench as _bench  # noqa: E402 - the scale benchmark (issue 6)
+
+cli.add_command(_bench)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
