@@ -196,7 +196,7 @@ def _latencies(fn: Callable[[Any], Any], items: Sequence[Any], warmup: int,
         fn(item)
     times = []
     stop = time.perf_counter() + budget
-    for item in items:
+    for item in items[warmup:]:
         t = time.perf_counter()
         fn(item)
         times.append(time.perf_counter() - t)
@@ -244,6 +244,7 @@ def _job_query_baseline(job: dict[str, Any]) -> dict[str, Any]:
                                                  n_neighbors=k), job["texts"],
                          min(job["warmup"], 3), job["budget"])
     return {"load_seconds": round(load, 3), "by_id": by_id, "by_text": by_text}
+
 
 
 _JOBS = {"build_alsosee": _job_build_alsosee, "build_baseline": _job_build_baseline,
@@ -429,7 +430,7 @@ def run_benchmark(
     http_seconds: int = 10,
     baseline: bool = True,
     baseline_budget: float = 60.0,
-    k: int = 10,
+    k: int = 5,
     command: str = "",
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:

@@ -60,6 +60,12 @@ def validate_k(k: Any) -> int:
 
 
 def _iso(ts: Any) -> str | None:
+    if isinstance(ts, np.datetime64):
+        # Fast path (a result box builds several per query): whole seconds, UTC.
+        if np.isnat(ts):
+            return None
+        if ts.astype("datetime64[ns]").astype(np.int64) % 1_000_000_000 == 0:
+            return f"{np.datetime_as_string(ts, unit='s')}Z"
     if ts is None or ts is pd.NaT or (isinstance(ts, float) and np.isnan(ts)):
         return None
     ts = pd.Timestamp(ts)
