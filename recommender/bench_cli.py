@@ -56,7 +56,7 @@ def bench(sizes: list[int], source: Path, cache: Path | None, out: Path | None, 
             sizes, source=source, cache=cache, out=out, queries=queries, warmup=warmup,
             http_seconds=http_seconds, baseline=baseline, baseline_budget=baseline_budget,
             command=" ".join(["alsosee", *sys.argv[1:]]) if sys.argv else "", on_step=on_step)
-    except (MemoryError, FileNotFoundError, ValueError, RuntimeError, TimeoutError) as exc:
+    except (MemoryError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
         click.echo(f"alsosee: error: {exc}", err=True)
         sys.exit(1)
     if as_json:

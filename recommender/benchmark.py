@@ -11,7 +11,7 @@ measures, each heavy step in its own child process (so peak RSS belongs to that 
   bounded time on loopback; and the total PSS of 1 vs 4 workers (``smaps_rollup``).
 
 Results go to JSON and Markdown with the machine, the versions and the exact command.
-``python -m recommender.benchmark CHILD-JOB-JSON`` is the child-process entry point.
+``python -m recommender.benchmark JOB.json`` is the child-process entry point.
 """
 
 from __future__ import annotations
@@ -120,9 +120,12 @@ def run_child(job: dict[str, Any], timeout: float | None = None) -> dict[str, An
     """Run one job in a fresh interpreter; its result plus wall, CPU and peak RSS."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, "-m", "recommender.benchmark", json.dumps(job)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.PIPE, env=env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errf, \
+            tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
+        json.dump(job, spec)  # the job can be large (query texts): a file, not argv
+        spec.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "recommender.benchmark", spec.name],
+                                cwd=ROOT, stdout=out, stderr=errf, env=env)
         deadline = None if timeout is None else start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -133,7 +136,8 @@ def run_child(job: dict[str, Any], timeout: float | None = None) -> dict[str, An
                 raise TimeoutError(f"benchmark step {job['job']} exceeded {timeout:.0f} s")
             time.sleep(0.05)
         wall = time.perf_counter() - start
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode()
@@ -443,9 +447,9 @@ def run_benchmark(
     for p in (cache, out):
         if _inside_repo(p):
             raise ValueError(f"{p}: benchmark data must not be written inside the repository")
+    check_memory(sizes)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: the Reuters-21578 source is missing")
-    check_memory(sizes)
     report: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
@@ -584,7 +588,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _child_main(argv: Sequence[str]) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    job = json.loads(argv[0])
+    job = json.loads(Path(argv[0]).read_text())
     result = _JOBS[job["job"]](job)
     sys.stdout.write(json.dumps(result, default=str) + "\n")
 
