@@ -143,6 +143,7 @@ def compute_neighbors(
     n_jobs: int | None = None,
     dask_scheduler: str | None = None,
     progress: bool = False,
+    n_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, NeighborStats]:
     """Top-``n`` neighbours of every row: ``(rows int32, scores float32, stats)``.
 
@@ -164,8 +165,10 @@ def compute_neighbors(
         ``tcp://host:port`` of a Dask scheduler: run the blocks on that cluster.
     progress : bool
         Show a progress bar (tqdm) on stderr.
+    n_rows : int, optional
+        Only the lists of the first ``n_rows`` articles (to time a sample of a big corpus).
     """
-    n_rows = matrix.shape[0]
+    n_rows = matrix.shape[0] if n_rows is None else min(n_rows, matrix.shape[0])
     start_t, start_cpu = time.perf_counter(), _cpu_seconds()
     df = document_frequencies(index)
     allowed = np.ascontiguousarray(allowed, dtype=bool)
