@@ -103,12 +103,23 @@ def check_memory(sizes: Sequence[int]) -> None:
             )
 
 
-def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+def percentiles(seconds: Sequence[float], cpu: Sequence[float] | None = None
+                ) -> dict[str, float]:
+    """Wall-clock percentiles (ms) and, when given, the same for the thread's CPU time.
+
+    CPU time is what one query costs when it has a core to itself; wall time also counts
+    waiting for a core, which on a shared, oversubscribed machine dominates.
+    """
     ms = np.asarray(seconds) * 1000
-    return {"n": int(ms.size), "p50_ms": round(float(np.percentile(ms, 50)), 4),
-            "p95_ms": round(float(np.percentile(ms, 95)), 4),
-            "p99_ms": round(float(np.percentile(ms, 99)), 4),
-            "mean_ms": round(float(ms.mean()), 4)}
+    out = {"n": int(ms.size), "p50_ms": round(float(np.percentile(ms, 50)), 4),
+           "p95_ms": round(float(np.percentile(ms, 95)), 4),
+           "p99_ms": round(float(np.percentile(ms, 99)), 4),
+           "mean_ms": round(float(ms.mean()), 4)}
+    if cpu is not None:
+        c = np.asarray(cpu) * 1000
+        out.update({f"cpu_{p}_ms": round(float(np.percentile(c, q)), 4)
+                    for p, q in (("p50", 50), ("p95", 95), ("p99", 99))})
+    return out
 
 
 def dir_bytes(path: Path) -> int:
@@ -198,15 +209,16 @@ def _latencies(fn: Callable[[Any], Any], items: Sequence[Any], warmup: int,
                budget: float) -> dict[str, float]:
     for item in items[:warmup]:
         fn(item)
-    times = []
+    times, cpu = [], []
     stop = time.perf_counter() + budget
     for item in items[warmup:]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         fn(item)
+        cpu.append(time.thread_time() - c)
         times.append(time.perf_counter() - t)
         if t > stop and len(times) >= 20:
             break
-    return percentiles(times)
+    return percentiles(times, cpu)
 
 
 def _job_query_alsosee(job: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +285,8 @@ class Server:
             [sys.executable, "-m", "service.server", "--model", str(model_dir), "--port",
              str(self.port), "--workers", str(workers), "--log-level", "warning"],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, ALSOSEE_MODEL_DIR=str(model_dir)),
+            # No rate limit on drafts: the benchmark measures the engine, not the limiter.
+            env=dict(os.environ, ALSOSEE_MODEL_DIR=str(model_dir), ALSOSEE_RATE_LIMIT="off"),
         )
         self.workers = workers
         deadline = time.monotonic() + 300
@@ -311,6 +324,18 @@ class Server:
         workers = [pss(p) for p in self.worker_pids()]
         return {"master": round(pss(self.proc.pid), 1), "workers": [round(w, 1) for w in workers],
                 "total": round(pss(self.proc.pid) + sum(workers), 1)}
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the master and its workers."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in [self.proc.pid, *self.worker_pids()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -376,8 +401,16 @@ def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str,
     server = Server(model_dir, workers=2)
     try:
         run_wrk(server.url, _wrk_script(ids[:200], None, k), 2)  # warm-up
-        result["by_id"] = run_wrk(server.url, _wrk_script(ids[:1000], None, k), seconds)
-        result["by_text"] = run_wrk(server.url, _wrk_script([], texts[:200], k), seconds)
+        for kind, script in (("by_id", _wrk_script(ids[:1000], None, k)),
+                             ("by_text", _wrk_script([], texts[:200], k))):
+            cpu0 = server.cpu_seconds()
+            res = run_wrk(server.url, script, seconds)
+            used = server.cpu_seconds() - cpu0
+            if res.get("requests"):
+                # Server CPU per request: the capacity of a core when nothing else runs.
+                res["server_cpu_ms_per_request"] = round(1000 * used / res["requests"], 3)
+                res["capacity_per_core_rps"] = round(res["requests"] / used, 0) if used else None
+            result[kind] = res
     finally:
         server.stop()
     pss = {}
@@ -504,6 +537,7 @@ def run_benchmark(
         report["sizes"][name] = res
         _write(report, out)
     report["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report["load_end"] = tuple(round(x, 1) for x in os.getloadavg())
     _write(report, out)
     report["output"] = {"json": str(out / "benchmark.json"), "markdown": str(out / "benchmark.md")}
     return report
@@ -530,7 +564,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# alsosee benchmark", "",
         f"- command: `{report['command']}`",
         f"- started: {report['started_at']}; machine: {m['cpu']} ({m['cores']} cores, "
-        f"{m['memory_gib']} GiB), {m['platform']}, load average at start {m['load_average']}",
+        f"{m['memory_gib']} GiB), {m['platform']}, load average at start "
+        f"{tuple(round(x, 1) for x in m['load_average'])}, at end {report.get('load_end')}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- **{report['note']}**",
         f"- settings: {report['settings']}", "",
@@ -566,17 +601,21 @@ def markdown(report: dict[str, Any]) -> str:
         for kind in ("by_id", "by_text"):
             x, y = aq.get(kind, {}), bq.get(kind, {})
             for p in ("p50_ms", "p95_ms", "p99_ms"):
-                row(f"{kind.replace('_', '-')} {p[:3]} (ms, n={x.get('n', '–')}/"
-                    f"{y.get('n', '–')})", _fmt(x.get(p), "", 3), _fmt(y.get(p), "", 3))
+                row(f"{kind.replace('_', '-')} {p[:3]} wall / CPU (ms, n={x.get('n', '–')}/"
+                    f"{y.get('n', '–')})",
+                    f"{_fmt(x.get(p), '', 3)} / {_fmt(x.get('cpu_' + p), '', 3)}",
+                    f"{_fmt(y.get(p), '', 3)} / {_fmt(y.get('cpu_' + p), '', 3)}")
         http = a.get("http")
         if http:
             for kind in ("by_id", "by_text"):
                 h = http.get(kind, {})
                 lat = h.get("latency", {})
-                row(f"HTTP {kind.replace('_', '-')} (2 workers): req/s, p50/p99 ms, non-2xx",
+                row(f"HTTP {kind.replace('_', '-')} (2 workers): req/s, p50/p99 ms, non-2xx, "
+                    "server CPU ms/request",
                     f"{_fmt(h.get('requests_per_second'), '', 0)}, "
                     f"{_fmt(lat.get('p50_ms'))}/{_fmt(lat.get('p99_ms'))}, "
-                    f"{h.get('non_2xx')}", "–")
+                    f"{h.get('non_2xx')}, {_fmt(h.get('server_cpu_ms_per_request'), '', 3)}",
+                    "–")
             pss = http.get("pss_mib", {})
             row("total PSS 1 / 4 workers (MiB)",
                 f"{_fmt(pss.get('1_workers', {}).get('total'), '', 0)} / "

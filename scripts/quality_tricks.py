@@ -70,9 +70,10 @@ def evaluate(name: str, settings: list[tuple[int | None, float | None, int]]) ->
     runs: dict[str, list[list[str]]] = {}
 
     X64 = model.matrix_.astype(np.float64)
+    X64T = X64.T.tocsr()  # once: a transposed view would be converted on every product
     ranked = []
     for r in rows:
-        s = np.asarray((X64[r] @ X64.T).todense()).ravel()
+        s = np.asarray((X64[r] @ X64T).todense()).ravel()
         s[r] = 0
         s[~model.published_] = 0
         order = np.lexsort((np.arange(s.size), -s))[:10]

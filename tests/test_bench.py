@@ -73,5 +73,6 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
     assert report["machine"]["cores"] and report["machine"]["versions"]["scikit-learn"]
     assert "bench --sizes 400" in report["command"]
     md = (out / "benchmark.md").read_text()
-    assert "DERIVED" in md and "| by-id p50" in md
+    assert "DERIVED" in md and "| by-id p50 wall / CPU" in md
+    assert a["query"]["by_id"]["cpu_p50_ms"] > 0
     assert "derived" in proc.stderr.lower()
