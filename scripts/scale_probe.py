@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--full-neighbors", action="store_true")
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     (n,) = parse_sizes(args.size)
@@ -60,7 +61,7 @@ def main() -> None:
         args.out.write_text(json.dumps(res, indent=2, default=str))
 
     t0 = time.perf_counter()
-    articles, path = cached_corpus(DEFAULT_SOURCE, n, args.cache)
+    articles, path = cached_corpus(args.source, n, args.cache)
     res["corpus_seconds"] = round(time.perf_counter() - t0, 1)
     full = args.full_neighbors
     model = RelatedStories(n_neighbors=50 if full else 0)
@@ -96,7 +97,7 @@ def main() -> None:
     loaded = artifact.load(root)
     res["load_seconds"] = round(time.perf_counter() - t0, 3)
     m = loaded.model
-    real = read_source(DEFAULT_SOURCE)
+    real = read_source(args.source)
     rng = np.random.default_rng(1)
     pick = rng.choice(len(real), size=min(len(real), args.queries + 100), replace=False)
     texts = [(real["title"].iat[i], real["body"].iat[i]) for i in pick]

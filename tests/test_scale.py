@@ -30,7 +30,7 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
     articles = sample_articles.head(200)
     local = RelatedStories(n_jobs=1).fit(articles)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp", dashboard_address=None) as cluster:
+                                  protocol="tcp", dashboard_address=":0") as cluster:
         remote = RelatedStories().fit(articles, dask_scheduler=cluster.scheduler_address)
     assert remote.fit_stats_["neighbors"]["backend"] == "dask"
     assert remote.fit_stats_["neighbors"]["n_jobs"] == 2
