@@ -423,8 +423,9 @@ class RelatedStories(BaseEstimator):
         self.neighbor_scores_ = scores
         self.fit_stats_["neighbors"] = {
             **stats.to_dict(),
+            # Per CPU-second of the blocks: independent of how busy the machine was.
             "articles_per_core_second": round(
-                self.n_articles_ / max(stats.seconds * max(stats.n_jobs, 1), 1e-9), 1),
+                self.n_articles_ / max(stats.cpu_seconds, 1e-9), 1),
         }
         return self
 

@@ -126,10 +126,12 @@ def _memmapped(matrix: sp.csr_matrix, folder: Path, name: str) -> sp.csr_matrix:
 
 def _run_block(matrix: sp.csr_matrix, index: sp.csr_matrix, df: np.ndarray,
                allowed: np.ndarray, start: int, stop: int, n: int,
-               pruning: Pruning) -> tuple[int, np.ndarray, np.ndarray]:
-    # One BLAS/OpenMP thread per worker: the parallelism is across blocks.
+               pruning: Pruning) -> tuple[int, np.ndarray, np.ndarray, float]:
+    # The block's own CPU time travels back with it: worker processes (loky, Dask) are
+    # not children that the parent's rusage would count.
+    cpu = time.thread_time()
     rows, scores = neighbor_block(matrix, index, df, allowed, start, stop, n, pruning)
-    return start, rows, scores
+    return start, rows, scores, time.thread_time() - cpu
 
 
 def compute_neighbors(
@@ -178,13 +180,17 @@ def compute_neighbors(
     rows = np.full((n_rows, n), -1, dtype=np.int32)
     scores = np.zeros((n_rows, n), dtype=np.float32)
 
-    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray]], total: int) -> None:
+    block_cpu = [0.0]
+
+    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray, float]],
+                total: int) -> None:
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_rows, desc="neighbour lists", unit="art", leave=False)
-        for start, r, s in results:
+        for start, r, s, cpu in results:
+            block_cpu[0] += cpu
             rows[start: start + r.shape[0]] = r
             scores[start: start + r.shape[0]] = s
             if bar is not None:
@@ -224,7 +230,7 @@ def compute_neighbors(
             shutil.rmtree(tmp, ignore_errors=True)
     stats = NeighborStats(
         seconds=time.perf_counter() - start_t,
-        cpu_seconds=_cpu_seconds() - start_cpu,
+        cpu_seconds=max(block_cpu[0], 0.0) or (_cpu_seconds() - start_cpu),
         peak_rss_mib=_peak_rss_mib(),
         blocks=len(bounds),
         n_jobs=n_jobs,
