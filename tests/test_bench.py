@@ -60,7 +60,7 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         [sys.executable, "-m", "recommender", "bench", "--sizes", "400", "--queries", "20",
          "--warmup", "2", "--http-seconds", "0", "--baseline-budget", "2", "--cache",
          str(tmp_path / "cache"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((out / "benchmark.json").read_text())
     size = report["sizes"]["400"]
