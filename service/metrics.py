@@ -105,6 +105,7 @@ class StateCollector(Collector):
                 ).fetchall())
                 version = db.version()
                 takedowns = _count_if_exists(conn, "takedowns")
+                pinned = _count_if_exists(conn, "pins", "DISTINCT article_id")
         except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is locked
             return
         g = GaugeMetricFamily("alsosee_live_articles",
@@ -116,14 +117,18 @@ class StateCollector(Collector):
                                 value=version)
         if takedowns is not None:
             yield GaugeMetricFamily("alsosee_takedowns", "Articles taken down.", value=takedowns)
+        if pinned is not None:
+            yield GaugeMetricFamily("alsosee_pinned_articles",
+                                    "Articles whose list has editor pins.", value=pinned)
 
 
-def _count_if_exists(conn: Any, table: str) -> int | None:
+def _count_if_exists(conn: Any, table: str, what: str = "*") -> int | None:
+    """``count(what)`` of a feature's table (None while that feature is not installed)."""
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                           (table,)).fetchone()
     if not exists:
         return None
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return int(conn.execute(f"SELECT count({what}) FROM {table}").fetchone()[0])
 
 
 def _trained_ts(manifest: dict[str, Any]) -> float:
