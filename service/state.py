@@ -250,6 +250,15 @@ class ServiceState:
                     self._engine = engine
         return engine
 
+    def _build_engine(self, loaded: Any) -> Any | None:
+        """The ranking engine for a model about to be swapped in (None without editorial)."""
+        if self.editorial is None:
+            return None
+        from recommender.engine import Recommender
+
+        return Recommender(loaded.model, editorial=self.editorial,
+                           defaults=self.ranking_defaults)
+
     def require_db(self) -> Any:
         if self.db is None:
             raise Problem(503, f"The live-state database is not available: {self.state_error}",
@@ -280,6 +289,7 @@ class ServiceState:
                 loaded = artifact.load(target)
                 _probe(loaded)
                 serving = self._prepare(loaded)
+                engine = self._build_engine(loaded)
             except (AlsoseeError, OSError, MemoryError) as exc:
                 self._failed_version = target.name if target is not None else None
                 self.last_reload_error = str(exc)
@@ -292,6 +302,8 @@ class ServiceState:
                           reason, previous, exc)
                 return result
             self.serving = serving  # the swap: one reference assignment
+            if engine is not None:
+                self._engine = engine  # built above, so no request pays for it after the swap
             self.load_error = None
             self.last_reload_error = None
             self._failed_version = None

@@ -273,6 +273,9 @@ def test_reload_swaps_to_the_new_current(app, client, models):
     assert response.get_json() | {"seconds": 0} == {
         "status": "reloaded", "previous": old, "version": new, "error": None, "seconds": 0,
         "other_workers_notified": True}
+    state = app.extensions["alsosee"]
+    # The ranking engine was built before the swap: no request pays for it afterwards.
+    assert state._engine is not None and state._engine.model is state.serving.loaded.model
     related = client.get(f"/v1/articles/{corpus_id(client)}/related")
     assert related.headers["X-Model-Version"] == new
     assert related.get_json()["model"]["version"] == new
