@@ -61,16 +61,22 @@ def _gv(data: Path):
     return articles, data / "globalvoices-2012-05" / "qrels_special_coverage.json"
 
 
-def grid_for(model: RelatedStories, has_titles: bool) -> list[dict[str, Any]]:
-    """One parameter changed at a time (a full product would re-fit dozens of times)."""
+def grid_for(model: RelatedStories, articles) -> list[dict[str, Any]]:
+    """One parameter changed at a time (a full product would re-fit dozens of times); fields
+    a set does not have (ECB+ titles, Reuters tags) are not tuned."""
+    has = {col: articles[col].map(lambda v: bool(v) if not isinstance(v, str)
+                                  else bool(v.strip())).any() if col in articles else False
+           for col in ("title", "tags")}
     settings: list[dict[str, Any]] = []
-    if has_titles:
+    if has["title"]:
         settings += [{"title_weight": 2.0}, {"title_weight": 0.5}]
-    settings += [{"max_df": 0.2}, {"max_df": 0.8}, {"min_df": 2}, {"tags_weight": 0.0},
-                 {"tags_weight": 1.0}, {"ngram_range": (1, 1)}]
+    if has["tags"]:
+        settings += [{"tags_weight": 0.0}, {"tags_weight": 1.0}]
+    settings += [{"max_df": 0.2}, {"min_df": 2}]
     names = parameter_names(model)
-    for name, values in (("half_life", [7, 30, 90, None]), ("diversity", [0.0, 0.3]),
-                         ("collapse", [False])):
+    for name, values in (("half_life", [7, 30, 90, None]), ("recency_floor", [0.0, 0.8]),
+                         ("diversity", [0.3]), ("near_duplicate_threshold", [None]),
+                         ("duplicate_threshold", [None])):
         if names.get(name) == "ranking":
             settings += [{name: v} for v in values]
     return settings
@@ -83,8 +89,7 @@ def run(name: str, articles, truth: Path, *, params: dict[str, Any] | None = Non
     model = RelatedStories(**(params or {})).fit(articles)
     fit_s = time.perf_counter() - t0
     qrels = load_qrels(truth, known_ids=set(model.ids_))
-    has_titles = articles["title"].fillna("").str.strip().astype(bool).any()
-    settings = grid_for(model, has_titles) if settings is None else settings
+    settings = grid_for(model, articles) if settings is None else settings
     systems = build_systems(model, settings, articles) + baselines(model, seed)
     result = evaluate_systems(systems, qrels, model, ks=(5, 10), test_size=0.5, seed=seed)
     total = time.perf_counter() - t0

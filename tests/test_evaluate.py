@@ -515,6 +515,21 @@ def test_cli_mine_links_then_evaluate_with_comparisons_end_to_end(
     assert (report / "index.html").is_file()
 
 
+def test_cli_mine_links_compare_and_bad_corpus(tmp_path: Path):
+    truth = tmp_path / "truth.csv"
+    pairs = sorted((s, t) for s, ts in _mined_sample().items() for t in ts)
+    truth.write_text("".join(f"{s},{t}\n" for s, t in pairs[:-1]) + "gv-316447,gv-nope\n")
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(cli, ["mine-links", str(SAMPLE_WXR), "--id-prefix", "gv-",
+                                      "--out", str(out), "--compare", str(truth)])
+    assert result.exit_code == 0, result.output
+    assert f"recovered {len(pairs) - 1} of {len(pairs) - 1} pairs, 1 mined pairs" in result.output
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    assert report["compare"]["recovered"] == len(pairs) - 1 and report["unresolved_links"] > 0
+    result = CliRunner().invoke(cli, ["mine-links", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 1 and "no such file" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
