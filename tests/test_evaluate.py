@@ -45,6 +45,7 @@ from recommender.evaluation.compare import build_systems, expand_grid, load_grid
 from recommender.evaluation.mining import mine_links, normalize_title
 from recommender.evaluation.qrels import QrelsError
 from recommender.evaluation.report import write_report
+from recommender.evaluation.systems import ranking_option_defaults
 from recommender.model import RelatedStories
 from recommender.text import extract_links
 
@@ -313,10 +314,13 @@ def test_evaluate_model_and_baselines(tiny):
     # e is a's near-duplicate (identical text) and b is close: pair (e, b) cosine > 0.8?
     assert 0 <= d["near_duplicate_rate@2"] <= 1
     assert result.skipped["articles_without_truth"] == 3
+    latest = result.system("latest-in-section").lists
+    assert latest["a"] == ["e", "b"]  # news as of 2012-01-01: e (01-02) and b (01-03) after
+    assert latest["c"] == ["d"]
     table = result.table()
     assert "[random]" in table and "nDCG@2" in table
     payload = json.loads(json.dumps(result.to_dict()))
-    assert payload["systems"][0]["metrics"]["P@1"] == pytest.approx(2 / 3)
+    assert payload["systems"][1]["metrics"]["P@1"] == pytest.approx(2 / 3)
 
 
 def test_near_duplicates_and_takedown_leaks_are_counted(tiny):
@@ -328,6 +332,34 @@ def test_near_duplicates_and_takedown_leaks_are_counted(tiny):
     assert m["takedown_leaks"] == 2  # listed for c and f's... c's list holds f; a's holds f
     # c's list (a, e) is a near-duplicate pair; a's list (e, f) and f's (a, e) too for f
     assert m["near_duplicate_rate@2"] == pytest.approx(2 / 3)
+
+
+needs_engine = pytest.mark.skipif(not ranking_option_defaults(),
+                                  reason="this build has no ranking engine")
+
+
+@needs_engine
+def test_engine_defaults_honour_takedowns_and_leaks_are_counted(tiny, tmp_path: Path):
+    from recommender.db import StateDB
+
+    Editorial = pytest.importorskip("recommender.editorial").Editorial
+    model, truth = tiny
+    db = StateDB(tmp_path / "state.db").init()
+    Editorial(db).takedown("b", reason="legal")
+    result = evaluate(model, truth, ks=[1, 2], db=db)
+    defaults, plain = result.system("defaults"), result.system("plain-cosine")
+    assert defaults.metrics["takedown_leaks"] == 0
+    assert not any("b" in ids for ids in defaults.lists.values())
+    assert plain.metrics["takedown_leaks"] >= 1  # plain cosine knows nothing of takedowns
+
+
+@needs_engine
+def test_ranking_options_are_compared_without_refitting(sample_model):
+    systems = build_systems(sample_model, expand_grid(parse_set(["half_life=7,none"])))
+    assert [s.name for s in systems] == ["defaults", "half_life=7", "half_life=none"]
+    assert all(s.model is sample_model for s in systems)
+    with pytest.raises(InvalidParameterError, match="half_life"):
+        build_systems(sample_model, [{"half_life": -3}])
 
 
 def test_k_larger_than_the_corpus_is_a_clear_error(tiny):

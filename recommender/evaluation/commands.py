@@ -157,7 +157,7 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
         model, settings, articles, db=db,
         on_fit=lambda label: _echo_err(f"re-fitting the model with {label} ..."))
     takedowns = set(_read_ids(takedowns_file)) if takedowns_file else set()
-    takedowns |= takedown_ids(db)
+    takedowns |= takedown_ids(db, model)
     systems += baselines(model, seed)
     if test_size is None:
         test_size = 0.5 if len(systems) > 4 else 0.0

@@ -597,6 +597,6 @@ def evaluate(
     systems: list[System] = [system]
     if include_baselines and reference is not None:
         systems += baselines(reference, seed)
-    takedowns = {*takedowns, *takedown_ids(db)}
+    takedowns = {*takedowns, *takedown_ids(db, reference)}
     return evaluate_systems(systems, qrels, reference, ks=ks, takedowns=takedowns,
                             duplicate_threshold=duplicate_threshold, seed=seed)

@@ -89,15 +89,22 @@ def ranked_system(model: RelatedStories, options: Mapping[str, Any] | None = Non
     return EngineSystem(engine[0](model, db), options, name=name, params=params)
 
 
-def takedown_ids(db: Any) -> set[str]:
-    """Article ids taken down in a state database (empty without the editorial module)."""
+def takedown_ids(db: Any, model: RelatedStories | None = None) -> set[str]:
+    """Article ids taken down in a state database, by id or (given the model) by URL
+    (empty without the editorial module)."""
     if db is None:
         return set()
     try:
         from ..editorial import Editorial
     except ImportError:
         return set()
-    return set(Editorial(db).snapshot().takedown_ids)
+    snapshot = Editorial(db).snapshot()
+    ids = set(snapshot.takedown_ids)
+    urls = {str(u).strip().rstrip("/") for u in getattr(snapshot, "takedown_urls", ())}
+    if urls and model is not None:
+        ids |= {str(i) for i, u in zip(model.ids_, model.meta_["url"], strict=True)
+                if isinstance(u, str) and u.strip().rstrip("/") in urls}
+    return ids
 
 
 class EngineSystem:
