@@ -148,7 +148,11 @@ def _metrics_table(result: EvaluationResult) -> str:
             f"hit@{min(result.ks)}", f"recall@{k}", f"coverage@{k}", f"catalogue_coverage@{k}",
             f"age_gap_median_days@{k}", f"near_duplicate_rate@{k}", "takedown_leaks"]
     best = result.best.get(result.select_by, {}).get("name")
-    out = ["<table><tr><th>system</th>", *(f"<th>{_e(c)}</th>" for c in cols),
+    short = {f"catalogue_coverage@{k}": f"catalogue@{k}",
+             f"age_gap_median_days@{k}": f"median age gap (d) @{k}",
+             f"near_duplicate_rate@{k}": f"near-dup rate @{k}", "takedown_leaks": "leaks"}
+    out = ['<div style="overflow-x:auto"><table><tr><th>system</th>',
+           *(f'<th title="{_e(c)}">{_e(short.get(c, c))}</th>' for c in cols),
            "<th>time (s)</th></tr>"]
     for s in result.systems:
         cls = "baseline" if s.kind == "baseline" else ("best" if s.name == best else "")
@@ -156,7 +160,7 @@ def _metrics_table(result: EvaluationResult) -> str:
                    "</td>")
         out += [f'<td class="num">{_e(_fmt(s.metrics.get(c)))}</td>' for c in cols]
         out.append(f'<td class="num">{s.seconds:.2f}</td></tr>')
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
