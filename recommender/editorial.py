@@ -162,6 +162,12 @@ class Snapshot:
     pins: dict[str, PinList] = field(default_factory=dict)
     blocks: dict[str, frozenset[str]] = field(default_factory=dict)
 
+    def expired_pins(self, now: dt.datetime | None = None) -> int:
+        """How many pin lists have expired by ``now``: it changes without a write, so
+        caches (ETags) include it next to the state version."""
+        now = now or _now()
+        return sum(1 for p in self.pins.values() if p.expires_at and not p.active(now))
+
     @property
     def takedown_ids(self) -> frozenset[str]:
         return frozenset(k for k, t in self.takedowns.items() if t.kind == "id")

@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config:
         configs = {}
         for item in args.config:
-            label, _, text = item.partition("=")
+            label, _, text = item.partition("={")
+            text = "{" + text if text else ""
             configs[label] = json.loads(text) if text else {}
     loaders = {"ecbplus": (load_ecbplus, {}), "reuters21578": (load_reuters, {})}
     reports = []

@@ -42,6 +42,11 @@ def _is_cacheable() -> bool:
 
 def etag_for(view: Any) -> str:
     state = view.state_version if view.state_version is not None else "x"
+    from service.state import get_state
+
+    editorial = get_state().editorial
+    if editorial is not None:  # an expiring pin changes the list without a write
+        state = f"{state}p{editorial.snapshot().expired_pins()}"
     return f"{view.version}.{state}.{__version__}"
 
 

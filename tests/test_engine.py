@@ -244,3 +244,42 @@ def test_corpus_without_dates_sections_or_language():
     assert got[0] == plain[0]
     with pytest.raises(InvalidParameterError):
         engine.related("q", fallback="latest_in_section")
+
+
+def test_live_articles_are_candidates_and_obey_the_rules(model, tmp_path):
+    from recommender.live import LiveIndex, LiveStore, parse_articles
+
+    db = StateDB(tmp_path / "live.db").init()
+    engine = Recommender(model, db, clock=lambda: NOW)
+    store = LiveStore(db)
+    store.publish(parse_articles([
+        {"id": "live-1", "title": "Delta farmers flee the flood",
+         "body": "Rice farmers of the river delta fled the monsoon flood in relief boats.",
+         "published_at": "2020-06-01T11:00:00Z", "section": "World", "language": "en",
+         "url": "https://news.example/live-1"},
+        {"id": "live-2", "title": "Delta farmers flee the flood",
+         "body": "Rice farmers of the river delta fled the monsoon flood in relief boats.",
+         "published_at": "2020-06-01T12:00:00Z", "section": "World", "language": "en"},
+    ]))
+    store.unpublish("fresh")  # a corpus article unpublished through the live state
+    live = LiveIndex(store, model, "v1").snapshot()
+    result = engine.related("q", k=10, live=live)
+    shown = ids(result)
+    # The two identical live copies collapse to the newer; the tombstoned corpus story is gone.
+    assert "live-2" in shown and "live-1" not in shown
+    assert "fresh" not in shown
+    item = next(i for i in result.items if i.id == "live-2")
+    assert item.section == "World" and item.similarity > 0
+    # A live article has its own list, and the rules (takedown by URL, pins) reach live rows.
+    own = ids(engine.related("live-1", k=10, live=live))
+    assert len({"q", "copy"} & set(own)) == 1  # twins: shown once (the newer, copy)
+    assert "live-2" not in own  # its identical twin: the same story
+    engine.takedown("live-2", reason="legal", live=live)
+    assert "live-2" not in ids(engine.related("q", k=10, live=live))
+    engine.pin("q", ["live-1"], live=live)
+    assert ids(engine.related("q", k=3, live=live))[0] == "live-1"
+    with pytest.raises(UnknownArticleError):
+        engine.related("fresh", live=live)
+    explained = engine.related("q", k=3, live=live, explain=True).items[0].explanation
+    assert explained["similarity"] == pytest.approx(
+        engine.related("q", k=3, live=live).items[0].similarity, abs=1e-5)

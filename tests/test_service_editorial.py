@@ -242,3 +242,22 @@ def test_ranking_defaults_from_config(trained_model_dir, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="half_life"):
         create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
                     "STATE_DB": str(tmp_path / "s.db")})
+
+
+def test_an_expiring_pin_changes_the_etag(client):
+    import datetime as dt
+    import time
+
+    before = related_ids(client)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    response = client.put(f"/v1/articles/{ARTICLE}/pins",
+                          json={"ids": [before[4]], "expires_at": soon.isoformat()},
+                          headers=AUTH)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    pinned = client.get(f"/v1/articles/{ARTICLE}/related")
+    assert pinned.get_json()["related"][0]["reason"] == "pinned"
+    etag = pinned.headers["ETag"]
+    time.sleep(max((soon - dt.datetime.now(dt.UTC)).total_seconds(), 0) + 0.2)
+    again = client.get(f"/v1/articles/{ARTICLE}/related", headers={"If-None-Match": etag})
+    assert again.status_code == 200  # not a stale 304
+    assert again.get_json()["related"][0]["reason"] == "similar"
