@@ -176,6 +176,8 @@ def build_spec(app: Flask) -> SpecBuild:
             params = _path_parameters(spec, rule, operation)
             if params:
                 operation["parameters"] = params + operation.get("parameters", [])
+            if method == "get" and getattr(view, "alsosee_cacheable", False):
+                _conditional_get(operation)
             if method in paths.get(path, {}):
                 problems.append(f"{method.upper()} {path} is described twice")
             paths.setdefault(path, {})[method] = operation
@@ -186,6 +188,18 @@ def build_spec(app: Flask) -> SpecBuild:
             )
     spec["paths"] = dict(sorted(paths.items()))
     return SpecBuild(spec=spec, problems=problems)
+
+
+def _conditional_get(operation: dict[str, Any]) -> None:
+    """Views marked ``@cacheable`` (service/caching.py) send an ``ETag`` and answer a matching
+    ``If-None-Match`` with 304: say so in their operation."""
+    operation.setdefault("parameters", []).append(
+        {"$ref": "#/components/parameters/IfNoneMatch"})
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("304", {"$ref": "#/components/responses/NotModified"})
+    ok = responses.get("200")
+    if isinstance(ok, dict) and "$ref" not in ok:
+        ok.setdefault("headers", {})["ETag"] = {"$ref": "#/components/headers/ETag"}
 
 
 def _operation_id(endpoint: str, method: str, methods: set[str]) -> str:

@@ -273,3 +273,17 @@ def test_real_server_raw_paths(trained_model_dir, tmp_path):
         assert got == 400
         log = live.log()
     assert "Traceback" not in log
+
+
+def test_conditional_get_never_hides_an_error(client):
+    """A 304 only for an answer that would have been a 200 (schemathesis found 304s for
+    unknown and over-long ids with ``If-None-Match: *``)."""
+    ok = client.get(f"/v1/articles/{ARTICLE}/related")
+    etag = ok.headers["ETag"]
+    assert client.get(f"/v1/articles/{ARTICLE}/related",
+                      headers={"If-None-Match": etag}).status_code == 304
+    for headers in ({"If-None-Match": "*"}, {"If-None-Match": etag}):
+        problem(client.get("/v1/articles/no-such-article/related", headers=headers), 404)
+        problem(client.get("/v1/articles/" + "a" * 513 + "/related.html", headers=headers),
+                400, "article_id")
+        problem(client.get(f"/v1/articles/{ARTICLE}/related?k=0", headers=headers), 400, "k")

@@ -186,3 +186,13 @@ def test_vendored_renderer_matches_its_readme():
         VENDORED / "LICENSE").read_text()
     total = sum(p.stat().st_size for p in VENDORED.iterdir())
     assert total < 2.5 * 1024 * 1024, f"vendored renderer grew to {total} bytes"
+
+
+def test_conditional_gets_are_described(spec):
+    """Views marked @cacheable document If-None-Match, the 304 and the ETag header."""
+    for path in ("/v1/articles/{article_id}/related", "/v1/articles/{article_id}/related.html"):
+        operation = spec["paths"][path]["get"]
+        assert {"$ref": "#/components/parameters/IfNoneMatch"} in operation["parameters"]
+        assert "304" in operation["responses"]
+        assert "ETag" in operation["responses"]["200"]["headers"]
+    assert "304" not in spec["paths"]["/v1/model"]["get"]["responses"]
