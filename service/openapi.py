@@ -176,6 +176,10 @@ def build_spec(app: Flask) -> SpecBuild:
             params = _path_parameters(spec, rule, operation)
             if params:
                 operation["parameters"] = params + operation.get("parameters", [])
+            if "{article_id}" in path and "400" not in operation.get("responses", {}):
+                # Every article id is validated (1..512 characters): a 400 problem otherwise.
+                operation.setdefault("responses", {})["400"] = {
+                    "$ref": "#/components/responses/BadRequest"}
             if method == "get" and getattr(view, "alsosee_cacheable", False):
                 _conditional_get(operation)
             if method in paths.get(path, {}):

@@ -28,7 +28,14 @@ PROBLEM_FIELDS = {"type": str, "title": str, "status": int, "detail": str}
 # Operations whose bodies are validated beyond what a schema can say (the body's id must
 # match the URL's; an HTML title must keep some text once tags are stripped; dates must
 # parse): a schema-valid body may still be a 400 problem there.
-SEMANTIC_VALIDATION = {("PUT", "/v1/articles/{article_id}"), ("POST", "/v1/articles:batch")}
+SEMANTIC_VALIDATION = {
+    ("PUT", "/v1/articles/{article_id}"), ("POST", "/v1/articles:batch"),
+    # pins/blocks: every id must be a known article
+    ("PUT", "/v1/articles/{article_id}/pins"), ("PUT", "/v1/articles/{article_id}/blocks"),
+    # issue 3's ranking options are validated together (dates, windows, ranges)
+    ("GET", "/v1/articles/{article_id}/related"), ("GET", "/v1/articles/{article_id}/related.html"),
+    ("POST", "/v1/related"),
+}
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 _counts: Counter[str] = Counter()

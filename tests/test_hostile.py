@@ -192,11 +192,15 @@ def test_html_and_js_in_every_text_field_is_escaped_in_every_html_output(client)
         "tags": ["<svg onload=alert(7)>", "Colombia"],
         "published_at": "2012-05-30T10:00:00Z",
     }
-    js_url = {"title": "javascript url journalist kidnapped FARC", "body": "FARC Colombia.",
+    # Distinct texts: near-duplicates would be collapsed into one link by the ranking.
+    js_url = {"title": "javascript url journalist kidnapped FARC",
+              "body": "Journalist kidnapped: FARC rebels hold a French reporter in the jungle.",
               "url": "javascript:alert(8)//https://news.example"}
-    data_url = {"title": "data url journalist kidnapped FARC", "body": "FARC Colombia.",
+    data_url = {"title": "data url journalist kidnapped FARC",
+                "body": "Colombia: a kidnapped journalist, the army and the guerrilla talks.",
                 "url": "data:text/html,<script>alert(9)</script>"}
-    proto_rel = {"title": "protocol relative journalist kidnapped FARC", "body": "FARC.",
+    proto_rel = {"title": "protocol relative journalist kidnapped FARC",
+                 "body": "Press freedom groups ask FARC to free the kidnapped journalist.",
                  "url": "//evil.example/x"}
     for article_id, record in (("evil/<i>id</i>", hostile), ("js-url", js_url),
                                ("data-url", data_url), ("proto-rel", proto_rel)):
