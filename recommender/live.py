@@ -106,7 +106,8 @@ class InvalidArticleError(InvalidParameterError):
 
 
 # ------------------------------------------------------------------ validation
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """The JSON type of a decoded value, for error messages ("string", "null", ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -126,7 +127,7 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     """Strict JSON-type checks (the corpus loader is lenient; an API must not be)."""
     if not isinstance(rec, Mapping):
         raise InvalidArticleError(prefix.rstrip(".") or "article",
-                                  f"must be a JSON object, got {_type_name(rec)}")
+                                  f"must be a JSON object, got {json_type_name(rec)}")
 
     def bad(name: str, message: str) -> InvalidArticleError:
         return InvalidArticleError(f"{prefix}{name}", message)
@@ -136,7 +137,7 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     if article_id is None:
         raise bad("id", "is required")
     if isinstance(article_id, bool) or not isinstance(article_id, str | int):
-        raise bad("id", f"must be a string, got {_type_name(article_id)}")
+        raise bad("id", f"must be a string, got {json_type_name(article_id)}")
     article_id = str(article_id).strip()
     if not article_id:
         raise bad("id", "must not be empty")
@@ -147,7 +148,7 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     if title is None:
         raise bad("title", "is required")
     if not isinstance(title, str):
-        raise bad("title", f"must be a string, got {_type_name(title)}")
+        raise bad("title", f"must be a string, got {json_type_name(title)}")
     if not title.strip():
         raise bad("title", "must not be empty")
     if len(title) > MAX_TITLE_CHARS:
@@ -155,13 +156,13 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     body = rec.get("body")
     if body is not None:
         if not isinstance(body, str):
-            raise bad("body", f"must be a string, got {_type_name(body)}")
+            raise bad("body", f"must be a string, got {json_type_name(body)}")
         if len(body) > MAX_BODY_CHARS:
             raise bad("body", f"is too large: {len(body)} characters; at most {MAX_BODY_CHARS}")
     published_at = rec.get("published_at")
     if published_at is not None and not isinstance(published_at, str):
         raise bad("published_at",
-                  f"must be an ISO 8601 date string, got {_type_name(published_at)}")
+                  f"must be an ISO 8601 date string, got {json_type_name(published_at)}")
     tags = rec.get("tags")
     if tags is not None and (
         not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
@@ -170,7 +171,7 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     for name in _STRING_FIELDS:
         value = rec.get(name)
         if value is not None and not isinstance(value, str):
-            raise bad(name, f"must be a string or null, got {_type_name(value)}")
+            raise bad(name, f"must be a string or null, got {json_type_name(value)}")
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Request
 from werkzeug.routing import PathConverter
 
+from recommender.live import json_type_name
 from service.errors import Problem, invalid_parameter
 
 K_DEFAULT = 5
@@ -52,7 +53,7 @@ def k_from_json(payload: dict[str, Any]) -> int:
         k = int(k)
     # bool is an int subclass: reject it explicitly.
     if isinstance(k, bool) or not isinstance(k, int):
-        raise invalid_parameter("k", f"{_K_DETAIL}, got JSON {_json_type(k)}")
+        raise invalid_parameter("k", f"{_K_DETAIL}, got JSON {json_type_name(k)}")
     return _check_k_range(k)
 
 
@@ -77,20 +78,6 @@ def article_id(value: str) -> str:
     return value
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object: 415 unless the content type is JSON, 413 when the
     body is larger than ``MAX_CONTENT_LENGTH``, 400 when it is not valid JSON or not an
@@ -112,7 +99,7 @@ def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Problem(
             400,
-            f"The request body must be a JSON object, got a JSON {_json_type(payload)}.",
+            f"The request body must be a JSON object, got a JSON {json_type_name(payload)}.",
             slug="malformed-body",
         )
     return payload
@@ -121,7 +108,9 @@ def json_object(request: Request) -> dict[str, Any]:
 def optional_string(payload: dict[str, Any], field: str) -> str:
     value = payload.get(field, "")
     if not isinstance(value, str):
-        raise invalid_parameter(field, f"{field} must be a string, got JSON {_json_type(value)}")
+        raise invalid_parameter(
+            field, f"{field} must be a string, got JSON {json_type_name(value)}"
+        )
     return value
 
 
