@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ def measure(models: Path, workers: int, queries: int) -> dict:
         per_process = {pid: pss_kib(pid) for pid in server.pids()}
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return {
         "workers": workers,
         "startup_s": round(startup, 1),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,9 +155,13 @@ def main() -> None:
         vis, misses = (visibility(server, args.publishes) if args.trigger != "stock-hup"
                        else ([], 0))
         booted = sum("Booting worker" in line for line in log_path.read_text().splitlines())
+    except BaseException:
+        print(f"failed; server log and state kept in {work}", file=sys.stderr)
+        raise
     finally:
         server.stop()
         artifact.set_current(args.model, versions[0])
+    shutil.rmtree(work, ignore_errors=True)  # a good run leaves nothing in /tmp
     result = {
         "trigger": args.trigger, "workers": args.workers, "concurrency": args.concurrency,
         "duration_s": args.duration, "reloads": args.reloads, "versions": versions,

@@ -106,7 +106,10 @@ def _prometheus_dir() -> None:
     path = Path(tempfile.mkdtemp(prefix="alsosee-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     master = os.getpid()
+    # Removed when the master exits normally (SIGTERM/SIGINT); a master killed with SIGKILL
+    # cannot, so supervisors and tests that kill -9 should pass their own directory.
     atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    log.info("Prometheus multi-process directory %s (removed at exit)", path)
 
 
 def logconfig(level: str) -> dict[str, Any]:

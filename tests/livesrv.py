@@ -55,6 +55,9 @@ def live_server(
     full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT),
                                                            os.environ.get("PYTHONPATH")]))
+    # Prometheus' multi-process files go next to the log (pytest's tmp_path), not into a
+    # /tmp/alsosee-metrics-* directory that a killed server could not remove.
+    full_env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
     full_env.update(env or {})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

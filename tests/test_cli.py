@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,8 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["TMPDIR"] = str(tmp_path)  # the server's own metrics directory lands here
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -158,8 +161,12 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
                             timeout=5).json()
         assert len(body["related"]) == 5
         assert "training the bundled sample first" in log_path.read_text()
+        metrics_dirs = re.findall(r"multi-process directory (\S+) ", log_path.read_text())
+        assert len(metrics_dirs) == 1 and Path(metrics_dirs[0]).is_dir(), metrics_dirs
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        # A graceful stop removes the directory the server made (no /tmp leftovers).
+        assert not Path(metrics_dirs[0]).exists()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -66,7 +66,8 @@ class Server:
 def start_server(models: Path, state_db: Path, log_path: Path) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # A fresh directory per server under pytest's tmp (kill -9 leaves no /tmp leftovers).
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
     env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                ALSOSEE_API_KEYS=KEY, ALSOSEE_STATE_DB=str(state_db),
                ALSOSEE_WATCH_INTERVAL="0.2", ALSOSEE_RATE_LIMIT="off")

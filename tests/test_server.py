@@ -34,6 +34,7 @@ def server(trained_model_dir, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
         env.pop(name, None)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")  # not a /tmp leftover
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.server", "--model", str(trained_model_dir),

@@ -32,6 +32,8 @@ def start(model_dir: Path, state_db: Path, log_path: Path):
         env.pop(name, None)
     env["ALSOSEE_STATE_DB"] = str(state_db)
     env["ALSOSEE_API_KEYS"] = f"desk:{KEY}"
+    # Killed with SIGKILL below: a server-made /tmp directory would be left behind.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.server", "--model", str(model_dir), "--host",
