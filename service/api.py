@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from service import ranking_params, validation
+from service import openapi, ranking_params, validation
 from service.caching import cacheable
 from service.errors import invalid_parameter
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+# Every operation here needs the loaded model: 503 without one.
+openapi.common_responses(bp, {"503": "Unavailable"})
 
 ARTICLE_FIELDS = ("id", "title", "url", "published_at", "section")
 
@@ -99,30 +101,7 @@ def related(article_id: str):
     tags: [related]
     parameters:
       - $ref: "#/components/parameters/K"
-      - $ref: "#/components/parameters/RankingHalfLife"
-      - $ref: "#/components/parameters/RankingRecencyFloor"
-      - $ref: "#/components/parameters/RankingSectionHalfLife"
-      - $ref: "#/components/parameters/RankingSince"
-      - $ref: "#/components/parameters/RankingUntil"
-      - $ref: "#/components/parameters/RankingMaxAgeDays"
-      - $ref: "#/components/parameters/RankingDirection"
-      - $ref: "#/components/parameters/RankingDuplicateThreshold"
-      - $ref: "#/components/parameters/RankingNearDuplicateThreshold"
-      - $ref: "#/components/parameters/RankingCollapseKeep"
-      - $ref: "#/components/parameters/RankingDiversity"
-      - $ref: "#/components/parameters/RankingSection"
-      - $ref: "#/components/parameters/RankingExcludeSections"
-      - $ref: "#/components/parameters/RankingTags"
-      - $ref: "#/components/parameters/RankingTagsMode"
-      - $ref: "#/components/parameters/RankingLanguage"
-      - $ref: "#/components/parameters/RankingExclude"
-      - $ref: "#/components/parameters/RankingStatus"
-      - $ref: "#/components/parameters/RankingMinScore"
-      - $ref: "#/components/parameters/RankingFallback"
-      - $ref: "#/components/parameters/RankingExplain"
-      - $ref: "#/components/parameters/RankingDebug"
-      - $ref: "#/components/parameters/RankingExplainTerms"
-      - $ref: "#/components/parameters/RankingPool"
+      - $ref: "#/x-parameter-groups/Ranking"
     responses:
       "200":
         description: >-
@@ -132,12 +111,6 @@ def related(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/RelatedResponse"
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "503":
-        $ref: "#/components/responses/Unavailable"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
@@ -165,16 +138,8 @@ def related_to_draft():
           application/json:
             schema:
               $ref: "#/components/schemas/DraftResponse"
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
       "429":
         $ref: "#/components/responses/TooManyRequests"
-      "503":
-        $ref: "#/components/responses/Unavailable"
     """
     state = get_state()
     view = state.view()
@@ -219,8 +184,6 @@ def model():
                 articles:
                   type: integer
               additionalProperties: true
-      "503":
-        $ref: "#/components/responses/Unavailable"
     """
     state = get_state()
     view = state.view()

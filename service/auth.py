@@ -122,6 +122,8 @@ def require_api_key(view: Callable[..., Any] | None = None, *,
                 g.alsosee_api_key = check_request()
             return fn(*args, **kwargs)
 
+        # Read by service/openapi.py: security, 401 and 403 in the operation's description.
+        wrapper.alsosee_auth = scope  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(view) if view is not None else decorate

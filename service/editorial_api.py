@@ -19,12 +19,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service import validation
+from service import openapi, validation
 from service.auth import current_actor, require_api_key
 from service.errors import Problem, invalid_parameter
 from service.state import get_state
 
 bp = Blueprint("editorial", __name__, url_prefix="/v1")
+# Every operation here uses the state database: 503 when it is unavailable.
+openapi.common_responses(bp, {"503": "StateUnavailable"})
 
 
 def _not_found(what: str) -> Problem:
@@ -60,10 +62,6 @@ def list_takedowns():
                   type: array
                   items:
                     $ref: "#/components/schemas/Takedown"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     engine = get_state().engine()
     return {"takedowns": [t.to_dict() for t in engine.takedowns()]}
@@ -77,7 +75,6 @@ def put_takedown(article_id: str):
     ---
     summary: Take an article down
     tags: [editorial]
-    security: [{bearerAuth: []}]
     requestBody:
       required: true
       content:
@@ -102,20 +99,6 @@ def put_takedown(article_id: str):
               properties:
                 takedown:
                   $ref: "#/components/schemas/Takedown"
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -139,18 +122,9 @@ def delete_takedown(article_id: str):
     ---
     summary: Restore a taken-down article
     tags: [editorial]
-    security: [{bearerAuth: []}]
     responses:
       "204":
         description: Restored (recommended again from the next request on).
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     if not get_state().engine().undo_takedown(article_id, by=current_actor()):
@@ -180,10 +154,6 @@ def list_pins():
                   type: array
                   items:
                     $ref: "#/components/schemas/PinList"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     return {"pins": [p.to_dict() for p in get_state().engine().pins()]}
 
@@ -203,12 +173,6 @@ def get_pins(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/PinList"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     state = get_state()
     engine = state.engine()
@@ -227,7 +191,6 @@ def put_pins(article_id: str):
     ---
     summary: Pin related stories
     tags: [editorial]
-    security: [{bearerAuth: []}]
     requestBody:
       required: true
       content:
@@ -252,20 +215,6 @@ def put_pins(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/PinList"
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -286,18 +235,9 @@ def delete_pins(article_id: str):
     ---
     summary: Remove pins
     tags: [editorial]
-    security: [{bearerAuth: []}]
     responses:
       "204":
         description: Removed.
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     if not get_state().engine().unpin(article_id, by=current_actor()):
@@ -327,10 +267,6 @@ def list_blocks():
                   type: array
                   items:
                     $ref: "#/components/schemas/Blocks"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     blocks = get_state().engine().blocks()
     return {"blocks": [{"article_id": aid, "ids": ids} for aid, ids in blocks.items()]}
@@ -351,12 +287,6 @@ def get_blocks(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/Blocks"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     state = get_state()
     engine = state.engine()
@@ -372,7 +302,6 @@ def put_blocks(article_id: str):
     ---
     summary: Block related stories
     tags: [editorial]
-    security: [{bearerAuth: []}]
     requestBody:
       required: true
       content:
@@ -393,20 +322,6 @@ def put_blocks(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/Blocks"
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -424,18 +339,9 @@ def delete_blocks(article_id: str):
     ---
     summary: Remove blocks
     tags: [editorial]
-    security: [{bearerAuth: []}]
     responses:
       "204":
         description: Removed.
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     if not get_state().engine().unblock(article_id, by=current_actor()):

@@ -20,12 +20,14 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from recommender.live import MAX_BATCH, LiveStore, parse_articles
-from service import validation
+from service import openapi, validation
 from service.auth import require_api_key
 from service.errors import Problem, invalid_parameter
 from service.state import get_state
 
 bp = Blueprint("live", __name__, url_prefix="/v1")
+# Every operation here uses the state database: 503 when it is unavailable.
+openapi.common_responses(bp, {"503": "StateUnavailable"})
 
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 
@@ -50,7 +52,6 @@ def put_article(article_id: str):
       The id may contain `/` but may not end in `/related`, `/related.html`, `/pins` or
       `/blocks` (those paths belong to other routes; use `POST /v1/articles:batch`).
     tags: [live]
-    security: [{bearerAuth: []}]
     requestBody:
       required: true
       content:
@@ -85,20 +86,6 @@ def put_article(article_id: str):
                 state_version: {type: integer}
                 changed: {type: integer}
                 unpublished: {type: array, items: {type: string}}
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -123,7 +110,6 @@ def delete_article(article_id: str):
       The id may contain `/` but may not end in `/related`, `/related.html`, `/pins` or
       `/blocks` (those paths belong to other routes; use `POST /v1/articles:batch`).
     tags: [live]
-    security: [{bearerAuth: []}]
     responses:
       "200":
         description: Unpublished (`changed` is 0 when it already was).
@@ -138,16 +124,6 @@ def delete_article(article_id: str):
                 state_version: {type: integer}
                 changed: {type: integer}
                 unpublished: {type: array, items: {type: string}}
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     article_id = validation.article_id(article_id)
     changed = _store().unpublish(article_id)
@@ -162,7 +138,6 @@ def batch():
     ---
     summary: Publish and unpublish in bulk
     tags: [live]
-    security: [{bearerAuth: []}]
     requestBody:
       required: true
       content:
@@ -203,18 +178,6 @@ def batch():
                 state_version: {type: integer}
                 changed: {type: integer}
                 unpublished: {type: array, items: {type: string}}
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
-      "413":
-        $ref: "#/components/responses/PayloadTooLarge"
-      "415":
-        $ref: "#/components/responses/UnsupportedMediaType"
     """
     # A CMS back-fill is larger than a query: its own (configurable) body limit.
     request.max_content_length = int(current_app.config.get("MAX_BATCH_BYTES",
@@ -250,7 +213,6 @@ def reload_model():
     ---
     summary: Reload the model
     tags: [operations]
-    security: [{bearerAuth: []}]
     responses:
       "200":
         description: >-
@@ -270,12 +232,6 @@ def reload_model():
                 other_workers_notified: {type: boolean}
       "409":
         $ref: "#/components/responses/ReloadFailed"
-      "401":
-        $ref: "#/components/responses/Unauthorized"
-      "403":
-        $ref: "#/components/responses/Forbidden"
-      "503":
-        $ref: "#/components/responses/StateUnavailable"
     """
     state = get_state()
     result = state.reload(reason="POST /v1/admin/reload")

@@ -23,6 +23,18 @@ The description is *generated from the routes*, so it cannot drift from them:
   Path parameters missing from the YAML are added from the route (``article_id`` refers to
   ``#/components/parameters/ArticleId``, others are plain strings).
 
+What every operation of a kind answers is written once and added by the generator (an
+operation's own YAML wins for a status it describes):
+
+* a parameter list item ``$ref: "#/x-parameter-groups/<Name>"`` is replaced by the group's
+  parameters (``x-parameter-groups`` in openapi.yaml, e.g. ``Ranking``: every ranking option);
+* ``{article_id}`` in the path: 400 (ids over 512 characters) and 404 (unknown article);
+* a ``requestBody``: 400, 413 and 415;
+* views behind :func:`service.auth.require_api_key`: ``security``, 401 and 403;
+* ``@cacheable`` GET views (service/caching.py): ``If-None-Match``, 304 and ``ETag``;
+* :func:`common_responses` registered for a blueprint (e.g. 503 when the state database is
+  unavailable).
+
 :func:`build_spec` walks ``app.url_map``: every rule and method (except ``HEAD`` and
 ``OPTIONS``) must have an operation, and every operation must belong to a method the rule
 serves; :func:`spec_problems` lists what is wrong and ``tests/test_openapi.py`` fails on it.
@@ -63,6 +75,20 @@ _CONVERTER_SCHEMAS = {
 }
 
 bp = Blueprint("openapi", __name__)
+
+#: ``$ref`` prefix of a named parameter group (openapi.yaml ``x-parameter-groups``).
+GROUP_REF = "#/x-parameter-groups/"
+GROUPS_KEY = "x-parameter-groups"
+_COMMON_ATTR = "alsosee_openapi_responses"
+_RESPONSE_REF = "#/components/responses/"
+# Optional key (reads are open unless READ_REQUIRES_KEY) / required key (writes).
+_SECURITY = {"read": [{}, {"bearerAuth": []}], "write": [{"bearerAuth": []}]}
+
+
+def common_responses(blueprint: Blueprint, responses: dict[str, str]) -> None:
+    """Every operation of *blueprint* may answer these (status -> a name of
+    ``components/responses``), e.g. ``{"503": "StateUnavailable"}``."""
+    setattr(blueprint, _COMMON_ATTR, dict(responses))
 
 
 @dataclass
@@ -173,13 +199,16 @@ def build_spec(app: Flask) -> SpecBuild:
                 continue
             operation = copy.deepcopy(operation)
             operation.setdefault("operationId", _operation_id(rule.endpoint, method, methods))
+            where = f"{method.upper()} {rule.rule}"
+            if "parameters" in operation:
+                operation["parameters"] = _expand_groups(spec, operation["parameters"],
+                                                         where, problems)
             params = _path_parameters(spec, rule, operation)
             if params:
                 operation["parameters"] = params + operation.get("parameters", [])
-            if "{article_id}" in path and "400" not in operation.get("responses", {}):
-                # Every article id is validated (1..512 characters): a 400 problem otherwise.
-                operation.setdefault("responses", {})["400"] = {
-                    "$ref": "#/components/responses/BadRequest"}
+            blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+            _standard_responses(operation, path, getattr(view, "alsosee_auth", None),
+                                getattr(blueprint, _COMMON_ATTR, {}))
             if method == "get" and getattr(view, "alsosee_cacheable", False):
                 _conditional_get(operation)
             if method in paths.get(path, {}):
@@ -191,7 +220,51 @@ def build_spec(app: Flask) -> SpecBuild:
                 f"a method the route does not serve (it serves {sorted(methods)})"
             )
     spec["paths"] = dict(sorted(paths.items()))
+    spec.pop(GROUPS_KEY, None)  # expanded above; not part of the served description
     return SpecBuild(spec=spec, problems=problems)
+
+
+def _expand_groups(spec: dict[str, Any], params: list[Any], where: str,
+                   problems: list[str]) -> list[Any]:
+    """*params* with every ``$ref: "#/x-parameter-groups/<Name>"`` replaced by the group."""
+    groups = spec.get(GROUPS_KEY, {})
+    out: list[Any] = []
+    for param in params:
+        ref = param.get("$ref") if isinstance(param, dict) else None
+        if not (isinstance(ref, str) and ref.startswith(GROUP_REF)):
+            out.append(param)
+            continue
+        name = ref[len(GROUP_REF):]
+        if name not in groups:
+            problems.append(f"{where}: unknown parameter group {name!r} (known: "
+                            f"{sorted(groups)})")
+            continue
+        out.extend(copy.deepcopy(groups[name]))
+    return out
+
+
+def _standard_responses(operation: dict[str, Any], path: str, auth: str | None,
+                        common: dict[str, str]) -> None:
+    """Add the responses every operation of its kind gives (see the module docstring)."""
+    responses = operation.setdefault("responses", {})
+
+    def add(status: str, name: str) -> None:
+        responses.setdefault(status, {"$ref": _RESPONSE_REF + name})
+
+    if "{article_id}" in path:  # ids are validated (1..512 characters) and looked up
+        add("400", "BadRequest")
+        add("404", "NotFound")
+    if "requestBody" in operation:  # service.validation.json_object
+        add("400", "BadRequest")
+        add("413", "PayloadTooLarge")
+        add("415", "UnsupportedMediaType")
+    if auth is not None:  # service.auth.require_api_key
+        operation.setdefault("security", copy.deepcopy(_SECURITY[auth]))
+        add("401", "Unauthorized")
+        add("403", "Forbidden")
+    for status, name in common.items():
+        add(status, name)
+    operation["responses"] = dict(sorted(responses.items()))
 
 
 def _conditional_get(operation: dict[str, Any]) -> None:

@@ -18,11 +18,13 @@ from typing import Any
 import jinja2
 from flask import Blueprint, Response, request
 
-from service import ranking_params, validation
+from service import openapi, ranking_params, validation
 from service.api import related_for_article
 from service.caching import cacheable
 
 bp = Blueprint("pages", __name__, url_prefix="/v1")
+# Every operation here needs the loaded model: 503 without one.
+openapi.common_responses(bp, {"503": "Unavailable"})
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -94,30 +96,7 @@ def related_html(article_id: str):
     tags: [embed]
     parameters:
       - $ref: "#/components/parameters/K"
-      - $ref: "#/components/parameters/RankingHalfLife"
-      - $ref: "#/components/parameters/RankingRecencyFloor"
-      - $ref: "#/components/parameters/RankingSectionHalfLife"
-      - $ref: "#/components/parameters/RankingSince"
-      - $ref: "#/components/parameters/RankingUntil"
-      - $ref: "#/components/parameters/RankingMaxAgeDays"
-      - $ref: "#/components/parameters/RankingDirection"
-      - $ref: "#/components/parameters/RankingDuplicateThreshold"
-      - $ref: "#/components/parameters/RankingNearDuplicateThreshold"
-      - $ref: "#/components/parameters/RankingCollapseKeep"
-      - $ref: "#/components/parameters/RankingDiversity"
-      - $ref: "#/components/parameters/RankingSection"
-      - $ref: "#/components/parameters/RankingExcludeSections"
-      - $ref: "#/components/parameters/RankingTags"
-      - $ref: "#/components/parameters/RankingTagsMode"
-      - $ref: "#/components/parameters/RankingLanguage"
-      - $ref: "#/components/parameters/RankingExclude"
-      - $ref: "#/components/parameters/RankingStatus"
-      - $ref: "#/components/parameters/RankingMinScore"
-      - $ref: "#/components/parameters/RankingFallback"
-      - $ref: "#/components/parameters/RankingExplain"
-      - $ref: "#/components/parameters/RankingDebug"
-      - $ref: "#/components/parameters/RankingExplainTerms"
-      - $ref: "#/components/parameters/RankingPool"
+      - $ref: "#/x-parameter-groups/Ranking"
     responses:
       "200":
         description: The fragment.
@@ -125,12 +104,6 @@ def related_html(article_id: str):
           text/html:
             schema:
               type: string
-      "400":
-        $ref: "#/components/responses/BadRequest"
-      "404":
-        $ref: "#/components/responses/NotFound"
-      "503":
-        $ref: "#/components/responses/Unavailable"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)

@@ -196,3 +196,79 @@ def test_conditional_gets_are_described(spec):
         assert "304" in operation["responses"]
         assert "ETag" in operation["responses"]["200"]["headers"]
     assert "304" not in spec["paths"]["/v1/model"]["get"]["responses"]
+
+
+def _param_names(spec: dict, operation: dict) -> list[str]:
+    names = []
+    for param in operation.get("parameters", []):
+        ref = param.get("$ref")
+        if ref:
+            param = spec["components"]["parameters"][ref.rsplit("/", 1)[-1]]
+        names.append(param["name"])
+    return names
+
+
+def test_ranking_parameters_are_every_ranking_option(spec):
+    """The `Ranking` group (written once, spliced into both GETs) names exactly the fields of
+    RankingOptions, so a new option cannot be left out of the description."""
+    from recommender.ranking import RankingOptions
+
+    wanted = set(RankingOptions.names())
+    for path in ("/v1/articles/{article_id}/related", "/v1/articles/{article_id}/related.html"):
+        names = _param_names(spec, spec["paths"][path]["get"])
+        assert len(names) == len(set(names)), names
+        assert set(names) - {"article_id", "If-None-Match"} == wanted, path
+    assert "x-parameter-groups" not in spec  # expanded, not served
+
+
+def test_standard_responses_come_from_the_code():
+    """Security, 401/403 from @require_api_key, 400/413/415 from a request body, 400/404 from
+    {article_id}, blueprint-wide responses; an operation's own YAML wins; unknown groups are
+    reported."""
+    from flask import Blueprint
+
+    from service import openapi
+    from service.auth import require_api_key
+
+    app = Flask("probe")
+    bp = Blueprint("probe", __name__)
+    openapi.common_responses(bp, {"503": "StateUnavailable"})
+
+    @bp.put("/v1/things/<path:article_id>")
+    @require_api_key
+    def put_thing(article_id):
+        """x
+
+        ---
+        summary: x
+        requestBody: {content: {application/json: {schema: {type: object}}}}
+        responses:
+          "200": {description: ok}
+          "404": {description: no such thing}
+        """
+        return {}
+
+    @bp.get("/v1/things")
+    @require_api_key(scope="read")
+    def list_things():
+        """x
+
+        ---
+        summary: x
+        parameters:
+          - $ref: "#/x-parameter-groups/Nope"
+        responses: {"200": {description: ok}}
+        """
+        return {}
+
+    app.register_blueprint(bp)
+    built = build_spec(app)
+    put = built.spec["paths"]["/v1/things/{article_id}"]["put"]
+    assert put["security"] == [{"bearerAuth": []}]
+    assert list(put["responses"]) == ["200", "400", "401", "403", "404", "413", "415", "503"]
+    assert put["responses"]["404"] == {"description": "no such thing"}
+    assert put["responses"]["503"] == {"$ref": "#/components/responses/StateUnavailable"}
+    listing = built.spec["paths"]["/v1/things"]["get"]
+    assert listing["security"] == [{}, {"bearerAuth": []}]  # reads: key optional
+    assert {"401", "403", "503"} <= set(listing["responses"]) and "413" not in listing["responses"]
+    assert any("unknown parameter group 'Nope'" in p for p in built.problems), built.problems
