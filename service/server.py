@@ -164,7 +164,8 @@ def run(
     """Serve ``model_dir`` with gunicorn until stopped (blocks; exits the process on error).
 
     The model directory reaches the workers through ``ALSOSEE_MODEL_DIR`` (set here, before
-    the workers fork). ``threads > 1`` selects gunicorn's threaded (gthread) worker.
+    the workers fork). ``threads > 1`` selects gunicorn's threaded (gthread) worker; either
+    way its own error answers are problem bodies (:mod:`service.gunicorn_worker`).
     ``access_log`` is kept for compatibility: every request is logged (JSON) anyway.
     """
     model_dir = os.fspath(model_dir)
@@ -192,6 +193,10 @@ def run(
         # gunicorn's maximum (default 4094): a valid 512-character id of 4-byte UTF-8
         # characters is 6,144 bytes percent-encoded; longer lines get gunicorn's own HTML 414.
         "limit_request_line": 8190,
+        # Requests gunicorn itself refuses (malformed request line, header too long...) get
+        # an RFC 9457 problem body like every other error, not gunicorn's HTML page.
+        "worker_class": ("service.gunicorn_worker.ProblemThreadWorker" if threads > 1
+                         else "service.gunicorn_worker.ProblemSyncWorker"),
     }
     AlsoseeApplication(options).run()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import re
 import shutil
 import socket
 
@@ -240,16 +241,21 @@ def test_html_and_js_in_every_text_field_is_escaped_in_every_html_output(client)
 
 
 # ------------------------------------------------------------------ the real server
-def _raw_get(base: str, path: bytes) -> tuple[int, bytes, bytes]:
+def _raw_request(base: str, request: bytes) -> tuple[int, bytes, bytes]:
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(request)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, head, body
+
+
+def _raw_get(base: str, path: bytes) -> tuple[int, bytes, bytes]:
+    return _raw_request(
+        base, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
 
 @pytest.mark.server
@@ -271,10 +277,29 @@ def test_real_server_raw_paths(trained_model_dir, tmp_path):
             assert got == status, (path[:60], got, body[:200])
             assert b"application/problem+json" in head, path[:60]
             assert json.loads(body)["status"] == status
-        # Raw non-ASCII bytes are not a valid HTTP request line (RFC 9112): gunicorn's parser
-        # refuses them with its own 400 before the app runs (not a problem body; no traceback).
-        got, _, _ = _raw_get(live.base, b"/v1/articles/\xff\xfe/related")
-        assert got == 400
+        # Requests gunicorn's parser refuses before the app runs (RFC 9112): its own status,
+        # as a problem body (service/gunicorn_worker.py), not gunicorn's HTML page.
+        end = b"Host: x\r\nConnection: close\r\n\r\n"
+        refused = {
+            "raw non-ASCII bytes in the path":
+                (b"GET /v1/articles/\xff\xfe/related HTTP/1.1\r\n" + end, 400),
+            "invalid HTTP version": (b"GET /healthz HTTP/9.x\r\n" + end, 400),
+            "invalid method": (b"G\xc3\x89T /healthz HTTP/1.1\r\n" + end, 400),
+            "request line too long":
+                (b"GET /v1/articles/" + b"a" * 9000 + b"/related HTTP/1.1\r\n" + end, 414),
+            "header line too long":
+                (b"GET /healthz HTTP/1.1\r\nX-Long: " + b"b" * 9000 + b"\r\n" + end, 431),
+            "too many headers": (b"GET /healthz HTTP/1.1\r\n"
+                                 + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + end, 431),
+            "header name with a space": (b"GET /healthz HTTP/1.1\r\nBad Name: z\r\n" + end, 400),
+        }
+        for name, (request, status) in refused.items():
+            got, head, body = _raw_request(live.base, request)
+            assert got == status, (name, got, body[:200])
+            assert b"\r\ncontent-type: application/problem+json" in head.lower(), (name, head)
+            problem_body = json.loads(body)
+            assert problem_body["status"] == status and problem_body["type"] == "about:blank"
+            assert problem_body["title"] and problem_body["detail"], (name, problem_body)
         log = live.log()
     assert "Traceback" not in log
 
@@ -291,3 +316,30 @@ def test_conditional_get_never_hides_an_error(client):
         problem(client.get("/v1/articles/" + "a" * 513 + "/related.html", headers=headers),
                 400, "article_id")
         problem(client.get(f"/v1/articles/{ARTICLE}/related?k=0", headers=headers), 400, "k")
+
+
+def test_gunicorn_error_page_becomes_a_problem_body():
+    """The translation used by both worker classes (sync and gthread), on the page gunicorn
+    itself writes; anything else is passed through unchanged (None)."""
+    from gunicorn import util
+
+    from service.gunicorn_worker import (
+        ProblemSyncWorker,
+        ProblemThreadWorker,
+        _CapturedSocket,
+        problem_response,
+    )
+
+    page = _CapturedSocket()
+    util.write_error(page, 400, "Bad Request", "Invalid Request Line '<é&>'")
+    answer = problem_response(bytes(page.data))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Content-Type: application/problem+json" in head
+    assert int(re.search(rb"Content-Length: (\d+)", head)[1]) == len(body)
+    problem_body = json.loads(body)
+    assert problem_body["status"] == 400 and problem_body["title"] == "Bad Request"
+    assert problem_body["detail"].endswith("Invalid Request Line '<é&>'")  # unescaped, intact
+    assert problem_response(b"HTTP/1.1 200 OK\r\n\r\n{}") is None
+    for worker in (ProblemSyncWorker, ProblemThreadWorker):
+        assert "handle_error" in vars(worker.__mro__[1])
