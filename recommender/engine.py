@@ -39,6 +39,7 @@ REASON_PINNED = "pinned"
 REASON_FALLBACK = "fallback"
 
 _EMPTY_SNAPSHOT = Snapshot(version=0)
+_NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def _utcnow() -> dt.datetime:
@@ -73,6 +74,7 @@ class CorpusView:
         self.n = int(model.n_articles_)
         self.timestamps = np.asarray(meta["published_at"]).astype("datetime64[ns]").view(
             np.int64)
+        self.ts_float = _float_timestamps(self.timestamps)
         self.published = np.asarray(model.published_, dtype=bool)
         self.section_codes, self.sections = _codes(meta["section"])
         self.language_codes, self.languages = _codes(meta["language"])
@@ -86,6 +88,14 @@ class CorpusView:
             key = _norm_url(url)
             if key:
                 self.url_rows.setdefault(key, []).append(row)
+
+
+def _float_timestamps(timestamps: np.ndarray) -> np.ndarray:
+    """float64 ns since the epoch, NaN for NaT: the recency step's input, converted once
+    per model (``ranking.age_gap_days`` converts the same way on every call)."""
+    out = np.asarray(timestamps, dtype=np.int64).astype(np.float64)
+    out[timestamps == NAT] = np.nan
+    return out
 
 
 def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
@@ -120,6 +130,7 @@ class Universe:
         self.tombstones = frozenset(live.tombstones) if live is not None else frozenset()
         if n_live == 0:
             self.timestamps = view.timestamps
+            self.ts_float = view.ts_float
             self.section_codes, self.sections = view.section_codes, view.sections
             self.language_codes, self.languages = view.language_codes, view.languages
             self.story_codes, self.stories = view.story_codes, view.stories
@@ -131,6 +142,7 @@ class Universe:
             ts = pd.to_datetime([r.get("published_at") for r in records], utc=True,
                                 errors="coerce")
             self.timestamps = np.concatenate([view.timestamps, np.asarray(ts.asi8)])
+            self.ts_float = _float_timestamps(self.timestamps)
             codes, self.sections = _extend_codes(view.sections,
                                                  [r.get("section") for r in records])
             self.section_codes = np.concatenate([view.section_codes, codes])
@@ -202,8 +214,10 @@ class Universe:
         return {"id": rec["id"], "title": rec.get("title") or "", "url": rec.get("url"),
                 "published_at": rec.get("published_at"), "section": rec.get("section")}
 
-    def near_duplicates(self, rows: np.ndarray, threshold: float) -> np.ndarray:
-        """Boolean matrix: which pairs of ``rows`` have a cosine >= ``threshold``.
+    def near_duplicate_pairs(self, rows: np.ndarray, threshold: float
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(i, j)`` (``i != j``) of the pairs of ``rows`` whose cosine is at least
+        ``threshold`` (a pair may be listed in one or both directions).
 
         Read from the model's precomputed neighbour lists when every row has one that is
         not saturated (its last neighbour scores below the threshold, so no near-duplicate
@@ -212,30 +226,28 @@ class Universe:
         rows = np.asarray(rows, dtype=np.int64)
         lists = getattr(self.model, "neighbors_", None)
         if (lists is not None and lists.shape[1] > 0 and rows.size
-                and bool(np.all(rows < self.n_corpus))):
+                and int(rows.max()) < self.n_corpus):
             close = self._close.get(threshold)
             if close is None:  # rows with any neighbour that close (lists are sorted)
                 close = self._close[threshold] = (
                     np.asarray(self.model.neighbor_scores_[:, 0]) >= threshold)
             if not close[rows].any():
-                return np.zeros((rows.size, rows.size), dtype=bool)
+                return _NO_PAIRS
             scores = np.asarray(self.model.neighbor_scores_[rows])
             if not np.any(scores[:, -1] >= threshold):
-                out = np.zeros((rows.size, rows.size), dtype=bool)
                 i, j = np.nonzero(scores >= threshold)
-                if i.size:
-                    neighbours = np.asarray(lists[rows[i], j], dtype=np.int64)
-                    order = np.argsort(rows)
-                    at = np.searchsorted(rows, neighbours, sorter=order)
-                    at = order[np.minimum(at, rows.size - 1)]
-                    hit = rows[at] == neighbours
-                    out[i[hit], at[hit]] = True
-                    out |= out.T
-                return out
+                if not i.size:
+                    return _NO_PAIRS
+                neighbours = np.asarray(lists[rows[i], j], dtype=np.int64)
+                order = np.argsort(rows)
+                at = np.searchsorted(rows, neighbours, sorter=order)
+                at = order[np.minimum(at, rows.size - 1)]
+                hit = rows[at] == neighbours
+                return i[hit], at[hit]
         gram = self.pair_similarity(rows)
         out = gram >= threshold
         np.fill_diagonal(out, False)
-        return out
+        return np.nonzero(out)
 
     def pair_similarity(self, rows: np.ndarray) -> np.ndarray:
         """Cosines between the given rows (corpus and live)."""
@@ -599,8 +611,14 @@ class Recommender:
         return code
 
     def _eligible(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
-                  snap: Snapshot, killed: np.ndarray, uni: Universe) -> np.ndarray:
-        """``_reason_codes(...) == 0`` in fewer operations (the common, non-debug path)."""
+                  snap: Snapshot, killed: np.ndarray, uni: Universe,
+                  from_lists: bool = False) -> np.ndarray | None:
+        """``_reason_codes(...) == 0`` in fewer operations (the common, non-debug path);
+        None when every row is eligible (no array built).
+
+        ``from_lists``: the rows come from a neighbour list, which holds published corpus
+        rows only and never the article itself.
+        """
         plain = (not opts.section and not opts.exclude_sections and not opts.tags
                  and not opts.exclude and opts.since is None and opts.until is None
                  and opts.max_age_days is None and opts.direction == "any"
@@ -609,37 +627,63 @@ class Recommender:
         if not plain or (language is not None and language.lower() != "any"
                          and uni.languages):
             return self._reason_codes(rows, query, opts, snap, killed, uni) == 0
-        ok = ~killed[rows] if snap.takedowns else np.ones(rows.size, dtype=bool)
-        if opts.status == "published":
-            ok &= uni.published[rows]
-        if query.self_row is not None:
-            ok &= rows != query.self_row
+        ok = ~killed[rows] if snap.takedowns else None
+        # Unpublished rows: only where the live state hides some, unless they may come
+        # from anywhere (a full query).
+        check_published = opts.status == "published" and (
+            not from_lists or uni.published is not self.view.published)
+        if check_published:
+            ok = uni.published[rows] if ok is None else ok & uni.published[rows]
+        if query.self_row is not None and not from_lists:
+            ok = rows != query.self_row if ok is None else ok & (rows != query.self_row)
         return ok
 
     def _recency(self, rows: np.ndarray, query: _Query, opts: RankingOptions,
-                 uni: Universe) -> np.ndarray:
+                 uni: Universe) -> np.ndarray | None:
+        """Recency factors of ``rows``; None when recency is off (a factor of 1)."""
         if (opts.half_life is None and not opts.section_half_life) or query.reference == NAT:
-            return np.ones(rows.size)
-        half: Any = opts.half_life
+            return None
         if opts.section_half_life:
             codes = uni.section_codes[rows]
             half = np.full(rows.size, np.nan if opts.half_life is None else opts.half_life)
             for name, days in opts.section_half_life:
                 code = uni._section_index.get(name.lower(), -2)
                 half[codes == code] = np.nan if days is None else days
-        gap = ranking.age_gap_days(uni.timestamps[rows], query.reference)
-        return ranking.recency_factor(gap, half, opts.recency_floor)
+            gap = ranking.age_gap_days(uni.timestamps[rows], query.reference)
+            return ranking.recency_factor(gap, half, opts.recency_floor)
+        # The same arithmetic as ranking.age_gap_days + recency_factor, on the timestamps
+        # converted once per model (NaN for undated rows gives a factor of 1).
+        gap = np.abs(uni.ts_float[rows] - float(query.reference)) / ranking.NS_PER_DAY
+        floor = opts.recency_floor
+        factor = floor + (1.0 - floor) * np.power(0.5, gap / float(opts.half_life))
+        nan = np.isnan(factor)
+        if nan.any():
+            factor[nan] = 1.0
+        return factor
 
     def _candidate_rows(self, query: _Query, opts: RankingOptions, uni: Universe,
-                        n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+                        n: int) -> tuple[np.ndarray, np.ndarray, bool, bool]:
         """Up to ``n`` best corpus rows (``model.candidates``) plus every live row sharing a
-        term, with their cosines; and whether more corpus candidates may exist."""
+        term, with their cosines; whether more corpus candidates may exist; whether the
+        rows are exactly a neighbour list (published corpus rows, never the article)."""
         model = self.model
         published_only = opts.status == "published"
         exact = n >= uni.n_corpus
+        from_lists = False
         if query.corpus_article:
-            rows, sims = model.candidates(article_id=query.article_id, n=n,
-                                          published_only=published_only, exact=exact)
+            lists = getattr(model, "neighbors_", None)
+            if published_only and not exact and lists is not None and n <= lists.shape[1]:
+                # The precomputed list, read directly (what model.candidates returns).
+                rows = np.asarray(lists[query.self_row, :n], dtype=np.int64)
+                sims = np.asarray(model.neighbor_scores_[query.self_row, :n],
+                                  dtype=np.float64)
+                if rows.size and rows[-1] < 0:  # short list padded with -1
+                    valid = rows >= 0
+                    rows, sims = rows[valid], sims[valid]
+                from_lists = True
+            else:
+                rows, sims = model.candidates(article_id=query.article_id, n=n,
+                                              published_only=published_only, exact=exact)
         else:
             rows, sims = model.candidates(query=query.vector, n=n,
                                           published_only=published_only, exact=exact)
@@ -649,9 +693,11 @@ class Recommender:
         if uni.live is not None and uni.live.n_live:
             live_scores = uni.live.scores(query.vector)
             live_rows = np.flatnonzero(live_scores > 0)
-            rows = np.concatenate([rows, live_rows + uni.n_corpus])
-            sims = np.concatenate([sims, live_scores[live_rows].astype(np.float64)])
-        return rows, sims, more
+            if live_rows.size:
+                from_lists = False
+                rows = np.concatenate([rows, live_rows + uni.n_corpus])
+                sims = np.concatenate([sims, live_scores[live_rows].astype(np.float64)])
+        return rows, sims, more, from_lists
 
     def _rank(self, query: _Query, opts: RankingOptions, uni: Universe,
               article: dict[str, Any]) -> RelatedResult:
@@ -659,6 +705,7 @@ class Recommender:
         killed = self._killed_mask(snap, uni)
         pins = self._pins(query, opts, snap, killed, uni)
         slots = max(opts.k - len(pins), 0)
+        debug = opts.debug
 
         # 1-3. Candidates and the hard rules; ask for more when the rules emptied the list.
         # A corpus article starts from its precomputed neighbour list (no query at all).
@@ -667,31 +714,40 @@ class Recommender:
         n = max(opts.pool, 10 * opts.k, 100)
         if query.corpus_article and width >= 2 * opts.k + 4:
             n = width
+        dup_threshold = opts.duplicate_threshold
         while True:
             drops = _Drops()
-            rows, sims, more = self._candidate_rows(query, opts, uni, n)
-            if opts.debug:
+            rows, sims, more, from_lists = self._candidate_rows(query, opts, uni, n)
+            if debug:
                 codes = self._reason_codes(rows, query, opts, snap, killed, uni)
                 for reason_code in np.unique(codes[codes > 0]):
                     drops.add(rows[codes == reason_code], ranking.REASON_CODES[reason_code])
                 keep = codes == 0
             else:
-                keep = self._eligible(rows, query, opts, snap, killed, uni)
-            cand, sim = rows[keep], sims[keep]
-            # Same story as the article itself: near-identical text or the same story id.
-            same = np.zeros(cand.size, dtype=bool)
-            if opts.duplicate_threshold is not None:
-                same |= sim >= opts.duplicate_threshold - 1e-6
+                keep = self._eligible(rows, query, opts, snap, killed, uni, from_lists)
+            cand, sim = (rows, sims) if keep is None else (rows[keep], sims[keep])
+            # Same story as the article itself: near-identical text or the same story id;
+            # the quality floor (on the similarity: an old but close story is not junk).
+            # Candidates have a positive similarity, so a floor of 0 drops nothing.
+            same = sim >= dup_threshold - 1e-6 if dup_threshold is not None else None
             if query.story >= 0:
-                same |= uni.story_codes[cand] == query.story
-            # Quality floor (on the similarity: an old but close story is not junk).
-            low = ~same & (sim < opts.min_score)
-            if opts.debug:
-                drops.add(cand[same], ranking.DROP_DUPLICATE, "same story as the article")
-                drops.add(cand[low], ranking.DROP_BELOW_FLOOR,
-                          f"similarity < {opts.min_score:g}")
-            keep = ~(same | low)
-            cand, sim = cand[keep], sim[keep]
+                story = uni.story_codes[cand] == query.story
+                same = story if same is None else same | story
+            low = None
+            if opts.min_score > 0:
+                low = sim < opts.min_score
+                if same is not None:
+                    low &= ~same
+            if debug:
+                if same is not None:
+                    drops.add(cand[same], ranking.DROP_DUPLICATE, "same story as the article")
+                if low is not None:
+                    drops.add(cand[low], ranking.DROP_BELOW_FLOOR,
+                              f"similarity < {opts.min_score:g}")
+            drop = same if low is None else (low if same is None else same | low)
+            if drop is not None and drop.any():
+                keep = ~drop
+                cand, sim = cand[keep], sim[keep]
             if not more or cand.size >= 2 * slots + 4:
                 break
             n *= 4
@@ -700,40 +756,53 @@ class Recommender:
         # compared unless collapse empties slots: pairwise cosines cost the most here);
         # 6. diversity (MMR) over a larger pool.
         factor = self._recency(cand, query, opts, uni)
-        adjusted = sim * factor
-        eligible = ~np.isin(cand, pins) if pins else np.ones(cand.size, dtype=bool)
-        available = int(np.count_nonzero(eligible & (adjusted > 0)))
+        adjusted = sim if factor is None else sim * factor
+        # Best first, ties by position (what ranking.top_positions returns), positives only;
+        # pins are shown first anyway.
+        if adjusted.size <= 512:
+            ranked = np.argsort(-adjusted, kind="stable")
+            ranked = ranked[adjusted[ranked] > 0]
+            if pins:
+                ranked = ranked[~np.isin(cand[ranked], pins)]
+        else:
+            eligible = ~np.isin(cand, pins) if pins else np.ones(cand.size, dtype=bool)
+            ranked = ranking.top_positions(adjusted, eligible, adjusted.size)
+        available = ranked.size
         size = opts.pool if opts.diversity > 0 else max(2 * slots, 4)
         while True:
-            pool_pos = ranking.top_positions(adjusted, eligible, size)
-            pool, pool_sim = cand[pool_pos], sim[pool_pos]
-            pool_adj, pool_factor = adjusted[pool_pos], factor[pool_pos]
+            pool_pos = ranked[:size]
+            pool = cand[pool_pos]
+            pool_adj = adjusted[pool_pos]
             pair_sim, shown, leader = self._collapse(pool, pool_adj, opts, uni)
-            if int(shown.sum()) >= slots or size >= available:
+            count = pool.size if shown is None else int(np.count_nonzero(shown))
+            if count >= slots or size >= available:
                 break
             size = min(size * 2, available)
-        if opts.debug and leader is not None:
+        if debug and leader is not None:
             for pos in np.flatnonzero(~shown):
                 kept = np.flatnonzero(shown & (leader == leader[pos]))
                 other = uni.id_of(int(pool[kept[0]])) if kept.size else ""
                 drops.add([pool[pos]], ranking.DROP_DUPLICATE, f"near-duplicate of {other}")
-        live_pos = np.flatnonzero(shown)
-        if opts.diversity > 0 and pair_sim is None and live_pos.size > 1:
-            pair_sim = uni.pair_similarity(pool)
-        order = ranking.mmr(pool_adj[live_pos], pair_sim[np.ix_(live_pos, live_pos)]
-                            if pair_sim is not None else np.zeros((live_pos.size,) * 2),
-                            slots, opts.diversity)
-        picked = live_pos[order]
+        live_pos = np.arange(pool.size) if shown is None else np.flatnonzero(shown)
+        if opts.diversity > 0 and live_pos.size > 1:
+            if pair_sim is None:
+                pair_sim = uni.pair_similarity(pool)
+            order = ranking.mmr(pool_adj[live_pos], pair_sim[np.ix_(live_pos, live_pos)],
+                                slots, opts.diversity)
+            picked = live_pos[order]
+        else:  # relevance order: the pool is sorted already
+            picked = live_pos[:slots]
 
         items = []
         if pins:
             sim_of = dict(zip(cand.tolist(), sim.tolist(), strict=True))
             items = [self._item(r, REASON_PINNED, sim_of.get(r), 1.0, query, opts, uni)
                      for r in pins]
-        for pos in picked:
-            items.append(self._item(int(pool[pos]), REASON_SIMILAR, pool_sim[pos],
-                                    pool_factor[pos], query, opts, uni))
-        if opts.debug:
+        picked_pos = pool_pos[picked]
+        items += self._items(cand[picked_pos].tolist(), sim[picked_pos].tolist(),
+                             factor[picked_pos].tolist() if factor is not None
+                             else [1.0] * picked_pos.size, query, opts, uni)
+        if debug:
             chosen = set(picked.tolist())
             reason = ranking.DROP_DIVERSITY if opts.diversity > 0 else "outranked"
             drops.add([pool[p] for p in live_pos if p not in chosen], reason)
@@ -745,8 +814,8 @@ class Recommender:
                                                opts.k - len(items)):
                 items.append(self._item(row, REASON_FALLBACK, None, 1.0, query, opts, uni))
 
-        debug = None
-        if opts.debug:
+        debug_info = None
+        if debug:
             shown_ids = {item.id for item in items}
             dropped = []
             for row in rows[np.lexsort((rows, -sims))][:max(opts.pool, 3 * opts.k)]:
@@ -761,34 +830,39 @@ class Recommender:
                 if entry[1]:
                     item["detail"] = entry[1]
                 dropped.append(item)
-            debug = {"options": opts.to_dict(), "state_version": snap.version,
-                     "candidates": int(rows.size), "dropped": dropped}
+            debug_info = {"options": opts.to_dict(), "state_version": snap.version,
+                          "candidates": int(rows.size), "dropped": dropped}
         return RelatedResult(article=article, items=items, options=opts,
-                             state_version=snap.version, debug=debug)
+                             state_version=snap.version, debug=debug_info)
 
     def _collapse(self, pool: np.ndarray, pool_adj: np.ndarray, opts: RankingOptions,
-                  uni: Universe) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-        """Pairwise cosines of the pool (if computed), which members are shown, and the
-        near-duplicate group leader of each."""
-        shown = np.ones(pool.size, dtype=bool)
+                  uni: Universe) -> tuple[np.ndarray | None, np.ndarray | None,
+                                          np.ndarray | None]:
+        """Pairwise cosines of the pool (if computed), which members are shown (None: all)
+        and the near-duplicate group leader of each (None: no group)."""
         if pool.size < 2 or (opts.near_duplicate_threshold is None and not uni.has_story):
-            return None, shown, None
+            return None, None, None
         pair_sim = None
         if opts.diversity > 0:  # MMR needs the cosines anyway
             pair_sim = uni.pair_similarity(pool)
             dup = pair_sim >= (opts.near_duplicate_threshold or 2.0) - 1e-6
             np.fill_diagonal(dup, False)
+            first, second = np.nonzero(dup)
         elif opts.near_duplicate_threshold is not None:
-            dup = uni.near_duplicates(pool, opts.near_duplicate_threshold - 1e-6)
+            first, second = uni.near_duplicate_pairs(pool, opts.near_duplicate_threshold - 1e-6)
         else:
-            dup = np.zeros((pool.size, pool.size), dtype=bool)
+            first, second = _NO_PAIRS
         if uni.has_story:
             stories = uni.story_codes[pool]
-            dup = dup | ((stories[:, None] == stories[None, :]) & (stories[:, None] >= 0))
-            np.fill_diagonal(dup, False)
-        if not dup.any():
-            return pair_sim, shown, None
-        leader = ranking.collapse_groups(np.arange(pool.size), dup.astype(np.float64), 0.5)
+            same = (stories[:, None] == stories[None, :]) & (stories[:, None] >= 0)
+            np.fill_diagonal(same, False)
+            i, j = np.nonzero(same)
+            first, second = np.concatenate([first, i]), np.concatenate([second, j])
+        if not first.size:
+            return pair_sim, None, None
+        leader = ranking.group_leaders(pool.size, first, second)
+        if (leader == np.arange(pool.size)).all():
+            return pair_sim, None, None
         shown = ranking.pick_in_groups(leader, pool_adj, uni.timestamps[pool],
                                        opts.collapse_keep)
         return pair_sim, shown, leader
@@ -839,6 +913,21 @@ class Recommender:
     @staticmethod
     def _cosine(query: _Query, row: int, uni: Universe) -> float:
         return float((query.vector @ uni.vector(row).T).toarray()[0, 0])
+
+    def _items(self, rows: list[int], sims: list[float], factors: list[float],
+               query: _Query, opts: RankingOptions, uni: Universe) -> list[RankedItem]:
+        """The ranked links (reason ``similar``): built only for the final few rows."""
+        if opts.explain:
+            return [self._item(r, REASON_SIMILAR, s, f, query, opts, uni)
+                    for r, s, f in zip(rows, sims, factors, strict=True)]
+        meta = uni.meta
+        out = []
+        for row, s, f in zip(rows, sims, factors, strict=True):
+            m = meta(row)
+            out.append(RankedItem(m["id"], m["title"], m["url"], m["published_at"],
+                                  m["section"], round(min(max(s * f, 0.0), 1.0), 6),
+                                  round(min(max(s, 0.0), 1.0), 6), REASON_SIMILAR))
+        return out
 
     def _item(self, row: int, reason: str, similarity: float | None, factor: float,
               query: _Query, opts: RankingOptions, uni: Universe) -> RankedItem:

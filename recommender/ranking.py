@@ -476,25 +476,52 @@ def collapse_groups(order: np.ndarray, sim: np.ndarray, threshold: float) -> np.
     return leader
 
 
+def group_leaders(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """:func:`collapse_groups` from the near-duplicate pairs instead of a matrix.
+
+    Positions ``0..n-1`` are candidates best first; ``(first[i], second[i])`` are the pairs
+    that are near-duplicates (either direction, repeats allowed). Same rule: each candidate
+    joins the group of the best earlier group leader it is a near-duplicate of. Only the
+    positions that have an earlier near-duplicate are visited (usually none or a few).
+    """
+    leader = np.arange(n)
+    first = np.asarray(first, dtype=np.int64)
+    second = np.asarray(second, dtype=np.int64)
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    keep = lo != hi
+    if not keep.any():
+        return leader
+    lo, hi = lo[keep], hi[keep]
+    order = np.lexsort((lo, hi))  # by the later position, then its earlier partners
+    current, found = -1, False
+    for h, low in zip(hi[order].tolist(), lo[order].tolist(), strict=True):
+        if h != current:
+            current, found = h, False
+        if not found and leader[low] == low:  # the best earlier leader: join its group
+            leader[h] = low
+            found = True
+    return leader
+
+
 def pick_in_groups(leader: np.ndarray, scores: np.ndarray, timestamps: np.ndarray,
                    keep: str = "newer") -> np.ndarray:
     """The member of each group to show: the newest (``newer``), oldest, or best (``higher``).
 
-    Undated members lose to dated ones under ``newer``/``older``; ties go to the better score.
-    Returns a boolean array (True = shown).
+    Undated members lose to dated ones under ``newer``/``older``; ties go to the better score,
+    then to the earlier position. Returns a boolean array (True = shown).
     """
     n = len(leader)
     shown = leader == np.arange(n)
     ts = np.asarray(timestamps, dtype=np.int64)
-    for lead in np.unique(leader[~shown]):
-        members = np.flatnonzero(leader == lead)
+    for lead in np.unique(leader[~shown]).tolist():
+        members = np.flatnonzero(leader == lead).tolist()
         shown[members] = False
         if keep == "higher":
             key = [(scores[m],) for m in members]
         elif keep == "newer":
             key = [(ts[m] != NAT, ts[m], scores[m]) for m in members]
-        else:
-            key = [(ts[m] != NAT, -ts[m], scores[m]) for m in members]
+        else:  # older; undated members keep 0 (negating NaT would overflow)
+            key = [(ts[m] != NAT, -ts[m] if ts[m] != NAT else 0, scores[m]) for m in members]
         shown[members[max(range(len(members)), key=key.__getitem__)]] = True
     return shown
 
