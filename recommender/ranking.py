@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -527,11 +527,14 @@ def pick_in_groups(leader: np.ndarray, scores: np.ndarray, timestamps: np.ndarra
 
 
 # ================================================================== diversity
-def mmr(relevance: np.ndarray, sim: np.ndarray, k: int, diversity: float) -> np.ndarray:
+def mmr(relevance: np.ndarray, sim: np.ndarray | Callable[[int], np.ndarray], k: int,
+        diversity: float) -> np.ndarray:
     """Maximal marginal relevance: positions in pick order.
 
     Each step takes ``argmax((1 - diversity) * relevance - diversity * max_sim_to_picked)``;
-    ``diversity=0`` is plain relevance order (ties by position).
+    ``diversity=0`` is plain relevance order (ties by position). ``sim`` is the pairwise
+    cosine matrix, or a function returning one row of it: only the rows of the picked
+    positions are read (all but the last), so they can be computed on demand.
     """
     n = len(relevance)
     k = min(k, n)
@@ -540,17 +543,19 @@ def mmr(relevance: np.ndarray, sim: np.ndarray, k: int, diversity: float) -> np.
     rel = np.asarray(relevance, dtype=np.float64)
     if diversity <= 0:
         return np.lexsort((np.arange(n), -rel))[:k]
+    row = sim.__getitem__ if isinstance(sim, np.ndarray) else sim
     lam = 1.0 - diversity
+    base = lam * rel
     picked: list[int] = []
     max_sim = np.zeros(n)
-    available = np.ones(n, dtype=bool)
-    for _ in range(k):
-        gain = lam * rel - diversity * max_sim
-        gain[~available] = -np.inf
+    for step in range(k):
+        gain = base - diversity * max_sim
+        if picked:
+            gain[picked] = -np.inf
         best = int(np.argmax(gain))
         picked.append(best)
-        available[best] = False
-        max_sim = np.maximum(max_sim, sim[best])
+        if step + 1 < k:
+            max_sim = np.maximum(max_sim, row(best))
     return np.asarray(picked, dtype=np.int64)
 
 

@@ -27,6 +27,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -143,17 +144,24 @@ def median_age_gap(model: RelatedStories, queries: Sequence[str],
 
 
 def latencies(systems: Mapping[str, Callable[[str], Any]], queries: Sequence[str],
-              rounds: int = 3) -> dict[str, float]:
-    """Median ms per call of each system, interleaved query by query (a busy machine slows
-    every system alike instead of whichever happened to run at the wrong moment)."""
+              rounds: int = 3) -> dict[str, tuple[float, float]]:
+    """Median ms per call of each system, wall and thread CPU time, interleaved query by
+    query (a busy machine slows every system alike instead of whichever happened to run at
+    the wrong moment; the CPU time does not count waiting for a core)."""
     times: dict[str, list[float]] = {name: [] for name in systems}
+    cpu: dict[str, list[float]] = {name: [] for name in systems}
+    for q in queries:  # warm-up: first touches of caches and pages
+        for fn in systems.values():
+            fn(q)
     for _ in range(rounds):
         for q in queries:
             for name, fn in systems.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 fn(q)
+                cpu[name].append(time.thread_time() - start_cpu)
                 times[name].append(time.perf_counter() - start)
-    return {name: 1000 * float(np.median(t)) for name, t in times.items()}
+    return {name: (1000 * float(np.median(times[name])), 1000 * float(np.median(cpu[name])))
+            for name in systems}
 
 
 def run_system(name: str, fn: Callable[[str], list[str]], model: RelatedStories,
@@ -192,29 +200,37 @@ def measure(name: str, frame: pd.DataFrame, graded: Mapping[str, Mapping[str, fl
     for label, fn in systems.items():
         results.append(run_system(label, fn, model, queries, graded, binary, dup_measure))
         logger.info("%s: %s done", name, label)
+    load_start = os.getloadavg()
     timed = latencies(systems, queries[:latency_queries])
     for r in results:
-        r["latency_ms_median"] = timed[r["system"]]
+        r["latency_ms_median"], r["cpu_ms_median"] = timed[r["system"]]
     base = results[0]
     for r in results:
         r["delta_nDCG@10"] = r["nDCG@10"] - base["nDCG@10"]
         r["latency_ratio"] = r["latency_ms_median"] / base["latency_ms_median"]
+        r["cpu_ratio"] = r["cpu_ms_median"] / base["cpu_ms_median"]
     return {"dataset": name, "articles": len(frame), "queries": len(queries),
-            "defaults": RankingOptions().to_dict(), "results": results}
+            "defaults": RankingOptions().to_dict(), "results": results,
+            "load_average": [round(x, 2) for x in (*load_start, *os.getloadavg())]}
 
 
 def table(report: Mapping[str, Any]) -> str:
     head = (f"### {report['dataset']} ({report['articles']} articles, {report['queries']} "
             "queries)\n\n| system | P@5 | nDCG@10 | dnDCG | median age gap (d) | near-dup pairs "
-            "| self-dup | latency ms (x plain) |\n|---|---|---|---|---|---|---|---|")
+            "| self-dup | latency ms (x plain) | CPU ms (x plain) |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in report["results"]:
         gap = "-" if r["median_age_gap_days"] is None else f"{r['median_age_gap_days']:.1f}"
         lines.append(
             f"| {r['system']} | {r['P@5']:.4f} | {r['nDCG@10']:.4f} | "
             f"{r['delta_nDCG@10']:+.4f} | {gap} | {r['near_dup_pair_share']:.4f} | "
-            f"{r['self_dup_share']:.4f} | {r['latency_ms_median']:.2f} "
-            f"({r['latency_ratio']:.2f}x) |")
+            f"{r['self_dup_share']:.4f} | {r['latency_ms_median']:.3f} "
+            f"({r['latency_ratio']:.2f}x) | {r['cpu_ms_median']:.3f} ({r['cpu_ratio']:.2f}x) |")
+    load = report.get("load_average")
+    if load:
+        lines.append(f"\nload average (1/5/15 min) before timing {tuple(load[:3])}, "
+                     f"after {tuple(load[3:])}")
     return "\n".join(lines)
 
 
