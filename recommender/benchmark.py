@@ -277,7 +277,8 @@ def _free_port() -> int:
 class Server:
     """The real gunicorn server (``python -m service.server``) on a free loopback port."""
 
-    def __init__(self, model_dir: Path, workers: int) -> None:
+    def __init__(self, model_dir: Path, workers: int,
+                 env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
@@ -286,7 +287,8 @@ class Server:
              str(self.port), "--workers", str(workers), "--log-level", "warning"],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             # No rate limit on drafts: the benchmark measures the engine, not the limiter.
-            env=dict(os.environ, ALSOSEE_MODEL_DIR=str(model_dir), ALSOSEE_RATE_LIMIT="off"),
+            env=dict(os.environ, ALSOSEE_MODEL_DIR=str(model_dir), ALSOSEE_RATE_LIMIT="off",
+                     **(env or {})),
         )
         self.workers = workers
         deadline = time.monotonic() + 300
@@ -396,13 +398,23 @@ def run_wrk(url: str, script: str, seconds: int, connections: int = 16,
 
 def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str, str]],
                  seconds: int, k: int) -> dict[str, Any]:
-    """Throughput/latency with 2 workers, then total PSS with 1 and 4 workers."""
+    """Throughput/latency with 2 workers (the server's defaults: 4 threads each, keep-alive,
+    response cache), by-id again with the response cache off, then total PSS with 1 and 4
+    workers."""
     result: dict[str, Any] = {}
-    server = Server(model_dir, workers=2)
-    try:
-        run_wrk(server.url, _wrk_script(ids[:200], None, k), 2)  # warm-up
-        for kind, script in (("by_id", _wrk_script(ids[:1000], None, k)),
-                             ("by_text", _wrk_script([], texts[:200], k))):
+    by_id = _wrk_script(ids[:1000], None, k)
+    runs = (
+        # by_id: 1,000 distinct articles, after a warm-up over the same ones (a popular
+        # story's list is asked for again and again: the response cache answers).
+        ("by_id", {}, by_id),
+        ("by_text", {}, _wrk_script([], texts[:200], k)),
+        # by_id_uncached: every request ranks (ALSOSEE_RESPONSE_CACHE_SIZE=0).
+        ("by_id_uncached", {"ALSOSEE_RESPONSE_CACHE_SIZE": "0"}, by_id),
+    )
+    for kind, env, script in runs:
+        server = Server(model_dir, workers=2, env=env)
+        try:
+            run_wrk(server.url, script, 3)  # warm-up
             cpu0 = server.cpu_seconds()
             res = run_wrk(server.url, script, seconds)
             used = server.cpu_seconds() - cpu0
@@ -411,8 +423,8 @@ def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str,
                 res["server_cpu_ms_per_request"] = round(1000 * used / res["requests"], 3)
                 res["capacity_per_core_rps"] = round(res["requests"] / used, 0) if used else None
             result[kind] = res
-    finally:
-        server.stop()
+        finally:
+            server.stop()
     pss = {}
     for workers in (1, 4):
         server = Server(model_dir, workers=workers)
@@ -607,7 +619,9 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{_fmt(y.get(p), '', 3)} / {_fmt(y.get('cpu_' + p), '', 3)}")
         http = a.get("http")
         if http:
-            for kind in ("by_id", "by_text"):
+            for kind in ("by_id", "by_id_uncached", "by_text"):
+                if kind not in http:
+                    continue
                 h = http.get(kind, {})
                 lat = h.get("latency", {})
                 row(f"HTTP {kind.replace('_', '-')} (2 workers): req/s, p50/p99 ms, non-2xx, "

@@ -203,9 +203,11 @@ class Editorial:
         self._snapshot: Snapshot | None = None
 
     # ---------------------------------------------------------------- reads
-    def snapshot(self) -> Snapshot:
-        """The current state: one ``SELECT`` when unchanged since the last call."""
-        version = self.db.version()
+    def snapshot(self, version: int | None = None) -> Snapshot:
+        """The current state: one ``SELECT`` when unchanged since the last call, none when
+        the caller just read the state ``version`` (e.g. once per HTTP request)."""
+        if version is None:
+            version = self.db.version()
         snap = self._snapshot
         if snap is not None and snap.version == version:
             return snap

@@ -61,6 +61,8 @@ def _after(response: Response) -> Response:
         response.headers[MODEL_VERSION_HEADER] = version
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
     metrics.record_request(endpoint, request.method, response.status_code, seconds)
+    if not access_log.isEnabledFor(logging.INFO):  # skip building the line (hot path)
+        return response
     access_log.info(
         "%s %s %d", request.method, request.path, response.status_code,
         extra={"fields": {
@@ -75,6 +77,7 @@ def _after(response: Response) -> Response:
             "bytes": response.calculate_content_length(),
             "model_version": version,
             "state_version": view.state_version if view is not None else None,
+            "cache": response.headers.get("X-Cache"),
             "remote_addr": request.remote_addr,
             "worker": os.getpid(),
         }},

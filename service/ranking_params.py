@@ -38,6 +38,8 @@ def from_query(request: Request) -> dict[str, Any]:
             raise invalid_parameter(name, f"{name} may be given only once")
         else:
             options[name] = values[0]
+    if not options:  # the common case: the defaults, validated once at start-up
+        return options
     # Validate here so a bad value is a 400 naming the field before any work is done.
     RankingOptions.from_mapping(options)
     return options

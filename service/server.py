@@ -57,9 +57,12 @@ class AlsoseeApplication(BaseApplication):
 
     def load(self):
         from service import create_app
+        from service.connection import CloseAfterErrorWithBody
 
         app = create_app()
         _start_reloader(app)
+        # Keep-alive (gthread) and unread request bodies: see service/connection.py.
+        app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
         return app
 
     def run(self) -> None:
@@ -151,7 +154,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 2,
-    threads: int = 1,
+    threads: int = 4,
     timeout: int = 30,
     *,
     graceful_timeout: int = 30,

@@ -107,7 +107,11 @@ def test_real_server(server):
         too_big = http.post(f"{base}/v1/related", data=b"x" * (2 * 1024 * 1024), timeout=10,
                             headers={"Content-Type": "application/json"})
         assert too_big.status_code == 413
+        assert too_big.headers["Connection"] == "close"  # its body was never read
 
+        # The same keep-alive session goes on (gthread kept unread body bytes in the
+        # connection and failed the next request before service/connection.py).
+        assert http.get(f"{base}/readyz", timeout=5).headers["Connection"] == "keep-alive"
         # Both workers answer (each loaded the model itself).
         for _ in range(20):
             assert http.get(f"{base}/readyz", timeout=5).status_code == 200
