@@ -5,16 +5,21 @@ Layout of a models root (``models/`` by default)::
     models/
       current                      one line: the active version name (replaced atomically)
       20261128T023000Z-1a2b3c/     one directory per trained version
-        model.joblib               the fitted RelatedStories (a pickle: trusted input only)
+        model.joblib               the fitted RelatedStories without its string tables
+                                   (a pickle: trusted input only; arrays memory-mapped)
+        ids.*, row_of.*, meta.*,   string tables and tries (format 2): article ids, id -> row,
+        vocab.<field>.marisa       titles/URLs/sections/tags, vocabularies; raw .npy arrays
+                                   and MARISA tries, memory-mapped and shared by the workers
         manifest.json              format, versions, corpus, parameters, SHA-256 of every file
         training_report.json       rows read/kept/skipped, timings
         manifest.sig               optional HMAC-SHA256 of manifest.json (ALSOSEE_ARTIFACT_KEY)
 
 joblib files are pickles, and unpickling runs code. ``load`` therefore checks the manifest,
 the SHA-256 of every file and (when a key is configured) the manifest's HMAC **before**
-calling ``joblib.load``; a model from another scikit-learn version is refused unless
-explicitly allowed. A load either returns a complete, verified model or raises
-:class:`ArtifactError`: it never half-succeeds.
+calling ``joblib.load`` or opening any table; a model from another scikit-learn version is
+refused unless explicitly allowed. Format 1 directories (everything in one pickle) still
+load; their strings then live in each worker's private memory. A load either returns a
+complete, verified model or raises :class:`ArtifactError`: it never half-succeeds.
 """
 
 from __future__ import annotations
@@ -40,11 +45,14 @@ import joblib
 
 from .errors import ArtifactError
 from .model import RelatedStories
+from .tables import attach_model_tables, without_tables, write_model_tables
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "alsosee-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads (1: one pickle; 2: pickle + shared string tables).
+READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
@@ -176,8 +184,14 @@ def save(
     tmp = root / f".tmp-{version}"
     try:
         tmp.mkdir()
-        joblib.dump(model, tmp / MODEL_FILE)
+        # Strings as memory-mappable tables (shared by the serving workers), the rest pickled.
+        tables, table_files = write_model_tables(model, tmp)
+        joblib.dump(without_tables(model, tables), tmp / MODEL_FILE)
         files = {MODEL_FILE: sha256_file(tmp / MODEL_FILE)}
+        for name in table_files:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+            files[name] = sha256_file(tmp / name)
         if report is not None:
             _write_bytes_durably(
                 tmp / REPORT_FILE, json.dumps(report, indent=2, default=str).encode()
@@ -204,6 +218,7 @@ def save(
             "versions": library_versions(),
             "corpus": corpus,
             "files": files,
+            "tables": tables,
         }
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         _write_bytes_durably(tmp / MANIFEST_FILE, manifest_bytes)
@@ -333,10 +348,11 @@ def verify(version_dir: str | Path, *, key: bytes | str | None = None,
     version_dir = Path(version_dir)
     manifest = read_manifest(version_dir)
     notes: list[str] = []
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise ArtifactError(
             f"{version_dir}: model format version {manifest.get('format_version')!r} is not "
-            f"supported (this alsosee reads version {FORMAT_VERSION}); retrain the model"
+            f"supported (this alsosee reads versions "
+            f"{', '.join(map(str, READABLE_FORMATS))}); retrain the model"
         )
     hkey = _artifact_key(key)
     if hkey is not None:
@@ -414,6 +430,14 @@ def load(
             model = joblib.load(version_dir / MODEL_FILE, mmap_mode="r" if mmap else None)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not loadable"
         raise ArtifactError(f"{version_dir / MODEL_FILE} could not be loaded: {exc}") from exc
+    tables = manifest.get("tables")
+    if tables and isinstance(model, RelatedStories):
+        try:
+            attach_model_tables(model, version_dir, tables, mmap=mmap,
+                                allowed=set(manifest["files"]))
+        except Exception as exc:  # noqa: BLE001 - a table that does not open: not loadable
+            raise ArtifactError(f"{version_dir}: string tables could not be opened: {exc}") \
+                from exc
     for w in caught:
         notes.append(str(w.message))
         logger.warning("while loading %s: %s", version_dir, w.message)

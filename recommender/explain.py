@@ -40,6 +40,11 @@ class FeatureNames:
 
     def lookup(self, column: int) -> tuple[str, str]:
         field, (start, _) = self._slices[int(np.searchsorted(self._starts, column, "right")) - 1]
+        vocab = getattr(self._model.vectorizers_[field], "vocabulary_", None)
+        if hasattr(vocab, "restore_key"):
+            # A MARISA trie (recommender.vectorize): the column is the term's key id, so the
+            # term is read from the shared trie, no per-process array of every term.
+            return field, vocab.restore_key(int(column - start))
         names = self._names.get(field)
         if names is None:
             names = self._names[field] = self._model.vectorizers_[field].get_feature_names_out()

@@ -13,6 +13,7 @@ import logging
 import pickle
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from sklearn.preprocessing import normalize
 from .boilerplate import boilerplate_config, strip_boilerplate
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
 from .index import Pruning, document_frequencies, query_candidates
+from .tables import ListColumn, RowIndex, StringColumn
+from .vectorize import fit_vectorizers
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +272,7 @@ class RelatedStories(BaseEstimator):
         )
 
     def _field_values(self, articles: pd.DataFrame, field: str,
-                      removed: list[int] | None = None) -> list[Any]:
+                      removed: list[int] | None = None, *, strip: bool = True) -> list[Any]:
         if field not in articles.columns:
             return [[] if field == "tags" else ""] * len(articles)
         values = articles[field].tolist()
@@ -277,7 +280,7 @@ class RelatedStories(BaseEstimator):
             return [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values]
         texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                  for v in values]
-        if field == "body" and getattr(self, "strip_boilerplate", False):
+        if field == "body" and strip and getattr(self, "strip_boilerplate", False):
             config = boilerplate_config(getattr(self, "boilerplate", None))
             stripped = [strip_boilerplate(t, config) for t in texts]
             if removed is not None:
@@ -326,46 +329,65 @@ class RelatedStories(BaseEstimator):
         t0, cpu0 = time.perf_counter(), time.process_time()
         removed: list[int] = []
 
+        # Counting runs in parallel shards (joblib: local processes or the Dask cluster);
+        # vocabularies become MARISA tries whose key ids are the columns (shared in serving).
+        unfitted = {f: self._make_vectorizer(f, n_docs=len(X)) for f in FIELDS
+                    if weights[f] > 0}
+        columns = {f: self._field_values(X, f, strip=False) for f in unfitted}
+        config = boilerplate_config(self.boilerplate) if self.strip_boilerplate else None
+        vectorized = fit_vectorizers(unfitted, columns, boilerplate=config, n_jobs=self.n_jobs,
+                                     dask_scheduler=dask_scheduler, progress=progress)
+        del columns
+        for field, reason in vectorized.skipped.items():  # e.g. a corpus without tags
+            logger.info("field %r left out: %s", field, reason)
         blocks, slices, vectorizers = [], {}, {}
         offset = 0
         for field in FIELDS:
-            w = weights[field]
-            if w <= 0:
+            block = vectorized.blocks.pop(field, None)
+            if block is None:
                 continue
-            vec = self._make_vectorizer(field, n_docs=len(X))
-            try:
-                block = vec.fit_transform(self._field_values(X, field, removed))
-            except ValueError as exc:  # empty vocabulary: e.g. a corpus without tags
-                logger.info("field %r left out: %s", field, exc)
-                continue
-            # The vectoriser keeps every pruned term in stop_words_; it is only
-            # useful for introspection and can be huge, so it is not persisted.
-            if hasattr(vec, "stop_words_"):
-                del vec.stop_words_
-            blocks.append(block * np.float32(w))
-            vectorizers[field] = vec
+            block.data *= np.float32(weights[field])  # in place: no copy of a 1 GB block
+            blocks.append(block)
+            vectorizers[field] = vectorized.vectorizers[field]
             slices[field] = (offset, offset + block.shape[1])
             offset += block.shape[1]
         if not blocks:
             raise InvalidParameterError("articles", "no field produced any term to index")
+        removed.append(vectorized.boilerplate_removed)
 
-        matrix = normalize(sp.hstack(blocks, format="csr", dtype=np.float32), norm="l2", copy=False)
-        self.matrix_ = _compact(matrix.astype(np.float32))
+        # Assembling a 1M-article model takes a while too: a bar over its stages.
+        stages = _Stages(progress, "assembling", ["stack fields", "normalise", "transpose",
+                                                  "ids", "metadata"])
+        matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
+        del blocks
+        stages.next()
+        matrix = normalize(matrix, norm="l2", copy=False)
+        self.matrix_ = _compact(matrix.astype(np.float32, copy=False))
+        del matrix
+        stages.next()
         self.index_ = _compact(self.matrix_.T.tocsr())
+        stages.next()
         self.vectorizers_ = vectorizers
         self.field_slices_ = slices
-        self.ids_ = ids.astype(object)
-        self.row_of_ = {article_id: row for row, article_id in enumerate(self.ids_)}
+        self.ids_ = StringColumn.from_values(ids)
+        self.row_of_ = RowIndex.build(ids)
         self.n_articles_ = len(ids)
         self.boilerplate_removed_ = sum(removed)
+        stages.next()
         self.meta_ = _build_meta(X)
         status = self.meta_["status"]
         self.published_ = np.array([str(s).lower() in _PUBLISHED for s in status], dtype=bool)
+        stages.next()
+        stages.close()
         self.df_ = document_frequencies(self.index_)
         self.fit_stats_ = {
             "vectorize": {"seconds": round(time.perf_counter() - t0, 3),
-                          "cpu_seconds": round(time.process_time() - cpu0, 3),
-                          "peak_rss_mib": round(_peak_rss_mib(), 1)},
+                          # this process plus the counting tasks' own CPU time
+                          "cpu_seconds": round(time.process_time() - cpu0 + (
+                              vectorized.stats.count_cpu_seconds
+                              if vectorized.stats.backend != "sequential" else 0.0), 3),
+                          "peak_rss_mib": round(_peak_rss_mib(), 1),
+                          "counting": vectorized.stats.to_dict()},
         }
         logger.info(
             "fitted %d articles, %d features, %d non-zeros",
@@ -655,12 +677,14 @@ class RelatedStories(BaseEstimator):
                 if field == "body" and getattr(self, "strip_boilerplate", False):
                     # the same cleaning as in training (a draft's own "ALSO SEE:" block)
                     value = strip_boilerplate(value, boilerplate_config(self.boilerplate))[0]
-            vocab = vec.vocabulary_
+            # Count first (C-level Counter), then look up each distinct token once: the
+            # vocabulary is a memory-mapped trie (~1-2 us a lookup, shared by the workers).
+            get = vec.vocabulary_.get
             counts: dict[int, int] = {}
-            for token in analyzers[field](value):
-                j = vocab.get(token)
+            for token, count in Counter(analyzers[field](value)).items():
+                j = get(token)
                 if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
+                    counts[j] = count
             if not counts:
                 continue
             j = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
@@ -723,6 +747,29 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return positive[order][:k]
 
 
+class _Stages:
+    """A tqdm bar over named stages (nothing when ``progress`` is False)."""
+
+    def __init__(self, progress: bool, desc: str, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=len(self.names), desc=desc, unit="step", leave=False)
+            self.bar.set_postfix_str(self.names[0])
+
+    def next(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+            if self.bar.n < len(self.names):
+                self.bar.set_postfix_str(self.names[self.bar.n])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _peak_rss_mib() -> float:
     import resource
 
@@ -738,7 +785,10 @@ def _compact(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _build_meta(X: pd.DataFrame) -> dict[str, np.ndarray]:
+def _build_meta(X: pd.DataFrame) -> dict[str, Any]:
+    """Per-row result fields: string columns as :class:`~recommender.tables.StringColumn`
+    (one UTF-8 buffer, memory-mapped and shared once saved), tags as a
+    :class:`~recommender.tables.ListColumn`, dates as datetime64[ns]."""
     n = len(X)
 
     def col(name: str, default: Any) -> np.ndarray:
@@ -746,32 +796,22 @@ def _build_meta(X: pd.DataFrame) -> dict[str, np.ndarray]:
             return X[name].to_numpy(dtype=object)
         return np.full(n, default, dtype=object)
 
-    titles = np.array(
-        ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-         for v in col("title", "")],
-        dtype=object,
-    )
+    titles = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+              for v in col("title", "")]
     if "published_at" in X.columns:
         published = pd.to_datetime(X["published_at"], utc=True, errors="coerce")
         published = published.to_numpy(dtype="datetime64[ns]")
     else:
         published = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    tags = np.empty(n, dtype=object)
-    tags[:] = [
-        list(t) if isinstance(t, (list, tuple, np.ndarray)) else [] for t in col("tags", None)
-    ]
-    status = np.array(
-        ["published" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-         for v in col("status", "published")],
-        dtype=object,
-    )
+    status = ["published" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+              for v in col("status", "published")]
     return {
-        "title": titles,
-        "url": col("url", None),
+        "title": StringColumn.from_values(titles),
+        "url": StringColumn.from_values(col("url", None)),
         "published_at": published,
-        "section": col("section", None),
-        "tags": tags,
-        "language": col("language", None),
-        "status": status,
-        "story_id": col("story_id", None),
+        "section": StringColumn.from_values(col("section", None)),
+        "tags": ListColumn.from_values(col("tags", None)),
+        "language": StringColumn.from_values(col("language", None)),
+        "status": StringColumn.from_values(status),
+        "story_id": StringColumn.from_values(col("story_id", None)),
     }

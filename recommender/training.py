@@ -63,12 +63,26 @@ class TrainResult:
             f"model: {r['model']['articles']} articles, {r['model']['features']} features, "
             f"{r['model']['nonzeros']} non-zeros",
             "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()),
+            *self._vectorize_lines(),
             *self._neighbour_lines(),
             f"peak memory: {r['peak_rss_mib']:.0f} MiB",
             f"saved: {self.version_dir} (now current)",
         ]
         return "\n".join(lines)
 
+
+    def _vectorize_lines(self) -> list[str]:
+        vz = self.report.get("fit_stats", {}).get("vectorize")
+        if not vz or "counting" not in vz:
+            return []
+        c = vz["counting"]
+        n = self.report["model"]["articles"]
+        return [
+            f"vectorising: {n} articles in {vz['seconds']:.2f} s ({vz['cpu_seconds']:.1f} CPU s, "
+            f"counting on {c['backend']}, {c['n_jobs']} worker(s), {c['shards']} shard(s), "
+            f"{n / max(vz['cpu_seconds'], 1e-9):.0f} articles/core-second), "
+            f"peak memory {vz['peak_rss_mib']:.0f} MiB"
+        ]
 
     def _neighbour_lines(self) -> list[str]:
         nb = self.report.get("fit_stats", {}).get("neighbors")

@@ -133,6 +133,31 @@ def logconfig(level: str) -> dict[str, Any]:
     }
 
 
+#: Imported by the master before the workers fork (see _preimport); no service module here:
+#: those create Prometheus metrics at import, which must happen in the workers.
+PREIMPORT = ("numpy", "scipy.sparse", "pandas", "sklearn.feature_extraction.text",
+             "sklearn.preprocessing", "joblib", "marisa_trie", "flask",
+             "recommender.artifact", "recommender.engine", "recommender.live")
+
+
+def _preimport() -> None:
+    """Import the heavy libraries in the master, so that the forked workers share them.
+
+    Their module objects (numpy, scipy, pandas, scikit-learn, Flask, alsosee's library) are
+    tens of MiB of Python objects per process; imported once before the fork they stay
+    shared copy-on-write instead of being built again in every worker (total PSS measured
+    with scripts/measure_memory.py, docs/performance.md). The app and the model are still
+    created in each worker after the fork (the model memory-mapped, so shared too).
+    """
+    import importlib
+
+    for name in PREIMPORT:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # an optional piece missing: the worker will say so
+            log.warning("could not preload %s: %s", name, exc)
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -201,6 +226,7 @@ def run(
         "worker_class": ("service.gunicorn_worker.ProblemThreadWorker" if threads > 1
                          else "service.gunicorn_worker.ProblemSyncWorker"),
     }
+    _preimport()
     AlsoseeApplication(options).run()
 
 

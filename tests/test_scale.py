@@ -34,6 +34,9 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
         remote = RelatedStories().fit(articles, dask_scheduler=cluster.scheduler_address)
     assert remote.fit_stats_["neighbors"]["backend"] == "dask"
     assert remote.fit_stats_["neighbors"]["n_jobs"] == 2
+    # The vectorising tasks ran on the cluster too (recommender.vectorize).
+    assert remote.fit_stats_["vectorize"]["counting"]["backend"] == "dask"
+    assert local.fit_stats_["vectorize"]["counting"]["backend"] == "sequential"
     np.testing.assert_array_equal(local.neighbors_, remote.neighbors_)
     np.testing.assert_array_equal(local.neighbor_scores_, remote.neighbor_scores_)
     assert (local.matrix_ != remote.matrix_).nnz == 0
@@ -78,3 +81,20 @@ def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
     assert nb["seconds"] > 0 and nb["peak_rss_mib"] > 0 and nb["articles_per_core_second"] > 0
     assert report["fit_stats"]["vectorize"]["peak_rss_mib"] > 0
     assert report["timings_seconds"]["neighbours"] == nb["seconds"]
+
+
+def test_training_summary_reports_vectorising_and_memory(trained_model_dir: Path) -> None:
+    import json
+
+    from recommender import artifact
+    from recommender.training import TrainResult
+
+    loaded = artifact.load(trained_model_dir)
+    report = json.loads((loaded.path / artifact.REPORT_FILE).read_text())
+    summary = TrainResult(loaded.path, loaded.version, loaded.model, report,
+                          report["timings_seconds"]).summary()
+    line = next(x for x in summary.splitlines() if x.startswith("vectorising:"))
+    counting = report["fit_stats"]["vectorize"]["counting"]
+    assert f"{report['model']['articles']} articles" in line
+    assert f"counting on {counting['backend']}" in line and "articles/core-second" in line
+    assert "peak memory" in line and "peak memory" in summary.splitlines()[-2]

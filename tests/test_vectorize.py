@@ -1,0 +1,144 @@
+"""Parallel vectorising (recommender.vectorize) against scikit-learn's single-process fit."""
+
+from __future__ import annotations
+
+import marisa_trie
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from recommender.boilerplate import boilerplate_config, strip_boilerplate
+from recommender.model import FIELDS, RelatedStories
+from recommender.vectorize import fit_vectorizers
+
+
+def _reference(vec: TfidfVectorizer, values: list) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """scikit-learn's own fit (a fresh clone of the unfitted vectoriser)."""
+    from sklearn.base import clone
+
+    ref = clone(vec)
+    return sp.csr_matrix(ref.fit_transform(values)), ref.vocabulary_
+
+
+def _permuted(matrix: sp.csr_matrix, ref_vocab: dict[str, int], trie: marisa_trie.Trie,
+              ) -> sp.csr_matrix:
+    """The reference matrix with its columns reordered to the trie's key ids."""
+    assert set(trie.keys()) == set(ref_vocab)
+    perm = np.empty(len(ref_vocab), dtype=np.int64)
+    for term, col in ref_vocab.items():
+        perm[trie[term]] = col
+    return sp.csr_matrix(matrix[:, perm])
+
+
+def _assert_close(a: sp.csr_matrix, b: sp.csr_matrix) -> None:
+    assert a.shape == b.shape
+    a, b = a.tocsr(), b.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
+def _columns(model: RelatedStories, articles: pd.DataFrame) -> dict[str, list]:
+    return {f: model._field_values(articles, f, strip=False) for f in FIELDS}
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"min_df": 2, "max_df": 0.3},
+    {"min_df": 0.002, "max_features": 3000},
+])
+def test_parallel_fit_equals_scikit_learn(sample_articles: pd.DataFrame, params: dict) -> None:
+    articles = sample_articles
+    model = RelatedStories(**params)
+    unfitted = {f: model._make_vectorizer(f, n_docs=len(articles)) for f in FIELDS}
+    columns = _columns(model, articles)
+    config = boilerplate_config(None)
+    # Shards of 64 articles: the merge of per-shard vocabularies is exercised (in-process
+    # here; test_parallel_equals_sequential_exactly runs the same on worker processes).
+    result = fit_vectorizers(unfitted, columns, boilerplate=config, n_jobs=1, shard_size=64)
+    assert result.stats.shards == -(-len(articles) // 64) > 3
+    assert not result.skipped
+    removed = 0
+    for field in FIELDS:
+        values = columns[field]
+        if field == "body":
+            stripped = [strip_boilerplate(v, config) for v in values]
+            removed = sum(n for _, n in stripped)
+            values = [t for t, _ in stripped]
+        ref, ref_vocab = _reference(model._make_vectorizer(field, len(articles)), values)
+        vec = result.vectorizers[field]
+        assert isinstance(vec.vocabulary_, marisa_trie.Trie)
+        _assert_close(result.blocks[field], _permuted(ref, ref_vocab, vec.vocabulary_))
+        # The fitted vectoriser transforms new text like scikit-learn's (same columns).
+        fresh = vec.transform(values[:50])
+        _assert_close(fresh, result.blocks[field][:50])
+    assert result.boilerplate_removed == removed
+
+
+def test_parallel_equals_sequential_exactly(sample_articles: pd.DataFrame) -> None:
+    articles = sample_articles
+    model = RelatedStories()
+    columns = _columns(model, articles)
+
+    def run(**kw: object) -> dict[str, sp.csr_matrix]:
+        unfitted = {f: model._make_vectorizer(f, len(articles)) for f in FIELDS}
+        result = fit_vectorizers(unfitted, columns, **kw)
+        assert result.stats.backend == ("loky" if kw["n_jobs"] == 2 else "sequential")
+        return result.blocks
+
+    many = run(n_jobs=2, shard_size=100, min_parallel=0, boilerplate=boilerplate_config(None))
+    one = run(n_jobs=1, boilerplate=boilerplate_config(None))
+    for field in FIELDS:
+        assert (one[field] != many[field]).nnz == 0
+
+
+def test_model_matrix_equals_the_single_process_pipeline(sample_articles: pd.DataFrame) -> None:
+    """The whole fit (weights, concatenation, normalisation) against the former
+    scikit-learn-only computation, column for column."""
+    articles = sample_articles
+    model = RelatedStories(n_neighbors=0).fit(articles)
+    weights = model._weights()
+    blocks = []
+    perm = []
+    for field in FIELDS:
+        values = model._field_values(articles, field)  # stripped like before
+        ref, ref_vocab = _reference(model._make_vectorizer(field, len(articles)), values)
+        trie = model.vectorizers_[field].vocabulary_
+        blocks.append(ref * np.float32(weights[field]))
+        start = sum(b.shape[1] for b in blocks[:-1])
+        p = np.empty(len(ref_vocab), dtype=np.int64)
+        for term, col in ref_vocab.items():
+            p[trie[term]] = start + col
+        perm.append(p)
+    reference = normalize(sp.hstack(blocks, format="csr", dtype=np.float32), norm="l2")
+    _assert_close(model.matrix_, sp.csr_matrix(reference[:, np.concatenate(perm)]))
+    assert model.fit_stats_["vectorize"]["counting"]["backend"] == "sequential"
+
+
+def test_field_without_terms_is_left_out_with_the_reason() -> None:
+    articles = pd.DataFrame({"id": ["a", "b", "c"], "title": ["Flood hits city", "City flood",
+                                                              "Chess final"],
+                             "body": ["the and of", "a the", "of an"]})
+    model = RelatedStories(max_df=1.0)
+    columns = _columns(model, articles)
+    unfitted = {f: model._make_vectorizer(f, 3) for f in FIELDS}
+    result = fit_vectorizers(unfitted, columns)
+    assert set(result.blocks) == {"title"}
+    assert "empty vocabulary" in result.skipped["body"]
+    assert "empty vocabulary" in result.skipped["tags"]
+    fitted = model.fit(articles)
+    assert set(fitted.vectorizers_) == {"title"}
+    assert [r.id for r in fitted.related("a", k=1)] == ["b"]
+
+
+def test_pruning_that_leaves_nothing_is_reported(sample_articles: pd.DataFrame) -> None:
+    articles = sample_articles.head(50)
+    model = RelatedStories(min_df=40, max_df=0.5)
+    unfitted = {"body": model._make_vectorizer("body", len(articles))}
+    result = fit_vectorizers(unfitted, {"body": _columns(model, articles)["body"]})
+    assert "max_df corresponds to < documents than min_df" in result.skipped["body"]
