@@ -83,6 +83,11 @@ class StringColumn(Sequence):
     @classmethod
     def from_values(cls, values: Iterable[Any]) -> StringColumn:
         """Build from strings; None/NaN become missing, other values ``str(value)``."""
+        if not isinstance(values, (list, np.ndarray)):
+            values = list(values)
+        fast = _from_arrow(values)
+        if fast is not None:
+            return fast
         encoded: list[bytes] = []
         valid: list[bool] = []
         for v in values:
@@ -176,6 +181,48 @@ class StringColumn(Sequence):
                    load_npy(directory / f"{name}.offsets.npy", mmap), valid)
 
 
+def _from_arrow(values: Sequence[Any]) -> StringColumn | None:
+    """The same column built by pyarrow's C conversion (~20x faster than the Python loop
+    for a million titles), or None when some value is not a plain string (numbers, lone
+    surrogates): the Python path then converts those."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
+        return None
+    return _column_of_arrow(arr)
+
+
+def _column_of_arrow(arr: Any) -> StringColumn:
+    """A StringColumn (own copies) of a pyarrow large_string array (any slice offset)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:
+                                                              arr.offset + len(arr) + 1]
+    buf = arr.buffers()[2]
+    data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, np.uint8)
+    start, stop = (int(offsets[0]), int(offsets[-1])) if offsets.size else (0, 0)
+    valid = None
+    if arr.null_count:
+        valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return StringColumn(data[start:stop].copy(), (offsets - start).astype(np.int64), valid)
+
+
+def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
+    """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
+    import pyarrow as pa
+
+    if any(not isinstance(v, (list, tuple, np.ndarray)) and not _missing(v) for v in values):
+        return None  # e.g. a bare string: the Python path treats it as no tags
+    try:
+        arr = pa.array(values, type=pa.large_list(pa.large_string()), from_pandas=True)
+    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
+        return None
+    offsets = np.asarray(arr.offsets.to_numpy(), dtype=np.int64)  # nulls: empty slots
+    start, stop = (int(offsets[0]), int(offsets[-1])) if offsets.size else (0, 0)
+    items = _column_of_arrow(arr.values.slice(start, stop - start))
+    return ListColumn(items, offsets - start)
+
+
 class ListColumn(Sequence):
     """A read-only column of lists of strings (e.g. tags): items + row offsets."""
 
@@ -189,6 +236,11 @@ class ListColumn(Sequence):
 
     @classmethod
     def from_values(cls, values: Iterable[Any]) -> ListColumn:
+        if not isinstance(values, (list, np.ndarray)):
+            values = list(values)
+        fast = _lists_from_arrow(values)
+        if fast is not None:
+            return fast
         flat: list[Any] = []
         lengths: list[int] = []
         for v in values:
@@ -249,6 +301,35 @@ class ListColumn(Sequence):
              allowed: set[str] | None = None) -> ListColumn:
         return cls(StringColumn.open(directory, f"{name}.items", mmap, allowed),
                    load_npy(directory / f"{name}.rows.npy", mmap))
+
+
+def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
+    """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
+    import pyarrow as pa
+
+    if any(not isinstance(v, (list, tuple, np.ndarray)) and not _missing(v) for v in values):
+        return None  # e.g. a bare string: the Python path treats it as no tags
+    try:
+        arr = pa.array(values, type=pa.large_list(pa.large_string()), from_pandas=True)
+    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
+        return None
+    offsets = np.asarray(arr.offsets.to_numpy(), dtype=np.int64)
+    items = arr.flatten() if arr.null_count == 0 else arr.values.take(
+        pa.array(np.arange(int(offsets[0]), int(offsets[-1]))))
+    if items.null_count:
+        return None  # None inside a list: the Python path keeps the old behaviour
+    column = _from_arrow(items.to_pylist()) if items.offset else _from_arrow_items(items)
+    if column is None:
+        return None
+    return ListColumn(column, offsets - offsets[0])
+
+
+def _from_arrow_items(items: Any) -> StringColumn | None:
+    offsets = np.frombuffer(items.buffers()[1], dtype=np.int64)[:len(items) + 1]
+    buf = items.buffers()[2]
+    data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, np.uint8)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    return StringColumn(data[start:stop].copy(), (offsets - start).astype(np.int64))
 
 
 def build_trie(keys: Sequence[str], what: str) -> marisa_trie.Trie:

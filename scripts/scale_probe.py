@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -58,7 +59,11 @@ def main() -> None:
                          "within a topic); not real stories"}
 
     def save() -> None:
+        res.setdefault("loadavg", {})[time.strftime("%H:%M:%S")] = [
+            round(x, 2) for x in os.getloadavg()]
         args.out.write_text(json.dumps(res, indent=2, default=str))
+
+    save()
 
     t0 = time.perf_counter()
     articles, path = cached_corpus(args.source, n, args.cache)
@@ -67,8 +72,13 @@ def main() -> None:
     model = RelatedStories(n_neighbors=50 if full else 0)
     t0, c0 = time.perf_counter(), time.process_time()
     model.fit(articles, progress=True)
+    vz = model.fit_stats_["vectorize"]
     res["fit"] = {"wall_seconds": round(time.perf_counter() - t0, 1),
+                  # this process only; vectorise_cpu_seconds adds the counting workers' CPU
                   "cpu_seconds": round(time.process_time() - c0, 1),
+                  "vectorise_wall_seconds": vz["seconds"],
+                  "vectorise_cpu_seconds": vz["cpu_seconds"],
+                  "articles_per_core_second": round(n / max(vz["cpu_seconds"], 1e-9), 1),
                   "fit_stats": model.fit_stats_, "peak_rss_mib": round(peak_mib(), 0),
                   "features": int(model.matrix_.shape[1]), "nonzeros": int(model.matrix_.nnz)}
     save()
