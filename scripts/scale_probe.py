@@ -69,7 +69,8 @@ def main() -> None:
     articles, path = cached_corpus(args.source, n, args.cache)
     res["corpus_seconds"] = round(time.perf_counter() - t0, 1)
     full = args.full_neighbors
-    model = RelatedStories(n_neighbors=50 if full else 0)
+    # Lists are built after the fit (below), so that the fit's figures are saved first.
+    model = RelatedStories(n_neighbors=0)
     t0, c0 = time.perf_counter(), time.process_time()
     model.fit(articles, progress=True)
     vz = model.fit_stats_["vectorize"]
@@ -84,7 +85,15 @@ def main() -> None:
     save()
     ids = articles["id"].to_numpy()
     del articles
-    if not full:
+    if full:
+        model.n_neighbors = 50
+        t0 = time.perf_counter()
+        model.build_neighbors(progress=True)
+        nb = model.fit_stats_["neighbors"]
+        res["neighbors"] = {**nb, "wall_seconds": round(time.perf_counter() - t0, 1),
+                            "peak_rss_mib": round(peak_mib(), 0)}
+        save()
+    else:
         rows = min(args.neighbor_rows, n)
         sub_allowed = model.published_
         t0 = time.perf_counter()
