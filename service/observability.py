@@ -46,39 +46,46 @@ def _before() -> None:
 def _after(response: Response) -> Response:
     from service.state import get_state
 
-    start = g.get("alsosee_start")
+    # One lookup of the request and of g (each proxy access costs; this runs every request).
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    start = getattr(ctx, "alsosee_start", None)
     seconds = time.perf_counter() - start if start is not None else 0.0
-    request_id = g.get("alsosee_request_id") or _request_id()
-    response.headers[REQUEST_ID_HEADER] = request_id
-    view = g.get("alsosee_view")
-    state = get_state()
+    request_id = getattr(ctx, "alsosee_request_id", None) or _request_id()
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    view = getattr(ctx, "alsosee_view", None)
     version = None
     if view is not None:
         version = view.version
-    elif state.serving is not None:
-        version = state.serving.loaded.version
+    else:
+        serving = get_state().serving
+        if serving is not None:
+            version = serving.loaded.version
     if version:
-        response.headers[MODEL_VERSION_HEADER] = version
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    metrics.record_request(endpoint, request.method, response.status_code, seconds)
+        headers[MODEL_VERSION_HEADER] = version
+    rule = req.url_rule
+    endpoint = rule.rule if rule is not None else "unmatched"
+    status = response.status_code
+    metrics.record_request(endpoint, req.method, status, seconds)
     if not access_log.isEnabledFor(logging.INFO):  # skip building the line (hot path)
         return response
     access_log.info(
-        "%s %s %d", request.method, request.path, response.status_code,
+        "%s %s %d", req.method, req.path, status,
         extra={"fields": {
             "event": "request",
             "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string.decode("latin-1")[:512] or None,
+            "method": req.method,
+            "path": req.path,
+            "query": req.query_string.decode("latin-1")[:512] or None,
             "endpoint": endpoint,
-            "status": response.status_code,
+            "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "bytes": response.calculate_content_length(),
             "model_version": version,
             "state_version": view.state_version if view is not None else None,
-            "cache": response.headers.get("X-Cache"),
-            "remote_addr": request.remote_addr,
+            "cache": headers.get("X-Cache"),
+            "remote_addr": req.remote_addr,
             "worker": os.getpid(),
         }},
     )
