@@ -29,7 +29,7 @@ from .db import StateDB
 from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
 from .errors import InvalidParameterError, UnknownArticleError
 from .explain import explain_vectors
-from .model import RelatedStories, _iso, _none_if_missing
+from .model import RelatedStories, _none_if_missing, iso_from_ns
 from .ranking import NAT, RankingOptions
 
 logger = logging.getLogger(__name__)
@@ -44,22 +44,6 @@ _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-def _iso_ns(ns: int) -> str | None:
-    """``model._iso`` of a timestamp given as int64 ns since the epoch (NaT: None).
-
-    Whole seconds (the usual case) are formatted with the standard library, about 5x
-    faster than numpy's scalar path; result fields are built for every link shown.
-    """
-    if ns == NAT:
-        return None
-    if ns % 1_000_000_000 == 0:
-        return (_EPOCH + dt.timedelta(seconds=ns // 1_000_000_000)).isoformat() + "Z"
-    return _iso(np.datetime64(ns, "ns"))
 
 
 def _norm_url(url: Any) -> str | None:
@@ -223,7 +207,7 @@ class Universe:
                 cached = self.view.meta_cache[row] = {
                     "id": str(self.model.ids_[row]), "title": m["title"][row],
                     "url": _none_if_missing(m["url"][row]),
-                    "published_at": _iso_ns(int(self.view.timestamps[row])),
+                    "published_at": iso_from_ns(int(self.view.timestamps[row])),
                     "section": _none_if_missing(m["section"][row])}
             return cached
         rec = self.live.records[row - self.n_corpus]
@@ -393,6 +377,8 @@ class _Query:
     section: str | None
     language: str | None
     story: int = -1
+    #: A draft's ``(columns, weights)``: candidates need no scipy matrix.
+    terms: tuple[np.ndarray, np.ndarray] | None = None
     _vector: sp.csr_matrix | None = None
 
     @property
@@ -526,7 +512,7 @@ class Recommender:
             cached = self.view.article_cache[row] = {
                 "id": self.model.ids_[row], "title": m["title"][row],
                 "url": _none_if_missing(m["url"][row]),
-                "published_at": _iso_ns(int(self.view.timestamps[row])),
+                "published_at": iso_from_ns(int(self.view.timestamps[row])),
                 "section": _none_if_missing(m["section"][row]),
                 "tags": list(m["tags"][row]),
                 "language": _none_if_missing(m["language"][row]),
@@ -586,7 +572,7 @@ class Recommender:
         """
         opts = self.options(k, live, **options)
         uni = self.universe(live)
-        vector = self.model.vectorize_draft(title, body, article_tags)
+        terms = self.model.draft_terms(title, body, article_tags)
         section, language = article_section, article_language
         if section is None and opts.section:
             section = opts.section[0]
@@ -598,9 +584,10 @@ class Recommender:
             except InvalidParameterError as exc:
                 raise InvalidParameterError("article_language", exc.message) from None
         when = ranking.parse_datetime("published_at", published_at) or self._clock()
-        query = _Query(get_vector=lambda: vector, self_row=None, article_id=None,
-                       corpus_article=False,
-                       reference=ranking.to_ns(when), section=section, language=language)
+        query = _Query(get_vector=lambda: self.model._row_matrix(*terms), self_row=None,
+                       article_id=None, corpus_article=False,
+                       reference=ranking.to_ns(when), section=section, language=language,
+                       terms=terms)
         return self._rank(query, opts, uni, {"title": title})
 
     # ------------------------------------------------------------- ranking
@@ -742,13 +729,15 @@ class Recommender:
                 rows, sims = model.candidates(article_id=query.article_id, n=n,
                                               published_only=published_only, exact=exact)
         else:
-            rows, sims = model.candidates(query=query.vector, n=n,
-                                          published_only=published_only, exact=exact)
+            rows, sims = model.candidates(
+                query=query.terms if query.terms is not None else query.vector, n=n,
+                published_only=published_only, exact=exact)
         rows = np.asarray(rows, dtype=np.int64)
         sims = np.asarray(sims, dtype=np.float64)
         more = rows.size >= n and not exact
         if uni.live is not None and uni.live.n_live:
-            live_scores = uni.live.scores(query.vector)
+            live_scores = uni.live.scores(query.terms if query.terms is not None
+                                          else query.vector)
             live_rows = np.flatnonzero(live_scores > 0)
             if live_rows.size:
                 from_lists = False

@@ -20,12 +20,15 @@ neighbour-list builder loops over rows of a block only to run one ``argpartition
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
+
+_LOCAL = threading.local()
 
 
 @dataclass(frozen=True)
@@ -128,24 +131,40 @@ def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.repeat(starts - offsets, lens) + np.arange(int(lens.sum())), lens
 
 
+def _row_marks(n: int) -> np.ndarray:
+    """A per-thread int32 work array of at least ``n`` slots (contents undefined: every
+    slot is written before it is read)."""
+    buf = getattr(_LOCAL, "marks", None)
+    if buf is None or buf.size < n:
+        buf = _LOCAL.marks = np.empty(n, dtype=np.int32)
+    return buf
+
+
 def accumulate(index: sp.csr_matrix, qi: np.ndarray, qd: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """Scores of every row sharing a term with the query ``(qi, qd)``: ``(rows, scores)``.
 
-    Reads only the postings of the query's terms; the cost is linear-logarithmic in the
-    postings touched and independent of the number of articles (no dense n-length array).
+    Reads only the postings of the query's terms; the cost is linear in the postings
+    touched (no sort, and no n-length array unless the postings are that many). Rows come
+    in no particular order; each score is the float64 sum of its postings in postings
+    order, as float32.
     """
     n_rows = index.shape[1]
     # np.asarray: plain views of memory-mapped arrays (np.memmap indexing is slower).
     pos, lens = _gather(np.asarray(index.indptr), qi)
     rows = np.asarray(index.indices)[pos]
     vals = np.asarray(index.data)[pos] * np.repeat(qd, lens)
-    if rows.size * 8 < n_rows:
-        # Few postings: sort them (no n-length array at all).
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        return uniq.astype(np.int32, copy=False), np.bincount(
-            inverse, weights=vals, minlength=uniq.size).astype(np.float32)
-    # Many postings: a dense accumulator is cheaper than sorting them.
+    p = rows.size
+    if p * 2 < n_rows:
+        # Few postings: number each row by the position of one of its postings (the last
+        # write wins), sum per number, keep one entry per row.
+        marks = _row_marks(n_rows)
+        marks[rows] = np.arange(p, dtype=np.int32)
+        rep = marks[rows]
+        sums = np.bincount(rep, weights=vals, minlength=p)
+        first = rep == np.arange(p, dtype=np.int32)
+        return rows[first].astype(np.int32, copy=False), sums[first].astype(np.float32)
+    # Many postings: a dense accumulator is cheaper.
     dense = np.bincount(rows, weights=vals, minlength=n_rows)
     uniq = np.flatnonzero(dense)
     return uniq.astype(np.int32), dense[uniq].astype(np.float32)
@@ -176,7 +195,7 @@ def rescore(matrix: sp.csr_matrix, rows: np.ndarray, qi: np.ndarray, qd: np.ndar
 
 
 def query_candidates(
-    q: sp.csr_matrix,
+    q: sp.csr_matrix | tuple[np.ndarray, np.ndarray],
     matrix: sp.csr_matrix,
     index: sp.csr_matrix,
     df: np.ndarray,
@@ -189,13 +208,18 @@ def query_candidates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` rows for one query vector: ``(rows int32, scores float32)``, best first.
 
+    ``q`` is a 1 x d sparse row or its ``(columns, weights)`` arrays.
+
     Only rows with a positive score are returned; ``allowed`` (bool per row) restricts the
     candidates (e.g. published rows), ``exclude_row`` removes the query's own row. Scores
     are exact cosines (re-scored against the whole query when candidates were pruned),
     ordered by score descending, then row ascending.
     """
-    qi = np.asarray(q.indices)
-    qd = np.asarray(q.data, dtype=np.float32)
+    if isinstance(q, tuple):  # (columns, weights) of a draft: no scipy matrix needed
+        qi, qd = np.asarray(q[0]), np.asarray(q[1], dtype=np.float32)
+    else:
+        qi = np.asarray(q.indices)
+        qd = np.asarray(q.data, dtype=np.float32)
     if qi.size > 1 and np.any(qi[1:] < qi[:-1]):
         order = np.argsort(qi, kind="stable")
         qi, qd = qi[order], qd[order]

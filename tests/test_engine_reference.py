@@ -13,11 +13,12 @@ import datetime as dt
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recommender import ranking
-from recommender.engine import Recommender, _iso_ns
-from recommender.model import _iso
+from recommender.engine import Recommender
+from recommender.model import _iso, iso_from_ns
 
 NOW = dt.datetime(2020, 6, 2, 12, tzinfo=dt.UTC)
 
@@ -172,6 +173,8 @@ def test_fast_dates_and_article_fields_equal_the_model(engine, sample_model):
     for value in ["2020-06-01T08:00:00", "1969-12-31T23:59:59", "2021-03-04T05:06:07.25",
                   "1970-01-01T00:00:00.000000001", "NaT"]:
         ts = np.datetime64(value, "ns")
-        assert _iso_ns(int(ts.view(np.int64))) == _iso(ts), value
+        expected = None if np.isnat(ts) else pd.Timestamp(ts).tz_localize("UTC").isoformat(
+        ).replace("+00:00", "Z")
+        assert iso_from_ns(int(ts.view(np.int64))) == _iso(ts) == expected, value
     for article_id in sample_model.ids_:
         assert engine.article(article_id) == sample_model.article(article_id)
