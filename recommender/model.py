@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from .analyzer import fast_analyzer
 from .boilerplate import boilerplate_config, strip_boilerplate
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
 from .index import Pruning, document_frequencies, query_candidates
@@ -698,7 +699,7 @@ class RelatedStories(BaseEstimator):
         """
         analyzers = self.__dict__.get("_analyzers")
         if analyzers is None:
-            analyzers = {f: v.build_analyzer() for f, v in self.vectorizers_.items()}
+            analyzers = {f: fast_analyzer(v) for f, v in self.vectorizers_.items()}
             self.__dict__["_analyzers"] = analyzers
         weights = self._weights()
         cols, vals = [], []

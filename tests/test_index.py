@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender import artifact
+from recommender.analyzer import fast_analyzer
 from recommender.errors import InvalidParameterError
 from recommender.index import Pruning, document_frequencies, prune_rows, query_candidates
 from recommender.model import RelatedStories
@@ -188,3 +192,21 @@ def test_loaded_arrays_are_memory_mapped(trained_model_dir) -> None:
     # ...and queries still work on read-only maps (scratch space is per process).
     assert m.related(m.ids_[0], k=5)
     assert m.related_to_text("Egypt election", "Egyptians vote", k=5)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text=st.text(alphabet=st.sampled_from(list("abcdé É the of and ñ ü-.,'1 \n\t")),
+                    max_size=120),
+       ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 3)]),
+       stop=st.sampled_from([None, "english"]), accents=st.sampled_from([None, "unicode"]))
+def test_fast_analyzer_equals_scikit_learn(text, ngrams, stop, accents) -> None:
+    vec = TfidfVectorizer(ngram_range=ngrams, stop_words=stop, strip_accents=accents)
+    assert fast_analyzer(vec)(text) == vec.build_analyzer()(text)
+
+
+def test_fast_analyzer_on_the_model(sample_model: RelatedStories,
+                                    sample_articles: pd.DataFrame) -> None:
+    for field, vec in sample_model.vectorizers_.items():
+        fast, slow = fast_analyzer(vec), vec.build_analyzer()
+        values = sample_model._field_values(sample_articles, field)
+        assert all(fast(v) == slow(v) for v in values[:200]), field
