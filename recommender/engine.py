@@ -226,7 +226,7 @@ class Universe:
         rows = np.asarray(rows, dtype=np.int64)
         lists = getattr(self.model, "neighbors_", None)
         if (lists is not None and lists.shape[1] > 0 and rows.size
-                and int(rows.max()) < self.n_corpus):
+                and (self.n == self.n_corpus or int(rows.max()) < self.n_corpus)):
             close = self._close.get(threshold)
             if close is None:  # rows with any neighbour that close (lists are sorted)
                 close = self._close[threshold] = (
@@ -442,6 +442,8 @@ class Recommender:
         self._universe: tuple[Any, Universe] | None = None
         self._killed: tuple[int, int, np.ndarray] | None = None
         self._checked: dict[tuple[int, int], RankingOptions] = {}
+        #: Validated options of the corpus universe by call options (defaults, options).
+        self._checked_base: dict[tuple[Any, ...], tuple[RankingOptions, RankingOptions]] = {}
         if defaults is None or isinstance(defaults, RankingOptions):
             self.defaults = defaults or RankingOptions()
         else:
@@ -462,6 +464,10 @@ class Recommender:
             hash(key)
         except TypeError:  # lists from JSON: not cacheable
             key = None
+        if live is None and key is not None:  # the common case: one dict lookup
+            hit = self._checked_base.get(key)
+            if hit is not None and hit[0] is self.defaults:
+                return hit[1]
         opts = _cached_options(self.defaults, key) if key is not None else \
             RankingOptions.from_mapping(options, base=self.defaults)
         uni = self.universe(live)
@@ -469,6 +475,10 @@ class Recommender:
             self.check_options(opts, uni)
             if key is not None:  # cached options objects live on: remember they passed
                 self._checked[(id(opts), id(uni))] = opts
+        if live is None and key is not None:
+            if len(self._checked_base) >= 1024:  # arbitrary query strings: stay bounded
+                self._checked_base.clear()
+            self._checked_base[key] = (self.defaults, opts)
         return opts
 
     def check_options(self, opts: RankingOptions, universe: Universe | None = None) -> None:
@@ -697,9 +707,14 @@ class Recommender:
             return ranking.recency_factor(gap, half, opts.recency_floor)
         # The same arithmetic as ranking.age_gap_days + recency_factor, on the timestamps
         # converted once per model (NaN for undated rows gives a factor of 1).
-        gap = np.abs(uni.ts_float[rows] - float(query.reference)) / ranking.NS_PER_DAY
+        factor = uni.ts_float[rows] - float(query.reference)  # a new array: in place below
+        np.abs(factor, out=factor)
+        factor /= ranking.NS_PER_DAY  # the age gap in days
+        factor /= float(opts.half_life)
+        np.power(0.5, factor, out=factor)
         floor = opts.recency_floor
-        factor = floor + (1.0 - floor) * np.power(0.5, gap / float(opts.half_life))
+        factor *= 1.0 - floor
+        factor += floor
         nan = np.isnan(factor)
         if nan.any():
             factor[nan] = 1.0
@@ -958,10 +973,10 @@ class Recommender:
         if opts.explain:
             return [self._item(r, REASON_SIMILAR, s, f, query, opts, uni)
                     for r, s, f in zip(rows, sims, factors, strict=True)]
-        meta = uni.meta
+        meta, cache = uni.meta, self.view.meta_cache
         out = []
         for row, s, f in zip(rows, sims, factors, strict=True):
-            m = meta(row)
+            m = cache.get(row) or meta(row)  # live rows are never in the corpus cache
             out.append(RankedItem(m["id"], m["title"], m["url"], m["published_at"],
                                   m["section"], round(min(max(s * f, 0.0), 1.0), 6),
                                   round(min(max(s, 0.0), 1.0), 6), REASON_SIMILAR))

@@ -510,19 +510,28 @@ def pick_in_groups(leader: np.ndarray, scores: np.ndarray, timestamps: np.ndarra
     Undated members lose to dated ones under ``newer``/``older``; ties go to the better score,
     then to the earlier position. Returns a boolean array (True = shown).
     """
+    leader = np.asarray(leader)
     n = len(leader)
     shown = leader == np.arange(n)
-    ts = np.asarray(timestamps, dtype=np.int64)
-    for lead in np.unique(leader[~shown]).tolist():
-        members = np.flatnonzero(leader == lead).tolist()
-        shown[members] = False
-        if keep == "higher":
-            key = [(scores[m],) for m in members]
-        elif keep == "newer":
-            key = [(ts[m] != NAT, ts[m], scores[m]) for m in members]
-        else:  # older; undated members keep 0 (negating NaT would overflow)
-            key = [(ts[m] != NAT, -ts[m] if ts[m] != NAT else 0, scores[m]) for m in members]
-        shown[members[max(range(len(members)), key=key.__getitem__)]] = True
+    members = np.flatnonzero(np.bincount(leader, minlength=n)[leader] > 1)
+    if not members.size:
+        return shown
+    group = leader[members]
+    score = np.asarray(scores)[members]
+    if keep == "higher":
+        keys: tuple[np.ndarray, ...] = (score,)
+    else:
+        ts = np.asarray(timestamps, dtype=np.int64)[members]
+        dated = ts != NAT
+        # older: the smallest timestamp wins (undated keep 0: negating NaT would overflow)
+        when = ts if keep == "newer" else np.where(dated, -ts, 0)
+        keys = (dated, when, score)
+    # Within each group ascending by key, the earliest position last among equal keys:
+    # the last member of each group is the one shown.
+    order = np.lexsort((-members, *reversed(keys), group))
+    last = np.r_[group[order][1:] != group[order][:-1], True]
+    shown[members] = False
+    shown[members[order[last]]] = True
     return shown
 
 

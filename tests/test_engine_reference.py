@@ -178,3 +178,38 @@ def test_fast_dates_and_article_fields_equal_the_model(engine, sample_model):
         assert iso_from_ns(int(ts.view(np.int64))) == _iso(ts) == expected, value
     for article_id in sample_model.ids_:
         assert engine.article(article_id) == sample_model.article(article_id)
+
+
+def _pick_reference(leader, scores, timestamps, keep):
+    """The member rule spelled out per group (the engine's former loop)."""
+    n = len(leader)
+    shown = leader == np.arange(n)
+    ts = np.asarray(timestamps, dtype=np.int64)
+    for lead in np.unique(leader[~shown]).tolist():
+        members = np.flatnonzero(leader == lead).tolist()
+        shown[members] = False
+        if keep == "higher":
+            key = [(scores[m],) for m in members]
+        elif keep == "newer":
+            key = [(ts[m] != ranking.NAT, ts[m], scores[m]) for m in members]
+        else:
+            key = [(ts[m] != ranking.NAT, -ts[m] if ts[m] != ranking.NAT else 0, scores[m])
+                   for m in members]
+        shown[members[max(range(len(members)), key=key.__getitem__)]] = True
+    return shown
+
+
+def test_vectorised_pick_in_groups_equals_the_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        n = int(rng.integers(1, 12))
+        close = rng.random((n, n)) < rng.random() * 0.5
+        close |= close.T
+        np.fill_diagonal(close, False)
+        leader = ranking.collapse_groups(np.arange(n), close.astype(float), 0.5)
+        scores = rng.integers(0, 3, n) / 4.0  # many ties
+        ts = rng.integers(0, 4, n).astype(np.int64)
+        ts[rng.random(n) < 0.3] = ranking.NAT
+        for keep in ("newer", "older", "higher"):
+            assert ranking.pick_in_groups(leader, scores, ts, keep).tolist() == \
+                _pick_reference(leader, scores, ts, keep).tolist()
