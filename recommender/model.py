@@ -169,7 +169,8 @@ class RelatedStories(BaseEstimator):
     n_candidates : int, default=100
         Candidates of a pruned query that are re-scored exactly against the whole query.
     n_jobs : int or None, default=None
-        Worker processes for the neighbour lists (None: all cores).
+        Worker processes for vectorising (corpora of 20,000+ articles, in shards; see
+        :mod:`recommender.vectorize`) and for the neighbour lists (None: all cores).
     strip_boilerplate : bool, default=True
         Remove "ALSO SEE:" / "Read more:" / "Related:" link blocks and stock lines ("This
         post is part of our special coverage ...") from bodies before vectorising, in
@@ -182,20 +183,27 @@ class RelatedStories(BaseEstimator):
     Attributes
     ----------
     vectorizers_ : dict of str -> TfidfVectorizer
-        One fitted vectoriser per field with a positive weight.
+        One fitted vectoriser per field with a positive weight. Its ``vocabulary_`` is a
+        ``marisa_trie.Trie`` (term -> key id, which is the term's column in the field's
+        block; memory-mapped and shared once saved), not a dict.
     field_slices_ : dict of str -> tuple of int
         Column range of each field inside ``matrix_``.
     matrix_ : scipy.sparse.csr_matrix of float32, shape (n_articles, n_features)
         L2-normalised article vectors.
     index_ : scipy.sparse.csr_matrix of float32, shape (n_features, n_articles)
         The transposed matrix: postings per term.
-    ids_ : ndarray of str
-        Article ids in row order.
+    ids_ : recommender.tables.StringColumn
+        Article ids in row order (indexing as an object array would: ``ids_[row]`` is a
+        str, ``ids_[rows]`` an object ndarray).
+    row_of_ : recommender.tables.RowIndex
+        Article id -> row, a read-only mapping (``row_of_[id]``, ``.get``, ``in``).
     published_ : ndarray of bool
         Whether each row may be recommended.
-    meta_ : dict of str -> ndarray
-        ``title``, ``url``, ``published_at`` (int64 ns since epoch, NaT as min), ``section``,
-        ``tags``, ``language``, ``status`` per row, used to build results.
+    meta_ : dict of str -> column
+        ``title``, ``url``, ``section``, ``language``, ``status``, ``story_id``
+        (:class:`~recommender.tables.StringColumn`), ``tags``
+        (:class:`~recommender.tables.ListColumn`) and ``published_at`` (datetime64[ns])
+        per row, used to build results.
     n_articles_ : int
         Number of rows.
     df_ : ndarray of int32, shape (n_features,)

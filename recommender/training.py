@@ -82,6 +82,8 @@ class TrainResult:
             f"counting on {c['backend']}, {c['n_jobs']} worker(s), {c['shards']} shard(s), "
             f"{n / max(vz['cpu_seconds'], 1e-9):.0f} articles/core-second), "
             f"peak memory {vz['peak_rss_mib']:.0f} MiB"
+            + (f" (counting workers: {c['worker_peak_rss_mib']:.0f} MiB each at most)"
+               if c["backend"] != "sequential" and c.get("worker_peak_rss_mib") else "")
         ]
 
     def _neighbour_lines(self) -> list[str]:

@@ -58,6 +58,8 @@ class VectorizeStats:
     n_jobs: int = 1
     backend: str = "sequential"
     terms_seen: dict[str, int] = field(default_factory=dict)
+    #: Largest peak resident memory of a counting process (a worker's own, for loky/Dask).
+    worker_peak_rss_mib: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class VectorizeStats:
             "n_jobs": self.n_jobs,
             "backend": self.backend,
             "terms_seen": dict(self.terms_seen),
+            "worker_peak_rss_mib": round(self.worker_peak_rss_mib, 1),
         }
 
 
@@ -108,8 +111,9 @@ def word_analyzer(vec: TfidfVectorizer) -> Callable[[Any], list[str]]:
 
 
 def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[str, Sequence[Any]],
-                 boilerplate: Any) -> tuple[dict[str, tuple], int, float]:
-    """Count the tokens of one shard: per field, (local terms, indptr, indices, counts)."""
+                 boilerplate: Any) -> tuple[dict[str, tuple], int, float, float]:
+    """Count the tokens of one shard: per field, (local terms, indptr, indices, counts); the
+    boilerplate blocks removed, the task's CPU time and the process's peak memory (MiB)."""
     cpu = time.thread_time()
     removed = 0
     out: dict[str, tuple] = {}
@@ -137,7 +141,7 @@ def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[st
         counts.sum_duplicates()
         out[name] = (list(vocab), counts.indptr.astype(np.int64), counts.indices.astype(np.int32),
                      counts.data.astype(np.int32))
-    return out, removed, time.thread_time() - cpu
+    return out, removed, time.thread_time() - cpu, peak_rss_mib()
 
 
 def _doc_count(bound: int | float, n_docs: int) -> float:
@@ -243,11 +247,12 @@ def fit_vectorizers(
 
         bar = tqdm(total=n_docs, desc="vectorising", unit="art", leave=False)
 
-    def absorb(i: int, result: tuple[dict[str, tuple], int, float]) -> None:
+    def absorb(i: int, result: tuple[dict[str, tuple], int, float, float]) -> None:
         nonlocal removed
-        out, n_removed, cpu = result
+        out, n_removed, cpu, peak = result
         removed += n_removed
         stats.count_cpu_seconds += cpu
+        stats.worker_peak_rss_mib = max(stats.worker_peak_rss_mib, peak)
         for name, (terms, indptr, indices, counts) in out.items():
             get = vocabs[name].__getitem__
             remap = np.fromiter(map(get, terms), dtype=np.int32, count=len(terms))
@@ -318,7 +323,7 @@ def fit_vectorizers(
 
 def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
                    columns: Mapping[str, Sequence[Any]],
-                   boilerplate: Any) -> tuple[int, tuple[dict[str, tuple], int, float]]:
+                   boilerplate: Any) -> tuple[int, tuple[dict[str, tuple], int, float, float]]:
     return i, _count_shard(vectorizers, columns, boilerplate)
 
 

@@ -163,3 +163,23 @@ def test_format_1_directory_still_loads(sample_model: RelatedStories, tmp_path: 
     assert m.related(first, k=5) == sample_model.related(first, k=5)
     draft = sample_model.meta_["title"][3]
     assert m.related_to_text(draft, k=5) == sample_model.related_to_text(draft, k=5)
+
+
+def test_arrow_and_python_paths_build_the_same_columns() -> None:
+    """Plain strings take pyarrow's C conversion; anything else the Python loop (numbers
+    become their str, lone surrogates survive): both give the same column."""
+    from recommender import tables
+
+    plain = ["a", None, "", "ünï", float("nan"), "x" * 70]
+    fast = tables._from_arrow(plain)
+    assert fast is not None and fast.tolist() == ["a", None, "", "ünï", None, "x" * 70]
+    mixed = [*plain, 7]
+    assert tables._from_arrow(mixed) is None
+    assert StringColumn.from_values(mixed).tolist() == [*fast.tolist(), "7"]
+    lists = [["a"], None, [], ("b", "c"), np.array(["d"], dtype=object), float("nan")]
+    fast_lists = tables._lists_from_arrow(lists)
+    assert fast_lists is not None
+    assert fast_lists.tolist() == [["a"], [], [], ["b", "c"], ["d"], []]
+    odd = [*lists, "bare string", [1]]
+    assert tables._lists_from_arrow(odd) is None
+    assert ListColumn.from_values(odd).tolist() == [*fast_lists.tolist(), [], ["1"]]

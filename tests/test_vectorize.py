@@ -89,6 +89,8 @@ def test_parallel_equals_sequential_exactly(sample_articles: pd.DataFrame) -> No
         unfitted = {f: model._make_vectorizer(f, len(articles)) for f in FIELDS}
         result = fit_vectorizers(unfitted, columns, **kw)
         assert result.stats.backend == ("loky" if kw["n_jobs"] == 2 else "sequential")
+        assert result.stats.worker_peak_rss_mib > 10  # a worker's own peak when parallel
+        assert result.stats.count_cpu_seconds > 0
         return result.blocks
 
     many = run(n_jobs=2, shard_size=100, min_parallel=0, boilerplate=boilerplate_config(None))
