@@ -349,34 +349,34 @@ def _finish_field(vec: TfidfVectorizer, vocab: Mapping[str, int], shards: list[A
     del kept_terms
     # Global id -> trie key id, from one pass over the trie's (key, id) pairs (C-level
     # iteration and dict lookups; ~4x faster than a key_id() call per term).
-    pairs = trie.items()
+    keys, key_ids = zip(*trie.items(), strict=True)
     column = np.full(n_terms, -1, dtype=np.int64)
-    column[np.fromiter(map(vocab.__getitem__, (k for k, _ in pairs)), dtype=np.int64,
-                       count=len(pairs))] = np.fromiter((i for _, i in pairs), dtype=np.int64,
-                                                        count=len(pairs))
-    del pairs
-    nnz = 0
-    remapped = []
-    for k, (indptr, indices, counts) in enumerate(shards):
+    column[np.fromiter(map(vocab.__getitem__, keys), dtype=np.int64, count=len(keys))] = \
+        np.asarray(key_ids, dtype=np.int64)
+    del keys, key_ids
+    # One output array of each kind, filled shard by shard while the shards are freed: at
+    # 1M articles the counts take ~1 GB, and concatenating copies would double that.
+    upper = sum(int(indices.size) for _, indices, _ in shards)
+    idx_dtype = np.int32 if upper < np.iinfo(np.int32).max else np.int64
+    indices_out = np.empty(upper, dtype=idx_dtype)
+    data_out = np.empty(upper, dtype=vec.dtype)
+    indptr = np.zeros(n_docs + 1, dtype=idx_dtype)
+    pos = row = 0
+    for k, (shard_indptr, indices, counts) in enumerate(shards):
         cols = column[indices]
         keep = cols >= 0
         csum = np.zeros(keep.size + 1, dtype=np.int64)
         np.cumsum(keep, out=csum[1:])
-        remapped.append((csum[indptr], cols[keep].astype(np.int32), counts[keep]))
-        shards[k] = None  # free as we go: the counts of a 1M corpus take ~1 GB
-        nnz += int(csum[-1])
-    idx_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
-    indptr = np.zeros(n_docs + 1, dtype=idx_dtype)
-    pos = 0
-    row = 0
-    for p, _, _ in remapped:
-        n = p.size - 1
-        indptr[row + 1: row + n + 1] = p[1:] + pos
-        pos += int(p[-1])
-        row += n
-    indices = np.concatenate([c for _, c, _ in remapped]).astype(idx_dtype, copy=False)
-    data = np.concatenate([d for _, _, d in remapped]).astype(vec.dtype)
-    del remapped
+        n_kept, n_rows = int(csum[-1]), shard_indptr.size - 1
+        indices_out[pos: pos + n_kept] = cols[keep]
+        data_out[pos: pos + n_kept] = counts[keep]
+        indptr[row + 1: row + n_rows + 1] = csum[shard_indptr[1:]] + pos
+        pos += n_kept
+        row += n_rows
+        shards[k] = None
+        del cols, keep, csum, indices, counts
+    # Terms pruned by max_df/min_df leave a tail: a view, not a copy, of the kept part.
+    indices, data = indices_out[:pos], data_out[:pos]
     counts = sp.csr_matrix((data, indices, indptr), shape=(n_docs, len(trie)))
     counts.sort_indices()
     tfidf = TfidfTransformer(norm=vec.norm, use_idf=vec.use_idf, smooth_idf=vec.smooth_idf,
