@@ -12,7 +12,7 @@ from sklearn.preprocessing import normalize
 
 from recommender.boilerplate import boilerplate_config, strip_boilerplate
 from recommender.model import FIELDS, RelatedStories
-from recommender.vectorize import fit_vectorizers, word_analyzer
+from recommender.vectorize import fit_vectorizers
 
 
 def _reference(vec: TfidfVectorizer, values: list) -> tuple[sp.csr_matrix, dict[str, int]]:
@@ -145,15 +145,3 @@ def test_pruning_that_leaves_nothing_is_reported(sample_articles: pd.DataFrame) 
     result = fit_vectorizers(unfitted, {"body": _columns(model, articles)["body"]})
     assert "max_df corresponds to < documents than min_df" in result.skipped["body"]
 
-
-def test_word_analyzer_gives_scikit_learns_tokens(sample_articles: pd.DataFrame) -> None:
-    from collections import Counter
-
-    texts = [*sample_articles["body"].head(100), *sample_articles["title"].head(100),
-             "Ça coûte 5€ — naïve café", "", "the of and", "one"]
-    for params in ({}, {"ngram_range": (1, 1)}, {"stop_words": None}):
-        vec = RelatedStories(**params)._make_vectorizer("body", 100)
-        ours, theirs = word_analyzer(vec), vec.build_analyzer()
-        assert all(Counter(ours(t)) == Counter(theirs(t)) for t in texts)
-    tags = RelatedStories()._make_vectorizer("tags")
-    assert word_analyzer(tags)(["Human Rights", " x "]) == ["human rights", "x"]
