@@ -408,7 +408,8 @@ def recency_factor(age_gap: np.ndarray, half_life: float | np.ndarray | None,
     if half_life is None:
         return np.ones_like(gap)
     half = np.broadcast_to(np.asarray(half_life, dtype=np.float64), gap.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # A tiny half-life (5e-324 days is valid) overflows gap / half to inf: 0.5 ** inf = 0.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         factor = floor + (1.0 - floor) * np.power(0.5, gap / half)
     return np.where(np.isnan(factor), 1.0, factor)
 

@@ -31,6 +31,13 @@ def test_recency_per_row_half_life():
     np.testing.assert_allclose(got, [0.5, 1.0])
 
 
+def test_recency_with_the_smallest_half_life_warns_nothing():
+    """half_life=5e-324 is a valid number > 0 (schemathesis sends it): gap / half overflows to
+    inf, and 0.5 ** inf is the floor, without a RuntimeWarning (an error under -W error)."""
+    got = ranking.recency_factor(np.array([0.0, 10.0, np.nan]), 5e-324, 0.25)
+    np.testing.assert_allclose(got, [1.0, 0.25, 1.0])
+
+
 def test_age_gap_is_symmetric_and_nat_is_unknown():
     ts = np.array([DAY0 - 2 * NS_PER_DAY, DAY0 + 3 * NS_PER_DAY, NAT])
     gap = ranking.age_gap_days(ts, DAY0)
