@@ -32,6 +32,12 @@ class InvalidParameterError(AlsoseeError, ValueError):
         self.message = message
 
 
+class UnknownValueError(InvalidParameterError):
+    """A well-formed value that names what the corpus or state does not have: an unknown
+    section or language, an unknown article id in a pin or block list. (HTTP: 422, where a
+    malformed value is a 400.)"""
+
+
 class UnknownArticleError(AlsoseeError, KeyError):
     """The article id is not in the model (nor in the live state)."""
 

@@ -111,6 +111,8 @@ def related(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/RelatedResponse"
+      "422":
+        $ref: "#/components/responses/UnknownValue"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
@@ -140,6 +142,8 @@ def related_to_draft():
               $ref: "#/components/schemas/DraftResponse"
       "429":
         $ref: "#/components/responses/TooManyRequests"
+      "422":
+        $ref: "#/components/responses/UnknownValue"
     """
     state = get_state()
     view = state.view()

@@ -19,6 +19,7 @@ backoff (``Retry-After`` is honoured, within ``max_backoff``); a read timeout, a
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import time
@@ -122,6 +123,19 @@ def _error_class(status: int) -> type[ApiError]:
     if 400 <= status < 500:
         return InvalidRequestError
     return ServerError
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):  # section_half_life={"News": 2}
+        return ",".join(f"{key}:{'none' if days is None else days}"
+                        for key, days in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_query_value(item) for item in value]
+    return value
 
 
 # ----------------------------------------------------------------------------- results
@@ -398,7 +412,9 @@ class AlsoSeeClient:
 
     @staticmethod
     def _params(k: int | None, extra: Mapping[str, Any]) -> dict[str, Any]:
-        params = {key: value for key, value in extra.items() if value is not None}
+        # The query grammar of service/ranking_params.py: true/false (requests would send
+        # Python's True), ISO 8601 dates, SECTION:DAYS pairs; lists repeat the parameter.
+        params = {key: _query_value(value) for key, value in extra.items() if value is not None}
         if k is not None:
             params["k"] = k
         return params

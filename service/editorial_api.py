@@ -215,6 +215,8 @@ def put_pins(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/PinList"
+      "422":
+        $ref: "#/components/responses/UnknownValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -322,6 +324,8 @@ def put_blocks(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/Blocks"
+      "422":
+        $ref: "#/components/responses/UnknownValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)

@@ -32,6 +32,7 @@ from recommender.errors import (
     InvalidParameterError,
     StateError,
     UnknownArticleError,
+    UnknownValueError,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -102,6 +103,13 @@ def _handle_invalid_parameter(exc: InvalidParameterError) -> Response:
     return problem_response(invalid_parameter(exc.field, exc.message))
 
 
+def _handle_unknown_value(exc: UnknownValueError) -> Response:
+    # Well-formed (the OpenAPI description allows it) but naming what the corpus lacks: 422,
+    # so that a 400 always means "the request breaks the documented syntax".
+    return problem_response(Problem(422, exc.message, slug="unknown-value",
+                                    title="Unknown value", field=exc.field))
+
+
 def _handle_alsosee_error(exc: AlsoseeError) -> Response:
     return problem_response(Problem(400, str(exc), slug="invalid-request", title="Invalid request"))
 
@@ -143,6 +151,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(Problem, _handle_problem)
     app.register_error_handler(UnknownArticleError, _handle_unknown_article)
     app.register_error_handler(InvalidParameterError, _handle_invalid_parameter)
+    app.register_error_handler(UnknownValueError, _handle_unknown_value)
     app.register_error_handler(StateError, _handle_state_error)
     app.register_error_handler(AlsoseeError, _handle_alsosee_error)
     app.register_error_handler(HTTPException, _handle_http_exception)

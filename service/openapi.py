@@ -27,7 +27,8 @@ What every operation of a kind answers is written once and added by the generato
 operation's own YAML wins for a status it describes):
 
 * a parameter list item ``$ref: "#/x-parameter-groups/<Name>"`` is replaced by the group's
-  parameters (``x-parameter-groups`` in openapi.yaml, e.g. ``Ranking``: every ranking option);
+  parameters (``x-parameter-groups`` in openapi.yaml; ``Ranking``, every ranking option, and
+  its parameters come from the query grammar in :mod:`service.ranking_params`);
 * ``{article_id}`` in the path: 400 (ids over 512 characters) and 404 (unknown article);
 * a ``requestBody``: 400, 413 and 415;
 * views behind :func:`service.auth.require_api_key`: ``security``, 401 and 403;
@@ -174,7 +175,12 @@ def _path_parameters(
 
 def build_spec(app: Flask) -> SpecBuild:
     """Generate the OpenAPI description of *app*'s routes (see the module docstring)."""
+    from service import ranking_params  # the ranking options' query grammar (one source)
+
     spec = copy.deepcopy(_base())
+    spec["components"].setdefault("parameters", {}).update(
+        ranking_params.parameter_components())
+    spec.setdefault(GROUPS_KEY, {})["Ranking"] = ranking_params.parameter_group()
     paths: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
@@ -207,7 +213,7 @@ def build_spec(app: Flask) -> SpecBuild:
             if params:
                 operation["parameters"] = params + operation.get("parameters", [])
             blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
-            _standard_responses(operation, path, getattr(view, "alsosee_auth", None),
+            _standard_responses(spec, operation, path, getattr(view, "alsosee_auth", None),
                                 getattr(blueprint, _COMMON_ATTR, {}))
             if method == "get" and getattr(view, "alsosee_cacheable", False):
                 _conditional_get(operation)
@@ -243,14 +249,16 @@ def _expand_groups(spec: dict[str, Any], params: list[Any], where: str,
     return out
 
 
-def _standard_responses(operation: dict[str, Any], path: str, auth: str | None,
-                        common: dict[str, str]) -> None:
+def _standard_responses(spec: dict[str, Any], operation: dict[str, Any], path: str,
+                        auth: str | None, common: dict[str, str]) -> None:
     """Add the responses every operation of its kind gives (see the module docstring)."""
     responses = operation.setdefault("responses", {})
 
     def add(status: str, name: str) -> None:
         responses.setdefault(status, {"$ref": _RESPONSE_REF + name})
 
+    if any(_resolve(spec, p).get("in") == "query" for p in operation.get("parameters", [])):
+        add("414", "UriTooLong")  # no schema can bound a whole query string's length
     if "{article_id}" in path:  # ids are validated (1..512 characters) and looked up
         add("400", "BadRequest")
         add("404", "NotFound")
