@@ -66,6 +66,19 @@ def test_related_is_typed_and_matches_the_api(client, live):
     assert result.model.articles == 378
 
 
+def test_ranking_options_in_the_servers_grammar(client):
+    """Python values (True, dates, a section_half_life mapping, lists) reach the server in the
+    query grammar it documents (requests alone would send 'True', which is a 400)."""
+    import datetime as dt
+
+    result = client.related(ARTICLE, k=3, explain=True, debug=False, half_life=None,
+                            since=dt.date(2012, 5, 1), section=["Latin America", "East Asia"],
+                            section_half_life={"Latin America": 30, "East Asia": None})
+    assert result.related and all(r.section in {"Latin America", "East Asia"}
+                                  for r in result.related)
+    assert all("explanation" in r.extra for r in result.related)
+
+
 def test_related_to_text(client):
     result = client.related_to_text("Journalist kidnapped in Colombia", "FARC rebels", k=3,
                                     tags=["Colombia"])
