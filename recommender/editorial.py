@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .db import StateDB, register_schema
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, UnusableValueError
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _check_ids(field: str, ids: Any, article_id: str) -> list[str]:
     for item in ids:
         item = _check_key(field, item)
         if item == article_id:
-            raise InvalidParameterError(field, f"{item!r} is the article itself")
+            raise UnusableValueError(field, f"{item!r} is the article itself")
         if item in out:
             raise InvalidParameterError(field, f"{item!r} is listed twice")
         out.append(item)
@@ -315,7 +315,7 @@ class Editorial:
 
             when = parse_datetime("expires_at", expires_at)
             if when is not None and when <= (now or _now()):
-                raise InvalidParameterError("expires_at", f"{expires_at!r} is in the past")
+                raise UnusableValueError("expires_at", f"{expires_at!r} is in the past")
             expires = _iso(when) if when is not None else None
         who = by or default_actor()
         created = _iso(_now())

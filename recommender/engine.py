@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from . import ranking
 from .db import StateDB
 from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
-from .errors import InvalidParameterError, UnknownArticleError, UnknownValueError
+from .errors import InvalidParameterError, UnknownArticleError, UnusableValueError
 from .explain import explain_vectors
 from .model import RelatedStories, _none_if_missing, iso_from_ns
 from .ranking import NAT, RankingOptions
@@ -302,7 +302,7 @@ class Universe:
             return self._section_index[name.lower()]
         except KeyError:
             known = ", ".join(sorted(self.sections)[:20]) or "(the corpus has no sections)"
-            raise UnknownValueError(field, f"unknown section {name!r}; known: {known}") \
+            raise UnusableValueError(field, f"unknown section {name!r}; known: {known}") \
                 from None
 
     def language_code(self, name: str) -> int:
@@ -310,7 +310,7 @@ class Universe:
             return self._language_index[name.lower()]
         except KeyError:
             known = ", ".join(sorted(self.languages)[:20]) or "(the corpus has no languages)"
-            raise UnknownValueError("language", f"unknown language {name!r}; known: "
+            raise UnusableValueError("language", f"unknown language {name!r}; known: "
                                                     f"{known}") from None
 
 
@@ -491,7 +491,7 @@ class Recommender:
         if opts.language is not None and opts.language.lower() != "any":
             uni.language_code(opts.language)
         if opts.fallback and not uni.sections:
-            raise UnknownValueError("fallback", "the corpus has no sections")
+            raise UnusableValueError("fallback", "the corpus has no sections")
 
     def universe(self, live: Any = None) -> Universe:
         """The rows of the corpus plus those of a live snapshot (cached per snapshot)."""
@@ -592,7 +592,7 @@ class Recommender:
             try:
                 language = uni.languages[uni.language_code(language)]
             except InvalidParameterError as exc:
-                raise UnknownValueError("article_language", exc.message) from None
+                raise UnusableValueError("article_language", exc.message) from None
         when = ranking.parse_datetime("published_at", published_at) or self._clock()
         query = _Query(get_vector=lambda: self.model._row_matrix(*terms), self_row=None,
                        article_id=None, corpus_article=False,
@@ -1010,7 +1010,7 @@ class Recommender:
         if self.universe(live).row_of(article_id) is None:
             if field is None:
                 raise UnknownArticleError(article_id)
-            raise UnknownValueError(field, f"unknown article id {article_id!r}")
+            raise UnusableValueError(field, f"unknown article id {article_id!r}")
 
     def takedown(self, key: str, reason: str, by: str | None = None, force: bool = False,
                  live: Any = None) -> Takedown:

@@ -32,10 +32,11 @@ class InvalidParameterError(AlsoseeError, ValueError):
         self.message = message
 
 
-class UnknownValueError(InvalidParameterError):
-    """A well-formed value that names what the corpus or state does not have: an unknown
-    section or language, an unknown article id in a pin or block list. (HTTP: 422, where a
-    malformed value is a 400.)"""
+class UnusableValueError(InvalidParameterError):
+    """A well-formed value that cannot be used: it names what the corpus or state does not
+    have (an unknown section or language, an unknown article id in a pin or block list), the
+    article itself in its own pins or blocks, or a time already past (a pin expiry). (HTTP:
+    422, where a malformed value is a 400.)"""
 
 
 class UnknownArticleError(AlsoseeError, KeyError):

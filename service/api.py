@@ -112,7 +112,7 @@ def related(article_id: str):
             schema:
               $ref: "#/components/schemas/RelatedResponse"
       "422":
-        $ref: "#/components/responses/UnknownValue"
+        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
@@ -143,7 +143,7 @@ def related_to_draft():
       "429":
         $ref: "#/components/responses/TooManyRequests"
       "422":
-        $ref: "#/components/responses/UnknownValue"
+        $ref: "#/components/responses/UnusableValue"
     """
     state = get_state()
     view = state.view()

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service import openapi, validation
+from service import openapi, ranking_params, validation
 from service.auth import current_actor, require_api_key
 from service.errors import Problem, invalid_parameter
 from service.state import get_state
@@ -200,14 +200,15 @@ def put_pins(article_id: str):
             required: [ids]
             properties:
               ids:
-                type: array
-                minItems: 1
-                maxItems: 100
-                items: {type: string}
-                description: Known article ids, not the article itself, no repeats.
+                $ref: "#/components/schemas/EditorialIds"
               expires_at:
-                type: [string, "null"]
-                description: ISO 8601 date-time after which the pins are ignored.
+                description: >-
+                  ISO 8601 date-time after which the pins are ignored (no offset: UTC); a time
+                  already past is a 422.
+                anyOf:
+                  - {type: string, format: date-time}
+                  - {type: string, format: date}
+                  - {type: "null"}
     responses:
       "200":
         description: The pins now in force. Taken-down or blocked ids are stored but not shown.
@@ -216,13 +217,13 @@ def put_pins(article_id: str):
             schema:
               $ref: "#/components/schemas/PinList"
       "422":
-        $ref: "#/components/responses/UnknownValue"
+        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
     expires_at = payload.get("expires_at")
-    if expires_at is not None and not isinstance(expires_at, str):
-        raise invalid_parameter("expires_at", "expires_at must be an ISO 8601 date string")
+    if expires_at is not None:  # the documented grammar; the library alone takes more
+        expires_at = ranking_params.parse_iso_datetime("expires_at", expires_at)
     state = get_state()
     pin = state.engine().pin(article_id, _ids(payload), expires_at=expires_at,
                              by=current_actor(), live=state.view().live)
@@ -313,10 +314,7 @@ def put_blocks(article_id: str):
             required: [ids]
             properties:
               ids:
-                type: array
-                minItems: 1
-                maxItems: 100
-                items: {type: string}
+                $ref: "#/components/schemas/EditorialIds"
     responses:
       "200":
         description: The blocks now in force.
@@ -325,7 +323,7 @@ def put_blocks(article_id: str):
             schema:
               $ref: "#/components/schemas/Blocks"
       "422":
-        $ref: "#/components/responses/UnknownValue"
+        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)

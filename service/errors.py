@@ -32,7 +32,7 @@ from recommender.errors import (
     InvalidParameterError,
     StateError,
     UnknownArticleError,
-    UnknownValueError,
+    UnusableValueError,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -103,11 +103,11 @@ def _handle_invalid_parameter(exc: InvalidParameterError) -> Response:
     return problem_response(invalid_parameter(exc.field, exc.message))
 
 
-def _handle_unknown_value(exc: UnknownValueError) -> Response:
+def _handle_unusable_value(exc: UnusableValueError) -> Response:
     # Well-formed (the OpenAPI description allows it) but naming what the corpus lacks: 422,
     # so that a 400 always means "the request breaks the documented syntax".
-    return problem_response(Problem(422, exc.message, slug="unknown-value",
-                                    title="Unknown value", field=exc.field))
+    return problem_response(Problem(422, exc.message, slug="unusable-value",
+                                    title="Unusable value", field=exc.field))
 
 
 def _handle_alsosee_error(exc: AlsoseeError) -> Response:
@@ -151,7 +151,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(Problem, _handle_problem)
     app.register_error_handler(UnknownArticleError, _handle_unknown_article)
     app.register_error_handler(InvalidParameterError, _handle_invalid_parameter)
-    app.register_error_handler(UnknownValueError, _handle_unknown_value)
+    app.register_error_handler(UnusableValueError, _handle_unusable_value)
     app.register_error_handler(StateError, _handle_state_error)
     app.register_error_handler(AlsoseeError, _handle_alsosee_error)
     app.register_error_handler(HTTPException, _handle_http_exception)

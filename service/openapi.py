@@ -178,9 +178,7 @@ def build_spec(app: Flask) -> SpecBuild:
     from service import ranking_params  # the ranking options' query grammar (one source)
 
     spec = copy.deepcopy(_base())
-    spec["components"].setdefault("parameters", {}).update(
-        ranking_params.parameter_components())
-    spec.setdefault(GROUPS_KEY, {})["Ranking"] = ranking_params.parameter_group()
+    ranking_params.add_to_spec(spec)
     paths: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):

@@ -105,7 +105,7 @@ def related_html(article_id: str):
             schema:
               type: string
       "422":
-        $ref: "#/components/responses/UnknownValue"
+        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)

@@ -19,15 +19,16 @@ spelling.
 
 Errors: a value that breaks this grammar or a range is a 400 problem naming the field; a
 well-formed value naming what the corpus does not have (an unknown section or language) is a
-422 (:class:`recommender.errors.UnknownValueError`, raised by the engine).
+422 (:class:`recommender.errors.UnusableValueError`, raised by the engine).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Request
@@ -61,15 +62,34 @@ _SECTION_HALF_LIFE_RE = re.compile(SECTION_HALF_LIFE_PATTERN)
 
 
 @dataclass(frozen=True)
+class Kind:
+    """How one kind of option is written: query-string schema and parser, JSON schema and
+    parser (both parsers raise 400 problems naming the field and return library values)."""
+
+    schema: dict[str, Any]
+    parse: Callable[[str, str], Any]
+    json_schema: dict[str, Any]
+    parse_json: Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
 class QueryParam:
-    """A ranking option as a query parameter: how its value is written, and its schema."""
+    """A ranking option: how its value is written (query string and JSON), and its schemas."""
 
     name: str
     description: str
-    schema: dict[str, Any]
-    parse: Callable[[str, str], Any]
+    kind: Kind
     repeatable: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.kind.schema
+
+    def parse(self, name: str, raw: str) -> Any:
+        return self.kind.parse(name, raw)
+
+    def parse_json(self, name: str, value: Any) -> Any:
+        return self.kind.parse_json(name, value)
 
     def component(self) -> dict[str, Any]:
         """The OpenAPI parameter object."""
@@ -80,105 +100,182 @@ class QueryParam:
         return out
 
 
-def _fail(name: str, raw: str, what: str) -> Exception:
-    shown = raw if len(raw) <= 40 else raw[:40] + "..."
+def _fail(name: str, raw: Any, what: str) -> Exception:
+    shown = raw if not isinstance(raw, str) or len(raw) <= 40 else raw[:40] + "..."
     return invalid_parameter(name, f"{name} must be {what}, got {shown!r}")
 
 
-def _number(lo: float, hi: float, *, lo_open: bool = False, off: bool = False):
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _number(lo: float, hi: float, *, lo_open: bool = False, off: bool = False) -> Kind:
     schema: dict[str, Any] = {"type": "number", "maximum": hi}
     schema["exclusiveMinimum" if lo_open else "minimum"] = lo
-    what = f"a number {'>' if lo_open else '>='} {lo:g} and <= {hi:g}" + (
-        f" or '{OFF}'" if off else "")
+    what = f"a number {'>' if lo_open else '>='} {lo:g} and <= {hi:g}"
+
+    def in_range(name: str, raw: Any, value: Any) -> float:
+        if not _is_number(value) or value < lo or (lo_open and value == lo) or value > hi:
+            raise _fail(name, raw, what + (f" or '{OFF}'" if off else ""))
+        return float(value)
 
     def parse(name: str, raw: str) -> float | None:
         if off and raw == OFF:
             return None
         if not _NUMBER_RE.fullmatch(raw):
-            raise _fail(name, raw, what)
-        value = float(raw)
-        if value < lo or (lo_open and value == lo) or value > hi:
-            raise _fail(name, raw, what)
-        return value
+            raise _fail(name, raw, what + (f" or '{OFF}'" if off else ""))
+        return in_range(name, raw, float(raw))
 
-    if off:
-        schema = {"anyOf": [schema, {"type": "string", "enum": [OFF]}]}
-    return schema, parse
+    def parse_json(name: str, value: Any) -> float | None:
+        if off and value is None:
+            return None
+        return in_range(name, value, value)
+
+    query = {"anyOf": [schema, {"type": "string", "enum": [OFF]}]} if off else schema
+    return Kind(query, parse, _nullable(schema) if off else schema, parse_json)
 
 
-def _integer(lo: int, hi: int):
+def _integer(lo: int, hi: int) -> Kind:
+    what = f"an integer from {lo} to {hi}"
+
     def parse(name: str, raw: str) -> int:
         if not _INTEGER_RE.fullmatch(raw) or not lo <= int(raw) <= hi:
-            raise _fail(name, raw, f"an integer from {lo} to {hi}")
+            raise _fail(name, raw, what)
         return int(raw)
 
-    return {"type": "integer", "minimum": lo, "maximum": hi}, parse
+    def parse_json(name: str, value: Any) -> int:
+        # JSON (and JSON Schema's "integer") does not tell 5 from 5.0.
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**31:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _fail(name, value, what)
+        return value
+
+    schema = {"type": "integer", "minimum": lo, "maximum": hi}
+    return Kind(schema, parse, schema, parse_json)
 
 
-def _boolean():
+def _boolean() -> Kind:
     def parse(name: str, raw: str) -> bool:
         if raw not in _BOOLEANS:
             raise _fail(name, raw, "true or false (or 1 or 0)")
         return _BOOLEANS[raw]
 
-    return {"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}, parse
+    def parse_json(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _fail(name, value, "a JSON boolean")
+        return value
+
+    return Kind({"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}, parse,
+                {"type": "boolean"}, parse_json)
 
 
-def _choice(choices: tuple[str, ...]):
-    def parse(name: str, raw: str) -> str | None:
-        if raw not in choices:
+def _choice(choices: tuple[str, ...]) -> Kind:
+    def parse(name: str, raw: Any) -> str | None:
+        if not isinstance(raw, str) or raw not in choices:
             raise _fail(name, raw, "one of " + ", ".join(choices))
         return None if raw == OFF else raw
 
-    return {"type": "string", "enum": list(choices)}, parse
+    nullable = OFF in choices
+    schema = {"type": "string", "enum": list(choices)}
+
+    def parse_json(name: str, value: Any) -> str | None:
+        return None if nullable and value is None else parse(name, value)
+
+    return Kind(schema, parse, _nullable(schema) if nullable else schema, parse_json)
 
 
-def _date():
-    def parse(name: str, raw: str) -> dt.datetime | None:
+def _date() -> Kind:
+    what = f"an ISO 8601 date or date-time (2012-05-01, 2012-05-01T10:00:00Z) or '{OFF}'"
+
+    def parse(name: str, raw: Any) -> dt.datetime | None:
         if raw == OFF:
             return None
-        what = f"an ISO 8601 date or date-time (2012-05-01, 2012-05-01T10:00:00Z) or '{OFF}'"
-        if not _DATE_RE.fullmatch(raw):
+        if not isinstance(raw, str) or not _DATE_RE.fullmatch(raw):
             raise _fail(name, raw, what)
         try:
             return ranking.parse_datetime(name, raw)
         except ValueError:  # InvalidParameterError: a month 13, a February 30...
             raise _fail(name, raw, what) from None
 
-    return {"anyOf": [{"type": "string", "format": "date"},
-                      {"type": "string", "format": "date-time"},
-                      {"type": "string", "enum": [OFF]}]}, parse
+    def parse_json(name: str, value: Any) -> dt.datetime | None:
+        return None if value is None else parse(name, value)
+
+    dates = [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+    return Kind({"anyOf": [*dates, {"type": "string", "enum": [OFF]}]}, parse,
+                {"anyOf": [*dates, {"type": "string", "enum": [OFF]}, {"type": "null"}]},
+                parse_json)
 
 
-def _string_list():
-    def parse(name: str, raw: str) -> str:
-        if not raw:
-            raise _fail(name, raw, "a non-empty string")
+def parse_iso_datetime(name: str, value: Any) -> dt.datetime:
+    """An ISO 8601 date or date-time in the HTTP grammar (``2012-05-01``,
+    ``2012-05-01T10:00:00Z``, no offset: UTC), as an aware datetime; else a 400 problem."""
+    parsed = _date().parse(name, value) if value != OFF else None
+    if parsed is None:
+        raise _fail(name, value, "an ISO 8601 date or date-time (2012-05-01T10:00:00Z)")
+    return parsed
+
+
+def _non_empty(name: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise _fail(name, raw, "a non-empty string")
+    return raw
+
+
+def _string_list() -> Kind:
+    item = {"type": "string", "minLength": 1}
+    schema = {"type": "array", "maxItems": MAX_LIST, "items": item}
+
+    def parse_json(name: str, value: Any) -> list[str]:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or len(values) > MAX_LIST:
+            raise _fail(name, value, f"a string or an array of at most {MAX_LIST} strings")
+        return [_non_empty(name, v) for v in values]
+
+    return Kind(schema, _non_empty, {"anyOf": [item, schema]}, parse_json)
+
+
+def _language() -> Kind:
+    item = {"type": "string", "minLength": 1}
+
+    def parse_json(name: str, value: Any) -> str | None:
+        return None if value is None else _non_empty(name, value)
+
+    return Kind(item, _non_empty, _nullable(item), parse_json)
+
+
+def _section_half_life() -> Kind:
+    what = (f"SECTION:DAYS pairs separated by commas (DAYS > 0, at most {MAX_DAYS - 1}, or "
+            f"'{OFF}')")
+    days = _number(0, MAX_DAYS, lo_open=True, off=True)
+
+    def parse(name: str, raw: Any) -> str:
+        if not isinstance(raw, str) or not _SECTION_HALF_LIFE_RE.search(raw):
+            raise _fail(name, raw, what)
         return raw
 
-    return {"type": "array", "maxItems": MAX_LIST, "items": {"type": "string", "minLength": 1}}, \
-        parse
+    def parse_json(name: str, value: Any) -> Any:
+        if isinstance(value, dict):  # {"News": 2, "Features": null}
+            return {section: days.parse_json(f"{name}.{section}", v)
+                    for section, v in value.items()}
+        return parse(name, value)
+
+    schema = {"type": "string", "pattern": SECTION_HALF_LIFE_PATTERN}
+    return Kind(schema, parse, {"anyOf": [
+        {"type": "object", "additionalProperties": days.json_schema}, schema]}, parse_json)
 
 
-def _language():
-    schema, parse = _string_list()
-    return schema["items"], parse
-
-
-def _section_half_life():
-    def parse(name: str, raw: str) -> str:
-        if not _SECTION_HALF_LIFE_RE.search(raw):
-            raise _fail(name, raw, "SECTION:DAYS pairs separated by commas (DAYS > 0, at "
-                                   f"most {MAX_DAYS - 1}, or '{OFF}')")
-        return raw
-
-    return {"type": "string", "pattern": SECTION_HALF_LIFE_PATTERN}, parse
-
-
-def _param(name: str, description: str, kind: tuple[dict[str, Any], Callable[[str, str], Any]],
-           repeatable: bool = False) -> QueryParam:
-    schema, parse = kind
-    return QueryParam(name, description, schema, parse, repeatable)
+def _param(name: str, description: str, kind: Kind, repeatable: bool = False) -> QueryParam:
+    return QueryParam(name, description, kind, repeatable)
 
 
 #: Every ranking option except ``k`` as a query parameter (order: as documented).
@@ -267,18 +364,46 @@ def from_query(request: Request) -> dict[str, Any]:
     return options
 
 
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``options`` object of ``POST /v1/related``."""
+    return {"type": "object", "additionalProperties": False,
+            "description": "Ranking options, as JSON values (see the query parameters of "
+                           "`GET .../related`; `null` switches a nullable option off).",
+            "properties": {name: {"description": p.description, **p.kind.json_schema}
+                           for name, p in QUERY.items()}}
+
+
+def add_to_spec(spec: dict[str, Any]) -> None:
+    """Put the generated descriptions into an OpenAPI document (service/openapi.py): the
+    ``Ranking*`` parameters and their ``Ranking`` group, the ``RankingOptions`` schema, and
+    the ranking options allowed at the top level of a ``Draft``."""
+    components = spec.setdefault("components", {})
+    components.setdefault("parameters", {}).update(parameter_components())
+    spec.setdefault("x-parameter-groups", {})["Ranking"] = parameter_group()
+    schemas = components.setdefault("schemas", {})
+    schemas["RankingOptions"] = json_schema()
+    draft = schemas.get("Draft")
+    if draft is not None:
+        for name, prop in schemas["RankingOptions"]["properties"].items():
+            if name not in DRAFT_FIELDS:
+                draft.setdefault("properties", {}).setdefault(name, prop)
+
+
 def from_json(payload: dict[str, Any]) -> dict[str, Any]:
-    """Ranking options of a JSON body: top-level option fields plus the ``options`` object."""
-    options = {
-        name: value for name, value in payload.items()
-        if name not in DRAFT_FIELDS and name in RankingOptions.names()
-    }
+    """Ranking options of a JSON body: top-level option fields plus the ``options`` object,
+    parsed by :data:`QUERY`'s JSON side (the ``RankingOptions`` schema)."""
+    options = {name: value for name, value in payload.items()
+               if name not in DRAFT_FIELDS and name in QUERY}
     nested = payload.get("options", {})
     if not isinstance(nested, dict):
         raise invalid_parameter("options", "options must be a JSON object of ranking options")
     for name, value in nested.items():
         if name == "k":
             raise invalid_parameter("options.k", "give k at the top level")
+        if name not in QUERY:
+            raise invalid_parameter(
+                name, f"unknown ranking option; valid options: {', '.join(QUERY)}")
         options[name] = value
-    RankingOptions.from_mapping(options, json_types=True)
-    return options
+    parsed = {name: QUERY[name].parse_json(name, value) for name, value in options.items()}
+    RankingOptions.from_mapping(parsed)
+    return parsed

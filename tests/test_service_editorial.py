@@ -186,7 +186,7 @@ def test_takedown_pin_block_over_http(client):
     ("put", f"/v1/takedowns/{ARTICLE}", {}, 400, "reason"),
     ("put", f"/v1/takedowns/{ARTICLE}", {"reason": 3}, 400, "reason"),
     ("put", f"/v1/takedowns/{ARTICLE}", {"reason": "x", "force": "yes"}, 400, "force"),
-    ("put", f"/v1/articles/{ARTICLE}/pins", {"ids": [ARTICLE]}, 400, "ids"),
+    ("put", f"/v1/articles/{ARTICLE}/pins", {"ids": [ARTICLE]}, 422, "ids"),
     ("put", f"/v1/articles/{ARTICLE}/pins", {"ids": ["no-such-id"]}, 422, "ids"),
     ("put", f"/v1/articles/{ARTICLE}/pins", {"ids": "gv-1"}, 400, "ids"),
     ("put", f"/v1/articles/{ARTICLE}/pins", {"ids": ["gv-321626"], "expires_at": "soon"}, 400,
