@@ -697,7 +697,9 @@ class Recommender:
         """Recency factors of ``rows``; None when recency is off (a factor of 1)."""
         if (opts.half_life is None and not opts.section_half_life) or query.reference == NAT:
             return None
-        if opts.section_half_life:
+        # A half-life under a second (valid: any number > 0) overflows the age gap / half-life
+        # below; the general path handles that without a RuntimeWarning.
+        if opts.section_half_life or opts.half_life < 1e-5:
             codes = uni.section_codes[rows]
             half = np.full(rows.size, np.nan if opts.half_life is None else opts.half_life)
             for name, days in opts.section_half_life:

@@ -299,3 +299,14 @@ def test_another_worker_sees_the_same_state(scenario):
     finally:
         _reset(engine, article, state)
     assert other.related(article, k=k, **opts).ids == before
+
+
+@pytest.mark.parametrize("half_life", [5e-324, 1e-300, 1e-5])
+def test_the_smallest_half_lives_rank_without_warnings(engine, half_life):
+    """Any number > 0 is a valid half-life (the fuzz test sends 5e-324): the age gap over it
+    overflows to inf, the factor is the floor, and no RuntimeWarning (an error here) is raised
+    on either recency path (one half-life, per-section half-lives)."""
+    article = str(engine.model.ids_[0])
+    for extra in ({}, {"section_half_life": {"Caribbean": half_life}}):
+        result = engine.related(article, k=5, half_life=half_life, recency_floor=0.25, **extra)
+        assert all(item.score <= item.similarity + EPS for item in result.items)
