@@ -194,6 +194,86 @@ def rescore(matrix: sp.csr_matrix, rows: np.ndarray, qi: np.ndarray, qd: np.ndar
     return np.bincount(owner, weights=contrib, minlength=rows.size).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class RescoreBounds:
+    """What bounds the part of a cosine that a pruned query leaves out.
+
+    Attributes
+    ----------
+    max_df : int
+        The pruning's ``max_df`` these bounds were computed for ("common" terms have more
+        postings than this).
+    term_max : ndarray of float32, shape (n_features,)
+        The largest weight of every term over all rows.
+    row_common_norm : ndarray of float32, shape (n_rows,)
+        The L2 norm of every row restricted to the common terms.
+    """
+
+    max_df: int
+    term_max: np.ndarray
+    row_common_norm: np.ndarray
+
+
+def rescore_bounds(index: sp.csr_matrix, df: np.ndarray, max_df: int,
+                   block: int = 4096) -> RescoreBounds:
+    """Compute :class:`RescoreBounds` from the inverted index (terms in blocks: bounded
+    temporary memory)."""
+    indptr = np.asarray(index.indptr)
+    indices = np.asarray(index.indices)
+    data = np.asarray(index.data)
+    n_terms, n_rows = index.shape
+    term_max = np.zeros(n_terms, dtype=np.float32)
+    filled = np.flatnonzero(np.diff(indptr) > 0)
+    if filled.size:
+        term_max[filled] = np.maximum.reduceat(data, indptr[:-1][filled])
+    squares = np.zeros(n_rows, dtype=np.float64)
+    common = np.flatnonzero(np.asarray(df) > max_df)
+    for start in range(0, common.size, block):
+        pos, _ = _gather(indptr, common[start:start + block])
+        squares += np.bincount(indices[pos], weights=np.square(data[pos], dtype=np.float64),
+                               minlength=n_rows)
+    return RescoreBounds(int(max_df), term_max, np.sqrt(squares).astype(np.float32))
+
+
+def _rescore_top(matrix: sp.csr_matrix, rows: np.ndarray, partial: np.ndarray,
+                 qi: np.ndarray, qd: np.ndarray, kept: np.ndarray, n: int, df: np.ndarray,
+                 bounds: RescoreBounds, scratch: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top ``n`` of ``rows`` (same as re-scoring them all), re-scoring only the
+    rows that can reach it.
+
+    A row's exact cosine is its pruned score plus what the left-out query terms add: at most
+    ``|q_common| * |row_common| + sum(q_t * max weight of t)`` over the left-out common and
+    rare terms (Cauchy-Schwarz; all weights are non-negative). Rows are re-scored best bound
+    first, in growing batches, until the n-th best exact score reaches the largest bound
+    left: no other row can enter the top ``n``.
+    """
+    left = np.ones(qi.size, dtype=bool)  # the query's terms the pruning left out
+    left[np.searchsorted(qi, kept)] = False  # both sorted; kept is a subset of qi
+    common = np.asarray(df)[qi] > bounds.max_df
+    lc, lr = left & common, left & ~common
+    q_common = float(np.sqrt(np.dot(qd[lc].astype(np.float64), qd[lc].astype(np.float64))))
+    rare = float(np.dot(qd[lr].astype(np.float64),
+                        np.asarray(bounds.term_max)[qi[lr]].astype(np.float64)))
+    # + 1e-5: float32 rounding of the scores is far smaller
+    upper = (partial.astype(np.float64) + rare + 1e-5
+             + q_common * np.asarray(bounds.row_common_norm)[rows])
+    order = np.argsort(-upper, kind="stable")
+    done, size = 0, min(max(2 * n, 16), rows.size)
+    parts: list[np.ndarray] = []
+    while True:
+        parts.append(rescore(matrix, rows[order[done:size]], qi, qd, scratch))
+        done = size
+        if done >= rows.size:
+            break
+        exact = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if exact.size >= n and np.partition(exact, -n)[-n] >= upper[order[done]]:
+            break
+        size = min(size * 2, rows.size)
+    exact = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return top_rows(rows[order[:done]], exact, n)
+
+
 def query_candidates(
     q: sp.csr_matrix | tuple[np.ndarray, np.ndarray],
     matrix: sp.csr_matrix,
@@ -205,10 +285,13 @@ def query_candidates(
     allowed: np.ndarray | None = None,
     exclude_row: int | None = None,
     scratch: np.ndarray | None = None,
+    bounds: RescoreBounds | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` rows for one query vector: ``(rows int32, scores float32)``, best first.
 
-    ``q`` is a 1 x d sparse row or its ``(columns, weights)`` arrays.
+    ``q`` is a 1 x d sparse row or its ``(columns, weights)`` arrays. With ``bounds`` (for
+    ``pruning.max_df``), only the candidates that can reach the top ``n`` are re-scored
+    (same result).
 
     Only rows with a positive score are returned; ``allowed`` (bool per row) restricts the
     candidates (e.g. published rows), ``exclude_row`` removes the query's own row. Scores
@@ -233,7 +316,9 @@ def query_candidates(
     rows, scores = rows[keep], scores[keep]
     if pruning.exact:
         return top_rows(rows, scores, n)
-    rows, _ = top_rows(rows, scores, max(n, pruning.n_candidates))
+    rows, partial = top_rows(rows, scores, max(n, pruning.n_candidates))
+    if bounds is not None and bounds.max_df == pruning.max_df and 2 * n < rows.size:
+        return _rescore_top(matrix, rows, partial, qi, qd, si, n, df, bounds, scratch)
     return top_rows(rows, rescore(matrix, rows, qi, qd, scratch), n)
 
 

@@ -29,11 +29,19 @@ from sklearn.preprocessing import normalize
 from .analyzer import fast_analyzer
 from .boilerplate import boilerplate_config, strip_boilerplate
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
-from .index import Pruning, document_frequencies, query_candidates
+from .index import (
+    Pruning,
+    RescoreBounds,
+    document_frequencies,
+    query_candidates,
+    rescore_bounds,
+)
 from .tables import ListColumn, RowIndex, StringColumn
 from .vectorize import fit_vectorizers
 
 logger = logging.getLogger(__name__)
+
+_BOUNDS_LOCK = threading.Lock()
 
 #: Largest list a caller may ask for; a related-links box never shows more.
 MAX_K = 100
@@ -425,6 +433,8 @@ class RelatedStories(BaseEstimator):
             "fitted %d articles, %d features, %d non-zeros",
             self.n_articles_, self.matrix_.shape[1], self.matrix_.nnz,
         )
+        if self._pruning().max_df is not None:  # saved with the model: shared, no first-use cost
+            self.rescore_bounds_ = rescore_bounds(self.index_, self.df_, self._pruning().max_df)
         self.build_neighbors(dask_scheduler=dask_scheduler, progress=progress)
         return self
 
@@ -592,8 +602,23 @@ class RelatedStories(BaseEstimator):
         return query_candidates(
             query, self.matrix_, self.index_, self.df_, int(n), pruning=pruning,
             allowed=self.published_ if published_only else None, exclude_row=exclude,
-            scratch=self._scratch(),
+            scratch=self._scratch(), bounds=None if exact else self._rescore_bounds(pruning),
         )
+
+    def _rescore_bounds(self, pruning: Pruning) -> RescoreBounds | None:
+        """Bounds for skipping hopeless re-scoring (:func:`~recommender.index.rescore_bounds`):
+        computed at fit time (``rescore_bounds_``, memory-mapped with the model) or, for a
+        model saved without them, once per process."""
+        if pruning.max_df is None:
+            return None
+        bounds = self.__dict__.get("rescore_bounds_") or self.__dict__.get("_bounds")
+        if bounds is None or bounds.max_df != pruning.max_df:
+            with _BOUNDS_LOCK:
+                bounds = self.__dict__.get("_bounds")
+                if bounds is None or bounds.max_df != pruning.max_df:
+                    bounds = self.__dict__["_bounds"] = rescore_bounds(
+                        self.index_, self.df_, pruning.max_df)
+        return bounds
 
     def _scratch(self) -> np.ndarray:
         """A per-thread all-zero float32 buffer with one slot per feature (see rescore)."""
@@ -613,6 +638,7 @@ class RelatedStories(BaseEstimator):
         # Per-process caches (scratch space, analyzers), never persisted.
         state.pop("_local", None)
         state.pop("_analyzers", None)
+        state.pop("_bounds", None)
         # joblib (un)pickles with Python's pure-Python pickler so that it can memory-map
         # numpy arrays; millions of small objects (vocabulary entries, ids, titles) then
         # took most of a worker's load time (profiled with py-spy at 100k articles). They

@@ -13,7 +13,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from recommender import artifact
 from recommender.analyzer import fast_analyzer
 from recommender.errors import InvalidParameterError
-from recommender.index import Pruning, document_frequencies, prune_rows, query_candidates
+from recommender.index import (
+    Pruning,
+    document_frequencies,
+    prune_rows,
+    query_candidates,
+    rescore_bounds,
+)
 from recommender.model import RelatedStories
 
 
@@ -210,3 +216,52 @@ def test_fast_analyzer_on_the_model(sample_model: RelatedStories,
         fast, slow = fast_analyzer(vec), vec.build_analyzer()
         values = sample_model._field_values(sample_articles, field)
         assert all(fast(v) == slow(v) for v in values[:200]), field
+
+
+def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStories) -> None:
+    pruning = sample_model._pruning()
+    bounds = rescore_bounds(sample_model.index_, sample_model.df_, pruning.max_df, block=7)
+    dense = sample_model.matrix_.toarray().astype(np.float64)
+    np.testing.assert_allclose(bounds.term_max, dense.max(axis=0), rtol=1e-6)
+    common = sample_model.df_ > pruning.max_df
+    assert common.any()
+    np.testing.assert_allclose(bounds.row_common_norm,
+                               np.sqrt((dense[:, common] ** 2).sum(axis=1)), rtol=1e-5)
+    assert sample_model.rescore_bounds_.max_df == pruning.max_df  # saved at fit time
+
+
+def test_bounded_rescoring_gives_the_same_top_n(sample_model: RelatedStories,
+                                                sample_articles: pd.DataFrame,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import recommender.index as index_mod
+
+    rescored: list[int] = []
+    real_rescore = index_mod.rescore
+
+    def counting(matrix, rows, *args, **kwargs):
+        rescored.append(rows.size)
+        return real_rescore(matrix, rows, *args, **kwargs)
+
+    monkeypatch.setattr(index_mod, "rescore", counting)
+    m = sample_model
+    # A pruning so hard that the pruned order is poor (wrong bounds would show), and a
+    # milder one where the bounds spare most of the re-scoring.
+    for pruning, fewer in ((Pruning(max_terms=2, max_df=10, n_candidates=80), False),
+                           (sample_model._pruning(), True)):
+        bounds = rescore_bounds(m.index_, m.df_, pruning.max_df)
+        full = bounded = 0
+        for i in range(0, len(sample_articles), 3):
+            q = m.draft_terms(sample_articles["title"].iat[i], sample_articles["body"].iat[i])
+            for n in (1, 5, 10):
+                rescored.clear()
+                expected = query_candidates(q, m.matrix_, m.index_, m.df_, n,
+                                            pruning=pruning, allowed=m.published_)
+                full += sum(rescored)
+                rescored.clear()
+                got = query_candidates(q, m.matrix_, m.index_, m.df_, n, pruning=pruning,
+                                       allowed=m.published_, bounds=bounds)
+                bounded += sum(rescored)
+                np.testing.assert_array_equal(got[0], expected[0])
+                np.testing.assert_array_equal(got[1], expected[1])
+        if fewer:
+            assert bounded < 0.8 * full, (bounded, full)
