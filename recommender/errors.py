@@ -36,7 +36,7 @@ class UnusableValueError(InvalidParameterError):
     """A well-formed value that cannot be used: it names what the corpus or state does not
     have (an unknown section or language, an unknown article id in a pin or block list), the
     article itself in its own pins or blocks, or a time already past (a pin expiry). (HTTP:
-    422, where a malformed value is a 400.)"""
+    a 400 problem of type ``unusable-value``; a malformed value is ``invalid-parameter``.)"""
 
 
 class UnknownArticleError(AlsoseeError, KeyError):

@@ -111,8 +111,6 @@ def related(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/RelatedResponse"
-      "422":
-        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
@@ -142,8 +140,6 @@ def related_to_draft():
               $ref: "#/components/schemas/DraftResponse"
       "429":
         $ref: "#/components/responses/TooManyRequests"
-      "422":
-        $ref: "#/components/responses/UnusableValue"
     """
     state = get_state()
     view = state.view()

@@ -204,7 +204,7 @@ def put_pins(article_id: str):
               expires_at:
                 description: >-
                   ISO 8601 date-time after which the pins are ignored (no offset: UTC); a time
-                  already past is a 422.
+                  already past is a 400 (type unusable-value).
                 anyOf:
                   - {type: string, format: date-time}
                   - {type: string, format: date}
@@ -216,8 +216,6 @@ def put_pins(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/PinList"
-      "422":
-        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -322,8 +320,6 @@ def put_blocks(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/Blocks"
-      "422":
-        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)

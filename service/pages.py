@@ -104,8 +104,6 @@ def related_html(article_id: str):
           text/html:
             schema:
               type: string
-      "422":
-        $ref: "#/components/responses/UnusableValue"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)

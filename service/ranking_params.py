@@ -19,7 +19,8 @@ spelling.
 
 Errors: a value that breaks this grammar or a range is a 400 problem naming the field; a
 well-formed value naming what the corpus does not have (an unknown section or language) is a
-422 (:class:`recommender.errors.UnusableValueError`, raised by the engine).
+400 of type ``unusable-value`` (:class:`recommender.errors.UnusableValueError`, raised by the
+engine).
 """
 
 from __future__ import annotations
@@ -304,15 +305,17 @@ QUERY: dict[str, QueryParam] = {p.name: p for p in (
     _param("collapse_keep", "Which near-duplicate is shown: `newer`, `older` or `higher`.",
            _choice(ranking.KEEP_RULES)),
     _param("diversity", "MMR diversity, 0 (off) to 1.", _number(0, 1)),
-    _param("section", "Only this section (repeatable; an unknown section is a 422).",
+    _param("section", "Only this section (repeatable; an unknown section is a 400 of type "
+           "unusable-value).",
            _string_list(), repeatable=True),
-    _param("exclude_sections", "Never this section (repeatable; an unknown section is a 422).",
+    _param("exclude_sections", "Never this section (repeatable; an unknown section is a 400 of "
+           "type unusable-value).",
            _string_list(), repeatable=True),
     _param("tags", "Only stories with this tag (repeatable).", _string_list(),
            repeatable=True),
     _param("tags_mode", "`any` or `all` of the `tags`.", _choice(ranking.TAG_MODES)),
     _param("language", "Only this language (default: the article's own); `any` for all "
-                       "(an unknown language is a 422).", _language()),
+                       "(an unknown language is a 400 of type unusable-value).", _language()),
     _param("exclude", "Never this article id (repeatable).", _string_list(), repeatable=True),
     _param("status", "`published` (default) or `any`.", _choice(ranking.STATUSES)),
     _param("min_score", "Similarity floor (0-1).", _number(0, 1)),
