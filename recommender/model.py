@@ -373,7 +373,9 @@ class RelatedStories(BaseEstimator):
         # vocabularies become MARISA tries whose key ids are the columns (shared in serving).
         unfitted = {f: self._make_vectorizer(f, n_docs=len(X)) for f in FIELDS
                     if weights[f] > 0}
-        columns = {f: self._field_values(X, f, strip=False) for f in unfitted}
+        # Each shard's texts become Python strings only when its task is sent: 1M bodies
+        # as str objects are ~1.2 GB that no one needs all at once.
+        columns = {f: _LazyField(self, X, f) for f in unfitted}
         config = boilerplate_config(self.boilerplate) if self.strip_boilerplate else None
         vectorized = fit_vectorizers(unfitted, columns, boilerplate=config, n_jobs=self.n_jobs,
                                      dask_scheduler=dask_scheduler, progress=progress)
@@ -817,6 +819,21 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         positive = positive[cand >= kth]
     order = np.lexsort((positive, -scores[positive]))
     return positive[order][:k]
+
+
+class _LazyField(Sequence):
+    """The values of one text field, converted (``_field_values``) a slice at a time."""
+
+    def __init__(self, model: RelatedStories, articles: pd.DataFrame, field: str) -> None:
+        self._model, self._articles, self._field = model, articles, field
+
+    def __len__(self) -> int:
+        return len(self._articles)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return self._model._field_values(self._articles.iloc[key], self._field, strip=False)
+        return self[key: key + 1 or None][0]
 
 
 class _Stages:

@@ -61,6 +61,8 @@ class VectorizeStats:
     terms_seen: dict[str, int] = field(default_factory=dict)
     #: Largest peak resident memory of a counting process (a worker's own, for loky/Dask).
     worker_peak_rss_mib: float = 0.0
+    #: This process's peak memory (MiB) at the end of each stage (where the peak happens).
+    peak_rss_mib_after: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class VectorizeStats:
             "backend": self.backend,
             "terms_seen": dict(self.terms_seen),
             "worker_peak_rss_mib": round(self.worker_peak_rss_mib, 1),
+            "peak_rss_mib_after": {k: round(v, 1) for k, v in self.peak_rss_mib_after.items()},
         }
 
 
@@ -274,6 +277,7 @@ def fit_vectorizers(
         if bar is not None:
             bar.close()
 
+    stats.peak_rss_mib_after["counting"] = peak_rss_mib()
     fitted: dict[str, TfidfVectorizer] = {}
     blocks: dict[str, sp.csr_matrix] = {}
     for name in names:
@@ -289,6 +293,7 @@ def fit_vectorizers(
             continue
         fitted[name], blocks[name] = vec, block
         del vocab
+        stats.peak_rss_mib_after[name] = peak_rss_mib()
     stats.seconds = time.perf_counter() - start
     stats.cpu_seconds = time.process_time() - cpu_start + (
         stats.count_cpu_seconds if stats.backend != "sequential" else 0.0)
@@ -366,4 +371,14 @@ def _finish_field(vec: TfidfVectorizer, vocab: Mapping[str, int], shards: list[A
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB): ``VmHWM``, the high-water mark of its own
+    address space. ``ru_maxrss`` would not do in a worker: it is carried over from the
+    parent's size at fork (a loky worker of a 3 GB trainer reported 3 GB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
