@@ -7,15 +7,15 @@ string (``?section=World&section=Europe``) and are arrays in JSON; ``section_hal
 top-level ``tags`` are the draft's own tags, so the tag *filter* goes in the ``options``
 object (which may hold any option).
 
-**One grammar, one description.** Each query parameter is a :class:`QueryParam` of
-:data:`QUERY`: its strict wire syntax and the OpenAPI description of exactly that syntax
-(served in ``/openapi.json`` through :func:`parameter_components`), so the description cannot
-promise what the parser refuses or hide what it accepts; the schemathesis fuzz test checks
-both directions. Numbers are decimal (``0.5``, ``1e-3``), booleans ``true``/``false`` (or
-``1``/``0``, as PHP sends them), ``none`` switches a nullable option off, dates are ISO 8601
-(``2012-05-01``, ``2012-05-01T10:00:00Z``; no offset means UTC). The library's own parser is
-more forgiving (CLI flags: ``off``, ``yes``, upper case); HTTP is not, so one request has one
-spelling.
+**One grammar, one description.** Each option is a :class:`QueryParam` of :data:`QUERY`:
+its strict syntax in a query string and in JSON, and the OpenAPI description of exactly that
+syntax (put into ``/openapi.json`` by :func:`add_to_spec`: the ``Ranking*`` parameters and
+the ``RankingOptions`` schema), so the description cannot promise what the parser refuses or
+hide what it accepts; the schemathesis fuzz test checks both directions. Numbers are decimal
+(``0.5``, ``1e-3``), booleans ``true``/``false`` (or ``1``/``0``, as PHP sends them), ``none``
+switches a nullable option off, dates are ISO 8601 (``2012-05-01``, ``2012-05-01T10:00:00Z``;
+no offset means UTC). The library's own parser is more forgiving (CLI flags: ``off``, ``yes``,
+upper case); HTTP is not, so one request has one spelling.
 
 Errors: a value that breaks this grammar or a range is a 400 problem naming the field; a
 well-formed value naming what the corpus does not have (an unknown section or language) is a
@@ -38,9 +38,6 @@ from recommender import ranking
 from recommender.ranking import RankingOptions
 from service.errors import invalid_parameter
 
-LIST_OPTIONS = frozenset({"section", "exclude_sections", "tags", "exclude"})
-#: Query parameters that are not ranking options (ignored here).
-OTHER_QUERY_PARAMS = frozenset({"k"})
 #: Top-level fields of POST /v1/related that describe the draft, not the ranking.
 DRAFT_FIELDS = frozenset({"title", "body", "tags", "k", "published_at", "options"})
 
