@@ -131,6 +131,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         protection,
         validation,
     )
+    from service.connection import CloseAfterErrorWithBody
     from service.state import EXTENSION_KEY, ServiceState
 
     app = Flask(__name__)
@@ -162,4 +163,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     protection.init_app(app)  # after the blueprints: it wraps their views
     app.after_request(_security_headers)
+    # Keep-alive (gthread) and unread request bodies, under any WSGI server entry point:
+    # see service/connection.py.
+    app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
     return app

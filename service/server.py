@@ -57,12 +57,9 @@ class AlsoseeApplication(BaseApplication):
 
     def load(self):
         from service import create_app
-        from service.connection import CloseAfterErrorWithBody
 
         app = create_app()
         _start_reloader(app)
-        # Keep-alive (gthread) and unread request bodies: see service/connection.py.
-        app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
         return app
 
     def run(self) -> None:

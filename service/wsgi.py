@@ -6,8 +6,5 @@ Add ``--worker-class service.gunicorn_worker.ProblemSyncWorker`` (``ProblemThrea
 """
 
 from service import create_app
-from service.connection import CloseAfterErrorWithBody
 
 app = create_app()
-# Keep-alive with unread request bodies (gunicorn's gthread worker): see service/connection.py.
-app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
