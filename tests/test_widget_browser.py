@@ -9,6 +9,8 @@ installs them). The screenshot is written to the pytest tmp dir and copied to
 from __future__ import annotations
 
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -90,9 +92,9 @@ PAGE_HEAD = """<!doctype html>
 """
 
 
-def _write_pages(site: Path, api: str, dead_api: str) -> None:
+def _write_pages(site: Path, api: str, dead_api: str, silent_api: str) -> None:
     (site / "story.html").write_text(PAGE_HEAD.format(title="A story") + f"""
-<div id="w-main" data-alsosee-article="flood-main" data-k="5"></div>
+<div id="w-main" data-alsosee-article="flood-main" data-k="5" data-timeout="20000"></div>
 <p id="after">The end of the story.</p>
 <script src="{api}/widget.js" defer></script>
 </body></html>
@@ -101,6 +103,13 @@ def _write_pages(site: Path, api: str, dead_api: str) -> None:
 <div id="w-unknown" data-alsosee-article="no-such-article" data-k="5"></div>
 <div id="w-lonely" data-alsosee-article="lonely" data-k="5"></div>
 <div id="w-down" data-alsosee-article="flood-main" data-alsosee-api="{dead_api}"></div>
+<p id="after">The end of the story.</p>
+<script src="{api}/widget.js" defer></script>
+</body></html>
+""")
+    (site / "slow.html").write_text(PAGE_HEAD.format(title="A slow service") + f"""
+<div id="w-slow" data-alsosee-article="flood-main" data-alsosee-api="{silent_api}"
+     data-timeout="800"></div>
 <p id="after">The end of the story.</p>
 <script src="{api}/widget.js" defer></script>
 </body></html>
@@ -138,10 +147,14 @@ def setup(tmp_path_factory):
     models = train_corpus(_articles(), tmp / "train")
     site_dir = tmp / "site"
     site_dir.mkdir()
-    with static_site(site_dir) as site:
+    # A service that accepts connections and never answers (the kernel completes the
+    # handshake from the listen backlog): the widget must give up after data-timeout.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=16)
+    silent_api = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    with silent, static_site(site_dir) as site:
         with live_server(models, tmp / "server.log", workers=2,
                          env={"ALSOSEE_CORS_ORIGINS": site}) as live:
-            _write_pages(site_dir, live.base, f"http://127.0.0.1:{free_port()}")
+            _write_pages(site_dir, live.base, f"http://127.0.0.1:{free_port()}", silent_api)
             yield {"api": live.base, "site": site, "tmp": tmp, "live": live,
                    "port": int(site.rsplit(":", 1)[1])}
 
@@ -164,7 +177,13 @@ def test_widget_renders_the_related_list_as_text(driver, setup):
     driver.get(f"{site}/story.html")
     _wait_settled(driver, 1)
     widget = driver.find_element("id", "w-main")
-    assert widget.get_attribute("data-alsosee-state") == "rendered"
+    state = widget.get_attribute("data-alsosee-state")
+    # If this fails, say why: the widget's console warning and what the server logged.
+    warnings = driver.execute_script("return window.__warnings")
+    assert state == "rendered", (
+        f"widget state {state!r}; console warnings: {warnings}\n"
+        f"server log tail:\n{setup['live'].log()[-3000:]}"
+    )
 
     aside = widget.find_element("css selector", "aside.alsosee")
     heading = aside.find_element("css selector", "h2.alsosee__heading")
@@ -216,6 +235,19 @@ def test_widget_renders_nothing_without_layout_shift(driver, setup):
     warnings = driver.execute_script("return window.__warnings")
     assert len(warnings) == 1, warnings  # logged once per page, not once per widget
     assert warnings[0].startswith("alsosee widget:")
+
+
+def test_widget_gives_up_on_a_silent_service_after_its_timeout(driver, setup):
+    started = time.monotonic()
+    driver.get(f"{setup['site']}/slow.html")
+    _wait_settled(driver, 1)
+    waited = time.monotonic() - started
+    widget = driver.find_element("id", "w-slow")
+    assert widget.get_attribute("data-alsosee-state") == "empty"
+    assert widget.get_attribute("innerHTML") == ""
+    assert 0.8 <= waited < 5, f"gave up after {waited:.2f} s, data-timeout is 0.8 s"
+    warnings = driver.execute_script("return window.__warnings")
+    assert len(warnings) == 1 and "unavailable" in warnings[0], warnings
 
 
 def test_cors_blocks_origins_that_are_not_allowed(driver, setup):

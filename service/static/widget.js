@@ -8,6 +8,7 @@
  *   data-k="5"             how many links (1 to 100, default 5)
  *   data-dates="off"       hide the publication dates
  *   data-alsosee-api="URL" the service's base URL (default: where widget.js came from)
+ *   data-timeout="5000"    give up after this many milliseconds (500 to 60000, default 5000)
  * On the <script> tag: data-alsosee-style="none" leaves all styling to the page.
  *
  * Markup (the same as the server's related.html fragment; class names are stable):
@@ -62,6 +63,16 @@
       }
     }
     return K_DEFAULT;
+  }
+
+  function parseTimeout(value) {
+    if (value && /^[0-9]{3,5}$/.test(value)) {
+      var ms = parseInt(value, 10);
+      if (ms >= 500 && ms <= 60000) {
+        return ms;
+      }
+    }
+    return TIMEOUT_MS;
   }
 
   function formatDate(iso) {
@@ -154,7 +165,7 @@
       if (controller) {
         controller.abort();
       }
-    }, TIMEOUT_MS);
+    }, parseTimeout(container.getAttribute("data-timeout")));
     fetch(url, {
       mode: "cors",
       credentials: "omit",
