@@ -54,13 +54,18 @@ class Server:
                     pass
         return lines
 
-    def worker_of(self, request_id: str) -> int:
-        for _ in range(50):  # the line may still be in flight
-            for entry in self.log_lines():
-                if entry.get("request_id") == request_id:
-                    return entry["worker"]
+    def workers_of(self, request_ids: list[str]) -> dict[str, int]:
+        """The worker pid that answered each request, from the JSON access log (one pass
+        over the log per try: it holds thousands of lines after the load test)."""
+        found: dict[str, int] = {}
+        for _ in range(50):  # the last lines may still be in flight
+            wanted = set(request_ids)
+            found = {e["request_id"]: e["worker"] for e in self.log_lines()
+                     if e.get("request_id") in wanted}
+            if len(found) == len(wanted):
+                return found
             time.sleep(0.1)
-        raise AssertionError(f"request {request_id} not in the log")
+        raise AssertionError(f"requests {sorted(set(request_ids) - set(found))} not in the log")
 
 
 def start_server(models: Path, state_db: Path, log_path: Path) -> Server:
@@ -240,9 +245,10 @@ def test_publish_is_visible_through_other_workers_at_once(server):
         answers.append((request_id, time.monotonic() - published, listed))
     misses = sum(1 for *_, listed in answers if not listed)
     seen: dict[int, float] = {}
-    for request_id, seconds, _ in answers:  # which worker answered (from the JSON log)
-        seen.setdefault(server.worker_of(request_id), seconds)
-    put_worker = server.worker_of(put_id)
+    workers = server.workers_of([put_id] + [request_id for request_id, *_ in answers])
+    for request_id, seconds, _ in answers:  # which worker answered
+        seen.setdefault(workers[request_id], seconds)
+    put_worker = workers[put_id]
     others = {pid: t for pid, t in seen.items() if pid != put_worker}
     print(f"publish visibility: seconds after the PUT per worker {seen}, misses {misses}")
     assert others, "no other worker answered within a second"
