@@ -107,6 +107,13 @@ def _write_pages(site: Path, api: str, dead_api: str, silent_api: str) -> None:
 <script src="{api}/widget.js" defer></script>
 </body></html>
 """)
+    (site / "bounds.html").write_text(PAGE_HEAD.format(title="Options out of range") + f"""
+<div id="w-two" data-alsosee-article="flood-main" data-k="2" data-timeout="20000"></div>
+<div id="w-huge" data-alsosee-article="flood-main" data-k="500" data-timeout="20000"></div>
+<div id="w-word" data-alsosee-article="flood-main" data-k="five" data-timeout="nope"></div>
+<script src="{api}/widget.js" defer></script>
+</body></html>
+""")
     (site / "slow.html").write_text(PAGE_HEAD.format(title="A slow service") + f"""
 <div id="w-slow" data-alsosee-article="flood-main" data-alsosee-api="{silent_api}"
      data-timeout="800"></div>
@@ -235,6 +242,20 @@ def test_widget_renders_nothing_without_layout_shift(driver, setup):
     warnings = driver.execute_script("return window.__warnings")
     assert len(warnings) == 1, warnings  # logged once per page, not once per widget
     assert warnings[0].startswith("alsosee widget:")
+
+
+def test_widget_options_outside_their_range_fall_back_to_the_defaults(driver, setup):
+    api = setup["api"]
+    counts = {k: len(requests.get(f"{api}/v1/articles/flood-main/related", params={"k": k},
+                                  timeout=5).json()["related"]) for k in (2, 5)}
+    assert counts[2] < counts[5], counts  # the page tells them apart
+    driver.get(f"{setup['site']}/bounds.html")
+    _wait_settled(driver, 3)
+    for widget_id, k in (("w-two", 2), ("w-huge", 5), ("w-word", 5)):
+        widget = driver.find_element("id", widget_id)
+        assert widget.get_attribute("data-alsosee-state") == "rendered", widget_id
+        items = widget.find_elements("css selector", "li.alsosee__item")
+        assert len(items) == counts[k], (widget_id, len(items))
 
 
 def test_widget_gives_up_on_a_silent_service_after_its_timeout(driver, setup):

@@ -55,24 +55,15 @@
     return "";
   }
 
-  function parseK(value) {
-    if (value && /^[0-9]{1,3}$/.test(value)) {
-      var k = parseInt(value, 10);
-      if (k >= 1 && k <= 100) {
-        return k;
+  // A whole number from an attribute, within [low, high]; anything else gives the default.
+  function parseBounded(value, low, high, fallback) {
+    if (value && /^[0-9]{1,6}$/.test(value)) {
+      var number = parseInt(value, 10);
+      if (number >= low && number <= high) {
+        return number;
       }
     }
-    return K_DEFAULT;
-  }
-
-  function parseTimeout(value) {
-    if (value && /^[0-9]{3,5}$/.test(value)) {
-      var ms = parseInt(value, 10);
-      if (ms >= 500 && ms <= 60000) {
-        return ms;
-      }
-    }
-    return TIMEOUT_MS;
+    return fallback;
   }
 
   function formatDate(iso) {
@@ -148,7 +139,7 @@
     container.setAttribute("data-alsosee-state", "loading");
     var base = (container.getAttribute("data-alsosee-api") || defaultBase()).replace(/\/+$/, "");
     var url = base + "/v1/articles/" + encodeURIComponent(id) + "/related?k=" +
-      parseK(container.getAttribute("data-k"));
+      parseBounded(container.getAttribute("data-k"), 1, 100, K_DEFAULT);
     var showDates = container.getAttribute("data-dates") !== "off";
 
     function fail(message) {
@@ -165,7 +156,7 @@
       if (controller) {
         controller.abort();
       }
-    }, parseTimeout(container.getAttribute("data-timeout")));
+    }, parseBounded(container.getAttribute("data-timeout"), 500, 60000, TIMEOUT_MS));
     fetch(url, {
       mode: "cors",
       credentials: "omit",
