@@ -166,4 +166,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Keep-alive (gthread) and unread request bodies, under any WSGI server entry point:
     # see service/connection.py.
     app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
+    caching.wrap_wsgi(app)  # outermost: a repeated list skips everything above
     return app

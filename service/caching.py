@@ -13,9 +13,10 @@ Views decorated with :func:`cacheable` answer with
 Errors and writes get ``Cache-Control: no-store`` (a 404 for an article published a second
 later must not be cached).
 
-Each worker also keeps the bodies of recent 200 answers in memory under the same tag
-(:mod:`service.response_cache`): a repeated request skips the ranking and the encoding. The
-``X-Cache`` response header says ``hit`` or ``miss``.
+Each worker also keeps its recent 200 answers in memory under the same tag
+(:mod:`service.response_cache`, a WSGI middleware in front of Flask): a repeated request
+skips Flask, the ranking and the encoding. The ``X-Cache`` response header says ``hit`` or
+``miss``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 
 from recommender import __version__
-from service.response_cache import EXTENSION_KEY, CachedBody, ResponseCache
+from service.response_cache import (
+    ENVIRON_KEY,
+    EXTENSION_KEY,
+    NOT_MODIFIED_HEADERS,
+    ResponseCache,
+    ResponseCacheMiddleware,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,11 +53,10 @@ def _is_cacheable() -> bool:
     return bool(getattr(view, "alsosee_cacheable", False))
 
 
-def etag_for(view: Any) -> str:
+def etag_for(view: Any, editorial: Any) -> str:
+    """The ETag of the answers of *view* (a request's pinned model and state version);
+    *editorial* is the service's ``Editorial`` store (``None`` without a state database)."""
     state = view.state_version if view.state_version is not None else "x"
-    from service.state import get_state
-
-    editorial = get_state().editorial
     if editorial is not None:  # an expiring pin changes the list without a write
         state = f"{state}p{editorial.snapshot(view.state_version).expired_pins()}"
     return f"{view.version}.{state}.{__version__}"
@@ -63,24 +69,14 @@ def _cache_control() -> str:
     return f"public, max-age={max_age}"
 
 
-def _cache_key(tag: str) -> tuple[str, str, bytes]:
-    return (tag, request.path, request.query_string)
-
-
-def _before() -> Response | None:
+def _before() -> None:
     if not _is_cacheable():
-        return None
+        return
     from service.state import get_state
 
-    view = get_state().view()  # pins the model and state version for this request
-    tag = g.alsosee_etag = etag_for(view)
-    cached = current_app.extensions[EXTENSION_KEY].get(_cache_key(tag))
-    if cached is None:
-        return None
-    # Returned from before_request, this skips the view; the after_request hooks (ETag and
-    # 304, CORS, request id, logging, metrics) still run as for any answer.
-    g.alsosee_cache_hit = True
-    return Response(cached.body, status=200, content_type=cached.content_type)
+    state = get_state()
+    view = state.view()  # pins the model and state version for this request
+    g.alsosee_etag = etag_for(view, state.editorial)
 
 
 def _after(response: Response) -> Response:
@@ -89,17 +85,18 @@ def _after(response: Response) -> Response:
     # answered 304 to an unknown or invalid article id (with "If-None-Match: *" or any
     # current ETag), found by schemathesis. The list is computed anyway (milliseconds).
     if tag is not None and response.status_code == 200:
-        hit = g.get("alsosee_cache_hit", False)
-        if not hit and not response.is_streamed:
-            current_app.extensions[EXTENSION_KEY].put(
-                _cache_key(tag), CachedBody(response.get_data(), response.content_type or "")
-            )
-        response.headers["X-Cache"] = "hit" if hit else "miss"
+        response.headers["X-Cache"] = "miss"
+        if request.method == "GET" and not response.is_streamed:
+            # ResponseCacheMiddleware stores the finished answer (all hooks applied).
+            view = g.alsosee_view
+            rule = request.url_rule
+            request.environ[ENVIRON_KEY] = (tag, rule.rule if rule is not None else "",
+                                            view.version, view.state_version)
     if tag is not None and response.status_code == 200 and request.if_none_match.contains(tag):
         not_modified = Response(status=304)
         not_modified.set_etag(tag)
         not_modified.headers["Cache-Control"] = _cache_control()
-        for name in ("X-Model-Version", "X-Request-Id", "Vary", "X-Cache"):
+        for name in NOT_MODIFIED_HEADERS[2:]:
             if name in response.headers:
                 not_modified.headers[name] = response.headers[name]
         return not_modified
@@ -112,9 +109,28 @@ def _after(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = ResponseCache(
+    """ETags, ``Cache-Control`` and 304s for ``@cacheable`` views (Flask hooks)."""
+    app.before_request(_before)
+    app.after_request(_after)
+
+
+def wrap_wsgi(app: Flask) -> None:
+    """Put the response cache in front of the app (after every other WSGI wrapper: a hit
+    skips them all)."""
+    from service.observability import finish_cached
+    from service.state import EXTENSION_KEY as STATE_KEY
+
+    cache = app.extensions[EXTENSION_KEY] = ResponseCache(
         int(app.config.get("RESPONSE_CACHE_SIZE", 4096)),
         float(app.config.get("RESPONSE_CACHE_TTL", 60.0)),
     )
-    app.before_request(_before)
-    app.after_request(_after)
+    state = app.extensions[STATE_KEY]
+
+    def current_etag() -> str | None:
+        try:
+            return etag_for(state.view(), state.editorial)
+        except Exception:  # noqa: BLE001 - no model, database down: Flask answers (503)
+            return None
+
+    app.wsgi_app = ResponseCacheMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, cache, current_etag, finish_cached)

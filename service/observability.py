@@ -16,6 +16,7 @@ import os
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -31,11 +32,15 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("alsosee.access")
 
 
-def _request_id() -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _REQUEST_ID_RE.fullmatch(incoming):
+def request_id_from(incoming: str) -> str:
+    """The caller's ``X-Request-Id`` when it is a sane token, else a new random id."""
+    if incoming and _REQUEST_ID_RE.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+def _request_id() -> str:
+    return request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
 
 
 def _before() -> None:
@@ -65,31 +70,55 @@ def _after(response: Response) -> Response:
     if version:
         headers[MODEL_VERSION_HEADER] = version
     rule = req.url_rule
-    endpoint = rule.rule if rule is not None else "unmatched"
-    status = response.status_code
-    metrics.record_request(endpoint, req.method, status, seconds)
+    _finish(method=req.method, path=req.path, query=req.query_string.decode("latin-1"),
+            endpoint=rule.rule if rule is not None else "unmatched",
+            status=response.status_code, seconds=seconds, request_id=request_id,
+            nbytes=response.calculate_content_length(), model_version=version,
+            state_version=view.state_version if view is not None else None,
+            cache=headers.get("X-Cache"), remote_addr=req.remote_addr)
+    return response
+
+
+def finish_cached(environ: dict[str, Any], entry: Any, status: int, request_id: str,
+                  started: float) -> None:
+    """The metrics and the access-log line of an answer from the response cache
+    (:class:`service.response_cache.ResponseCacheMiddleware`), as :func:`_after` writes
+    them for Flask's answers."""
+    # PATH_INFO is a WSGI "bytes as latin-1" string; Flask's request.path is UTF-8 text.
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    _finish(method="GET", path=path,
+            query=environ.get("QUERY_STRING", ""), endpoint=entry.endpoint, status=status,
+            seconds=time.perf_counter() - started, request_id=request_id,
+            nbytes=len(entry.body) if status == 200 else 0,
+            model_version=entry.model_version, state_version=entry.state_version,
+            cache="hit", remote_addr=environ.get("REMOTE_ADDR"))
+
+
+def _finish(*, method: str, path: str, query: str, endpoint: str, status: int,
+            seconds: float, request_id: str, nbytes: int | None, model_version: str | None,
+            state_version: int | None, cache: str | None, remote_addr: str | None) -> None:
+    metrics.record_request(endpoint, method, status, seconds)
     if not access_log.isEnabledFor(logging.INFO):  # skip building the line (hot path)
-        return response
+        return
     access_log.info(
-        "%s %s %d", req.method, req.path, status,
+        "%s %s %d", method, path, status,
         extra={"fields": {
             "event": "request",
             "request_id": request_id,
-            "method": req.method,
-            "path": req.path,
-            "query": req.query_string.decode("latin-1")[:512] or None,
+            "method": method,
+            "path": path,
+            "query": query[:512] or None,
             "endpoint": endpoint,
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
-            "bytes": response.calculate_content_length(),
-            "model_version": version,
-            "state_version": view.state_version if view is not None else None,
-            "cache": headers.get("X-Cache"),
-            "remote_addr": req.remote_addr,
+            "bytes": nbytes,
+            "model_version": model_version,
+            "state_version": state_version,
+            "cache": cache,
+            "remote_addr": remote_addr,
             "worker": os.getpid(),
         }},
     )
-    return response
 
 
 def init_app(app: Flask) -> None:

@@ -77,15 +77,66 @@ def test_errors_are_not_cached_and_conditional_requests_still_work(client):
 
 
 def test_cors_headers_follow_each_caller_not_the_cached_one(trained_model_dir, tmp_path):
+    """Entries are kept per Origin: a hit carries the CORS headers of its own caller."""
     client = make_app(trained_model_dir, tmp_path,
                       CORS_ORIGINS="https://a.example,https://b.example").test_client()
-    a = client.get(f"/v1/articles/{ARTICLE}/related", headers={"Origin": "https://a.example"})
-    b = client.get(f"/v1/articles/{ARTICLE}/related", headers={"Origin": "https://b.example"})
-    evil = client.get(f"/v1/articles/{ARTICLE}/related", headers={"Origin": "https://evil.example"})
-    assert b.headers["X-Cache"] == "hit"
-    assert a.headers["Access-Control-Allow-Origin"] == "https://a.example"
-    assert b.headers["Access-Control-Allow-Origin"] == "https://b.example"
-    assert "Access-Control-Allow-Origin" not in evil.headers
+    url = f"/v1/articles/{ARTICLE}/related"
+    callers = {"a": {"Origin": "https://a.example"}, "b": {"Origin": "https://b.example"},
+               "evil": {"Origin": "https://evil.example"}, "plain": {}}
+    rounds = [{name: client.get(url, headers=h) for name, h in callers.items()}
+              for _ in range(2)]
+    assert {r.headers["X-Cache"] for r in rounds[0].values()} == {"miss"}
+    assert {r.headers["X-Cache"] for r in rounds[1].values()} == {"hit"}
+    for name in callers:  # a hit answers exactly what Flask answered that caller
+        miss, hit = (dict(r.headers) for r in (rounds[0][name], rounds[1][name]))
+        for headers in (miss, hit):
+            del headers["X-Request-Id"], headers["X-Cache"]
+        assert hit == miss, name
+        assert rounds[1][name].get_data() == rounds[0]["a"].get_data()
+    hits = rounds[1]
+    assert hits["a"].headers["Access-Control-Allow-Origin"] == "https://a.example"
+    assert hits["b"].headers["Access-Control-Allow-Origin"] == "https://b.example"
+    assert "Access-Control-Allow-Origin" not in hits["evil"].headers
+
+
+def test_a_hit_has_its_own_request_id_and_is_logged_and_counted(client, caplog):
+    url = f"/v1/articles/{ARTICLE}/related?k=4"
+    first = client.get(url)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="alsosee.access"):
+        echoed = client.get(url, headers={"X-Request-Id": "cms-42"})
+        fresh = client.get(url, headers={"X-Request-Id": "bad id with spaces"})
+    assert echoed.headers["X-Cache"] == fresh.headers["X-Cache"] == "hit"
+    assert echoed.headers["X-Request-Id"] == "cms-42"
+    assert fresh.headers["X-Request-Id"] not in ("bad id with spaces",
+                                                 first.headers["X-Request-Id"])
+    # Every other header is the first answer's.
+    for response in (echoed, fresh):
+        assert ({k: v for k, v in response.headers.items() if k != "X-Request-Id"}
+                == {k: v for k, v in first.headers.items()
+                    if k != "X-Request-Id"} | {"X-Cache": "hit"})
+    lines = [r.fields for r in caplog.records if r.name == "alsosee.access"]
+    assert [line["request_id"] for line in lines] == ["cms-42", fresh.headers["X-Request-Id"]]
+    for line in lines:
+        assert line["cache"] == "hit" and line["status"] == 200
+        assert line["endpoint"] == "/v1/articles/<path:article_id>/related"
+        assert line["path"] == f"/v1/articles/{ARTICLE}/related" and line["query"] == "k=4"
+        assert line["bytes"] == len(first.get_data())
+        assert line["model_version"] == first.headers["X-Model-Version"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    counted = [m for m in metrics.splitlines() if m.startswith("alsosee_http_requests_total{")
+               and 'endpoint="/v1/articles/<path:article_id>/related"' in m and '"200"' in m]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 3, counted
+
+
+def test_non_get_requests_and_requests_with_a_body_skip_the_cache(client):
+    url = f"/v1/articles/{ARTICLE}/related"
+    client.get(url)
+    assert client.get(url).headers["X-Cache"] == "hit"
+    head = client.head(url)
+    assert head.status_code == 200 and head.headers["X-Cache"] == "miss"
+    with_body = client.get(url, data=b"x" * 10)
+    assert with_body.headers.get("X-Cache") != "hit"
 
 
 def test_size_zero_turns_it_off(trained_model_dir, tmp_path):
