@@ -68,6 +68,7 @@ DEFAULT_MAX_BLOCK_LINES = 12
 _SPLIT_INLINE = re.compile(r"\s+[|•·]\s+|\s*\u2022\s*")
 _BULLET = re.compile(r"^\s*(?:[-*•·–—>]+|\d{1,2}[.)])\s+")
 _LINES = re.compile(r"\n+")
+_UNSAFE_FOR_SCAN = re.compile(r"\(\?[=!<]|\\[ZAB]")
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,33 @@ class Boilerplate:
     max_block_lines: int = DEFAULT_MAX_BLOCK_LINES
     _marker_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _line_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    #: The same patterns over a whole body (``re.MULTILINE``): a body where neither finds
+    #: anything has no block, and skips the line-by-line scan (most bodies, in training).
+    _scan_res: tuple[re.Pattern[str], ...] | None = field(init=False, repr=False,
+                                                          compare=False)
 
     def __post_init__(self) -> None:
         markers = "|".join(f"(?:{p})" for p in self.block_markers) or r"(?!x)x"
-        object.__setattr__(self, "_marker_re", re.compile(
-            rf"^\s*(?:[*_#>\-–—]+\s*)?(?P<marker>{markers})\s*[:：]\s*(?:[*_]+\s*)?(?P<rest>.*)$",
-            re.IGNORECASE))
+        marker = (rf"^\s*(?:[*_#>\-–—]+\s*)?(?P<marker>{markers})"
+                  r"\s*[:：]\s*(?:[*_]+\s*)?(?P<rest>.*)$")
+        object.__setattr__(self, "_marker_re", re.compile(marker, re.IGNORECASE))
         lines = "|".join(f"(?:{p})" for p in self.line_patterns)
+        line = rf"^\s*(?:{lines})\s*$"
         object.__setattr__(self, "_line_re",
-                           re.compile(rf"^\s*(?:{lines})\s*$", re.IGNORECASE) if lines else None)
+                           re.compile(line, re.IGNORECASE) if lines else None)
+        scans = [marker, line] if lines else [marker]
+        # Look-arounds and \A \Z \B could see past a line's end in place: no scan then.
+        safe = not any(_UNSAFE_FOR_SCAN.search(p)
+                       for p in (*self.block_markers, *self.line_patterns))
+        object.__setattr__(self, "_scan_res", tuple(
+            re.compile(p, re.IGNORECASE | re.MULTILINE) for p in scans) if safe else None)
+
+    def may_hold_blocks(self, text: str) -> bool:
+        """False when ``text`` certainly has no block: no line matches a marker or a line
+        pattern (a stripped line that matches also matches in place, at a line start)."""
+        if self._scan_res is None:
+            return True
+        return any(r.search(text) for r in self._scan_res)
 
 
 _DEFAULT = Boilerplate()
@@ -267,6 +286,8 @@ def strip_boilerplate(text: str, config: Boilerplate | Mapping[str, Any] | None 
     """
     if not text:
         return text or "", 0
+    if not boilerplate_config(config).may_hold_blocks(text):
+        return text, 0
     blocks = find_blocks(text, config)
     if not blocks:
         return text, 0

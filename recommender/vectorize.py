@@ -160,6 +160,9 @@ def _encodable(term: str) -> bool:
 #: it takes the whole run, so the word boundaries add nothing (tested on the corpora).
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _RUN_PATTERN = re.compile(r"(?u)\w\w+")
+#: ASCII bytes with the word characters (``\w`` below 128) kept, every other byte a space.
+_ASCII_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 95) else 32
+                          for c in range(256))
 
 
 def _word_counts(vec: TfidfVectorizer, docs: Sequence[Any]
@@ -175,20 +178,51 @@ def _word_counts(vec: TfidfVectorizer, docs: Sequence[Any]
     if not all(isinstance(d, str) for d in docs):
         docs = list(map(vec.decode, docs))  # bytes, and scikit-learn's error for NaN
     preprocess = vec.build_preprocessor()
-    findall = (_RUN_PATTERN.findall if vec.token_pattern == _DEFAULT_TOKEN_PATTERN
-               else vec.build_tokenizer())
-    tokens = list(map(findall, map(preprocess, docs)))
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    try:
-        flat = pa.array(list(chain.from_iterable(tokens)), type=pa.large_string())
-    except UnicodeEncodeError:  # a custom token pattern kept a lone surrogate
-        return None
-    del tokens
+    default_pattern = vec.token_pattern == _DEFAULT_TOKEN_PATTERN
+    findall = _RUN_PATTERN.findall if default_pattern else vec.build_tokenizer()
+    texts = list(map(preprocess, docs))
+    n = len(texts)
+    # ASCII texts (with the default pattern): a token is a run of [0-9A-Za-z_] of 2+
+    # characters, so every other byte becomes a space (bytes.translate) and Arrow splits
+    # on spaces, ~3x faster than the regular expression; other texts take findall.
+    plain = (np.fromiter(map(str.isascii, texts), dtype=bool, count=n) if default_pattern
+             else np.zeros(n, dtype=bool))
+    flats: list[pa.Array] = []
+    owners: list[np.ndarray] = []
+    if plain.any():
+        picked = np.flatnonzero(plain)
+        chosen = texts if picked.size == n else [texts[i] for i in picked.tolist()]
+        spaced = pa.array([t.encode("ascii").translate(_ASCII_WORD_BYTES) for t in chosen],
+                          type=pa.large_binary()).cast(pa.large_string())
+        del chosen
+        lists = pc.ascii_split_whitespace(spaced)
+        del spaced
+        words = pc.list_flatten(lists)
+        owner = np.repeat(picked, pc.list_value_length(lists).to_numpy(zero_copy_only=False))
+        del lists
+        long_enough = pc.greater_equal(pc.binary_length(words), 2)
+        flats.append(words.filter(long_enough))
+        owners.append(owner[long_enough.to_numpy(zero_copy_only=False)])
+        del words, owner
+    if n == 0 or not plain.all():
+        picked = np.flatnonzero(~plain)
+        tokens = [findall(texts[i]) for i in picked.tolist()]
+        try:
+            flats.append(pa.array(list(chain.from_iterable(tokens)), type=pa.large_string()))
+        except UnicodeEncodeError:  # a custom token pattern kept a lone surrogate
+            return None
+        owners.append(np.repeat(picked, np.fromiter(map(len, tokens), dtype=np.int64,
+                                                  count=len(tokens))))
+        del tokens
+    del texts
+    # Each document's tokens stay together and in order (the bigrams need that).
+    flat = flats[0] if len(flats) == 1 else pa.concat_arrays(flats)
+    doc = (owners[0] if len(owners) == 1 else np.concatenate(owners)).astype(np.int32)
+    del flats, owners
     encoded = pc.dictionary_encode(flat)
     del flat
     ids = encoded.indices.to_numpy().astype(np.int64)
     words = encoded.dictionary
-    doc = np.repeat(np.arange(len(docs), dtype=np.int32), lengths)
     stop = vec.get_stop_words()
     if stop and len(words):
         is_stop = pc.is_in(words, value_set=pa.array(sorted(stop), type=pa.large_string()))
