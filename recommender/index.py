@@ -215,9 +215,10 @@ class RescoreBounds:
 
 
 def rescore_bounds(index: sp.csr_matrix, df: np.ndarray, max_df: int,
-                   block: int = 4096) -> RescoreBounds:
-    """Compute :class:`RescoreBounds` from the inverted index (terms in blocks: bounded
-    temporary memory)."""
+                   block: int = 4096, max_postings: int = 1 << 22) -> RescoreBounds:
+    """Compute :class:`RescoreBounds` from the inverted index (terms in blocks of at most
+    ``block`` terms and ``max_postings`` postings: bounded temporary memory; at 1M articles
+    the common terms' postings are most of the index, ~2.4 GB of temporaries in one block)."""
     indptr = np.asarray(index.indptr)
     indices = np.asarray(index.indices)
     data = np.asarray(index.data)
@@ -228,10 +229,16 @@ def rescore_bounds(index: sp.csr_matrix, df: np.ndarray, max_df: int,
         term_max[filled] = np.maximum.reduceat(data, indptr[:-1][filled])
     squares = np.zeros(n_rows, dtype=np.float64)
     common = np.flatnonzero(np.asarray(df) > max_df)
-    for start in range(0, common.size, block):
-        pos, _ = _gather(indptr, common[start:start + block])
+    ends = np.cumsum(indptr[common + 1] - indptr[common], dtype=np.int64)
+    start = 0
+    while start < common.size:
+        done = int(ends[start - 1]) if start else 0
+        stop = int(np.searchsorted(ends, done + max_postings, side="right"))
+        stop = min(max(stop, start + 1), start + block)
+        pos, _ = _gather(indptr, common[start:stop])
         squares += np.bincount(indices[pos], weights=np.square(data[pos], dtype=np.float64),
                                minlength=n_rows)
+        start = stop
     return RescoreBounds(int(max_df), term_max, np.sqrt(squares).astype(np.float32))
 
 

@@ -380,11 +380,23 @@ class RelatedStories(BaseEstimator):
         # as str objects are ~1.2 GB that no one needs all at once.
         columns = {f: _LazyField(self, X, f) for f in unfitted}
         config = boilerplate_config(self.boilerplate) if self.strip_boilerplate else None
+        described: dict[str, Any] = {}
+
+        def describe_rows() -> None:
+            # Ids, the id -> row trie and the result fields do not depend on the vectors:
+            # built while the workers count instead of after, with a core left idle.
+            described["ids"] = StringColumn.from_values(ids)
+            described["row_of"] = RowIndex.build(ids)
+            described["meta"] = meta = _build_meta(X)
+            status = pd.Series(meta["status"].tolist(), dtype=object)
+            described["published"] = status.str.lower().isin(_PUBLISHED).to_numpy(dtype=bool)
+
         # With the field weights, the model matrix is assembled shard by shard inside
         # fit_vectorizers: no per-field blocks, no stacked copy (1.1 GB each at 1M).
         vectorized = fit_vectorizers(unfitted, columns, boilerplate=config, n_jobs=self.n_jobs,
                                      dask_scheduler=dask_scheduler, progress=progress,
-                                     weights={f: weights[f] for f in unfitted})
+                                     weights={f: weights[f] for f in unfitted},
+                                     while_counting=describe_rows)
         del columns
         for field, reason in vectorized.skipped.items():  # e.g. a corpus without tags
             logger.info("field %r left out: %s", field, reason)
@@ -395,23 +407,21 @@ class RelatedStories(BaseEstimator):
         removed.append(vectorized.boilerplate_removed)
 
         # Assembling a 1M-article model takes a while too: a bar over its stages.
-        stages = _Stages(progress, "assembling", ["transpose", "ids", "metadata"])
+        stages = _Stages(progress, "assembling", ["transpose"])
         self.matrix_ = _compact(vectorized.matrix)
         vectorized.matrix = None
         self.index_ = _compact(self.matrix_.T.tocsr())
-        stages.next()
-        self.vectorizers_ = vectorizers
-        self.field_slices_ = slices
-        self.ids_ = StringColumn.from_values(ids)
-        self.row_of_ = RowIndex.build(ids)
-        self.n_articles_ = len(ids)
-        self.boilerplate_removed_ = sum(removed)
-        stages.next()
-        self.meta_ = _build_meta(X)
-        status = pd.Series(self.meta_["status"].tolist(), dtype=object)
-        self.published_ = status.str.lower().isin(_PUBLISHED).to_numpy(dtype=bool)
+        vectorized.stats.peak_rss_mib_after["transpose"] = _peak_rss_mib()
         stages.next()
         stages.close()
+        self.vectorizers_ = vectorizers
+        self.field_slices_ = slices
+        self.ids_ = described["ids"]
+        self.row_of_ = described["row_of"]
+        self.n_articles_ = len(ids)
+        self.boilerplate_removed_ = sum(removed)
+        self.meta_ = described["meta"]
+        self.published_ = described["published"]
         self.df_ = document_frequencies(self.index_)
         self.fit_stats_ = {
             "vectorize": {"seconds": round(time.perf_counter() - t0, 3),
@@ -428,6 +438,8 @@ class RelatedStories(BaseEstimator):
         )
         if self._pruning().max_df is not None:  # saved with the model: shared, no first-use cost
             self.rescore_bounds_ = rescore_bounds(self.index_, self.df_, self._pruning().max_df)
+            self.fit_stats_["vectorize"]["counting"]["peak_rss_mib_after"]["bounds"] = round(
+                _peak_rss_mib(), 1)
         self.build_neighbors(dask_scheduler=dask_scheduler, progress=progress)
         return self
 

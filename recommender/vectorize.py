@@ -457,6 +457,7 @@ def fit_vectorizers(
     shard_size: int = SHARD_SIZE,
     min_parallel: int = MIN_PARALLEL_ARTICLES,
     weights: Mapping[str, float] | None = None,
+    while_counting: Callable[[], Any] | None = None,
 ) -> Vectorized:
     """Fit one TF-IDF vectoriser per field over the same articles, counting in parallel.
 
@@ -484,6 +485,10 @@ def fit_vectorizers(
         Field weights: instead of one block per field, build the model matrix (each
         field's rows times its weight, side by side in the order of ``vectorizers``, rows
         L2-normalised, float32) without ever holding the per-field blocks.
+    while_counting : callable, optional
+        Called once in this process while the workers count (after the first tasks are
+        sent; before the counting in sequential mode): other work of the caller that would
+        otherwise leave a core idle after the counting.
 
     Returns
     -------
@@ -543,6 +548,12 @@ def fit_vectorizers(
     def task(i: int) -> tuple[int, tuple]:
         return i, _count_shard(specs, shard(i), boilerplate)
 
+    def meanwhile() -> None:
+        if while_counting is not None:
+            cpu = time.process_time()
+            while_counting()
+            stats.stage_cpu_seconds["while_counting"] = time.process_time() - cpu
+
     try:
         if dask_scheduler:
             from .neighbors import CONNECT_TIMEOUT, dask_client
@@ -552,27 +563,33 @@ def fit_vectorizers(
                 stats.n_jobs = len(client.scheduler_info().get("workers", {})) or 1
                 with parallel_config(backend="dask", client=client,
                                      wait_for_workers_timeout=CONNECT_TIMEOUT):
-                    for i, result in Parallel(return_as="generator_unordered")(
-                            delayed(_indexed_count)(i, specs, shard(i), boilerplate)
-                            for i in range(len(bounds))):
+                    results = Parallel(return_as="generator_unordered")(
+                        delayed(_indexed_count)(i, specs, shard(i), boilerplate)
+                        for i in range(len(bounds)))
+                    meanwhile()
+                    for i, result in results:
                         absorb(i, result)
         elif n_jobs == 1 or len(bounds) == 1 or n_docs < min_parallel:
             stats.backend, stats.n_jobs = "sequential", 1
+            meanwhile()
             for i in range(len(bounds)):
                 absorb(*task(i))
         else:
             stats.backend, stats.n_jobs = "loky", min(n_jobs, len(bounds))
             with parallel_config(backend="loky", inner_max_num_threads=1):
-                for i, result in Parallel(n_jobs=stats.n_jobs,
-                                          return_as="generator_unordered")(
-                        delayed(_indexed_count)(i, specs, shard(i), boilerplate)
-                        for i in range(len(bounds))):
+                # The generator has sent the first tasks when Parallel returns it.
+                results = Parallel(n_jobs=stats.n_jobs, return_as="generator_unordered")(
+                    delayed(_indexed_count)(i, specs, shard(i), boilerplate)
+                    for i in range(len(bounds)))
+                meanwhile()
+                for i, result in results:
                     absorb(i, result)
     finally:
         if bar is not None:
             bar.close()
 
     stats.peak_rss_mib_after["counting"] = peak_rss_mib()
+    stats.stage_cpu_seconds["counting"] = time.process_time() - cpu_start
     stage_cpu = time.process_time()
     fitted: dict[str, TfidfVectorizer] = {}
     fits: list[_FieldFit] = []

@@ -145,3 +145,108 @@ def test_pruning_that_leaves_nothing_is_reported(sample_articles: pd.DataFrame) 
     result = fit_vectorizers(unfitted, {"body": _columns(model, articles)["body"]})
     assert "max_df corresponds to < documents than min_df" in result.skipped["body"]
 
+
+
+# ---------------------------------------------------------------- counting and assembly
+_EDGE_DOCS = ["", "a", "the the of", "x y", "Ünïcödé café naïve Ωmega ΣΊΣΥΦΟΣ", "one two\nthree",
+              "Word_with_underscore 42 x9 __ a_b", "tab\tsep\r\nline—dash’s “quoted”",
+              "The flood. The FLOOD! the flood?", "日本語のテキスト 東京 2012年"]
+
+
+def _analyzer_counts(vec: TfidfVectorizer, docs: list[str]) -> list[dict[str, int]]:
+    from collections import Counter
+
+    analyze = vec.build_analyzer()  # scikit-learn's own, not ours
+    return [dict(Counter(analyze(d))) for d in docs]
+
+
+@pytest.mark.parametrize("params", [
+    {"ngram_range": (1, 2), "stop_words": "english", "strip_accents": "unicode"},
+    {"ngram_range": (1, 1), "stop_words": None},
+    {"ngram_range": (2, 2), "stop_words": "english", "lowercase": False},
+    {"ngram_range": (1, 2), "token_pattern": r"(?u)\b\w+\b"},
+])
+def test_shard_counts_equal_scikit_learns_analyzer(sample_articles: pd.DataFrame,
+                                                   params: dict) -> None:
+    """The whole-shard counting (ASCII texts split by bytes, the others by the regular
+    expression, bigrams from token-number pairs) gives the analyzer's counts per document."""
+    from recommender.vectorize import _word_counts
+
+    docs = _EDGE_DOCS + sample_articles["body"].fillna("").tolist()[:150]
+    assert any(d.isascii() for d in docs[10:]) and not all(d.isascii() for d in docs[10:])
+    vec = TfidfVectorizer(**params)
+    terms, counts = _word_counts(vec, docs)
+    terms = terms.to_pylist()
+    assert len(set(terms)) == len(terms) == counts.shape[1]
+    got = [{terms[j]: int(c) for j, c in zip(counts.indices[counts.indptr[i]:counts.indptr[i + 1]],
+                                              counts.data[counts.indptr[i]:counts.indptr[i + 1]],
+                                              strict=True)}
+           for i in range(len(docs))]
+    assert got == _analyzer_counts(vec, docs)
+
+
+@pytest.mark.parametrize("params", [{}, {"min_df": 2, "max_df": 0.3}])
+def test_model_matrix_assembled_by_shard_equals_stacked_blocks(sample_articles: pd.DataFrame,
+                                                               params: dict) -> None:
+    """With field weights the matrix is written shard by shard into one CSR: bit for bit the
+    weighted, stacked and normalised per-field blocks (the former assembly), and within
+    float rounding scikit-learn's TfidfVectorizer with the same weights."""
+    model = RelatedStories(title_weight=1.5, tags_weight=0.5, **params)
+    weights = model._weights()
+    columns = _columns(model, sample_articles)
+    config = boilerplate_config(None)
+
+    def unfitted() -> dict[str, TfidfVectorizer]:
+        return {f: model._make_vectorizer(f, len(sample_articles)) for f in FIELDS}
+
+    result = fit_vectorizers(unfitted(), columns, boilerplate=config, n_jobs=1, shard_size=64,
+                             weights=weights)
+    assert result.stats.shards > 3 and not result.blocks
+    assert list(result.field_slices) == list(FIELDS)
+    blocks = fit_vectorizers(unfitted(), columns, boilerplate=config, n_jobs=1,
+                             shard_size=97).blocks
+    stacked = []
+    for f in FIELDS:
+        block = blocks[f].copy()
+        block.data *= np.float32(weights[f])
+        stacked.append(block)
+    expected = normalize(sp.hstack(stacked, format="csr", dtype=np.float32), norm="l2")
+    got = result.matrix
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)
+    # Against scikit-learn: columns permuted from its vocabulary to the tries' key ids.
+    refs, perm = [], []
+    for f in FIELDS:
+        values = columns[f]
+        if f == "body":
+            values = [strip_boilerplate(v, config)[0] for v in values]
+        ref_vec = model._make_vectorizer(f, len(sample_articles))
+        ref = sp.csr_matrix(ref_vec.fit_transform(values)) * np.float32(weights[f])
+        vec = result.vectorizers[f]
+        np.testing.assert_array_equal(  # IDF: scikit-learn's arithmetic, same bits
+            vec.idf_[[vec.vocabulary_[t] for t in ref_vec.vocabulary_]],
+            ref_vec.idf_[list(ref_vec.vocabulary_.values())])
+        start = result.field_slices[f][0]
+        p = np.empty(len(ref_vec.vocabulary_), dtype=np.int64)
+        for term, col in ref_vec.vocabulary_.items():
+            p[vec.vocabulary_[term]] = sum(r.shape[1] for r in refs) + col
+        refs.append(ref)
+        perm.append(p)
+        assert result.field_slices[f] == (start, start + len(vec.vocabulary_))
+    reference = normalize(sp.hstack(refs, format="csr", dtype=np.float32), norm="l2")
+    _assert_close(got, sp.csr_matrix(reference[:, np.concatenate(perm)]))
+
+
+def test_tag_that_cannot_be_stored_leaves_the_field_out_with_the_reason() -> None:
+    articles = pd.DataFrame({"id": ["a", "b", "c"],
+                             "title": ["Flood hits city", "City flood", "Chess final"],
+                             "body": ["Rain and flood", "Flood damage", "A chess match"],
+                             "tags": [["weather"], ["bad\ud800tag"], ["chess"]]})
+    model = RelatedStories(max_df=1.0, n_neighbors=0)
+    result = fit_vectorizers({f: model._make_vectorizer(f, 3) for f in FIELDS},
+                             _columns(model, articles), weights=model._weights())
+    assert "lone surrogate" in result.skipped["tags"]
+    assert list(result.field_slices) == ["title", "body"]
+    assert [r.id for r in model.fit(articles).related("a", k=1)] == ["b"]
