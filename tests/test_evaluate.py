@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -181,6 +182,39 @@ def test_strip_boilerplate_keeps_the_story():
         assert gone not in text
     assert strip_boilerplate("Related to the vote, the mayor spoke.") == (
         "Related to the vote, the mayor spoke.", 0)  # no colon: a sentence, not a block
+
+
+def _strip_line_by_line(text: str, config=None) -> tuple[str, int]:
+    """strip_boilerplate without its whole-body scan (the line-by-line search only)."""
+    blocks = find_blocks(text, config)
+    if not blocks:
+        return text, 0
+    lines = [ln.strip() for ln in re.split(r"\n+", text) if ln.strip()]
+    drop = {i for b in blocks for i in range(b.start, b.end)}
+    return "\n\n".join(ln for i, ln in enumerate(lines) if i not in drop), len(blocks)
+
+
+@pytest.mark.parametrize("config", [None, {"extra_line_patterns": ["sponsored by .*"],
+                                           "extra_block_markers": ["more from the desk"]}])
+def test_whole_body_scan_never_hides_a_block(sample_articles, config):
+    """The scan that lets most bodies skip the line-by-line search finds every body that
+    has a block: the same result as the search alone, on the sample and on bodies made to
+    sit at its edges (indented and padded lines, CRLF, markers inside sentences)."""
+    crafted = [BODY_WITH_BLOCK, "Intro.\n\n   ALSO SEE:  \n\nHeadline one\n\nHeadline two",
+               "Text\r\n\r\nRead more: a | b\r\n", "x\n\t This post is part of our special "
+               "coverage Europe.  \n", "We also see: nothing here.", "ALSO SEE:", "\n\nRelated:\n",
+               "A sentence. Related: inline, not at a line start", "Story\n  Sponsored by ACME  ",
+               "Story\n\nMORE FROM THE DESK:\n\nA b c", "Our special coverage: x\u2028y",
+               "line\u2028Read more: z", "Read more :\tspaced colon"]
+    bodies = crafted + sample_articles["body"].fillna("").tolist()
+    found = 0
+    for body in bodies:
+        expected = _strip_line_by_line(body, config)
+        assert strip_boilerplate(body, config) == expected, body
+        found += expected[1] > 0
+    assert found >= 8
+    # Patterns whose look-arounds could see past a line's end turn the scan off.
+    assert boilerplate_config({"extra_line_patterns": ["end(?!\\s)"]}).may_hold_blocks("x")
 
 
 def test_boilerplate_config_is_validated_and_extendable(tmp_path: Path):

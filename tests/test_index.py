@@ -218,9 +218,13 @@ def test_fast_analyzer_on_the_model(sample_model: RelatedStories,
         assert all(fast(v) == slow(v) for v in values[:200]), field
 
 
-def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStories) -> None:
+@pytest.mark.parametrize("limits", [{"block": 7}, {"max_postings": 100}, {"max_postings": 1}])
+def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStories,
+                                                       limits: dict) -> None:
+    """Whatever the blocks (by terms, or by postings: one term per block at 1), the same
+    maxima and common-term norms."""
     pruning = sample_model._pruning()
-    bounds = rescore_bounds(sample_model.index_, sample_model.df_, pruning.max_df, block=7)
+    bounds = rescore_bounds(sample_model.index_, sample_model.df_, pruning.max_df, **limits)
     dense = sample_model.matrix_.toarray().astype(np.float64)
     np.testing.assert_allclose(bounds.term_max, dense.max(axis=0), rtol=1e-6)
     common = sample_model.df_ > pruning.max_df
