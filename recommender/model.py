@@ -317,7 +317,10 @@ class RelatedStories(BaseEstimator):
         else:
             values = column.tolist()
             if field == "tags":
-                return [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values]
+                # Plain lists: pickling a shard's 25,000 small object arrays to a counting
+                # worker took 0.4 CPU-s (16 s of the client's time at 1M), lists 0.01 s.
+                return [v.tolist() if isinstance(v, np.ndarray)
+                        else v if isinstance(v, (list, tuple)) else [] for v in values]
             texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                      for v in values]
         if field == "body" and strip and getattr(self, "strip_boilerplate", False):

@@ -36,13 +36,15 @@ through joblib's Dask backend: each shard's texts travel once, to the task that 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from numbers import Integral
@@ -377,11 +379,14 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     del dictionary
     trie = build_trie(kept_terms.to_pylist(), "term")
     # Global id -> trie key id, matching the trie's keys to the kept terms in C.
-    keys, key_ids = zip(*trie.items(), strict=True)
-    position = pc.index_in(pa.array(keys, type=pa.large_string()), value_set=kept_terms)
+    items = trie.items()
+    keys = pa.array([k for k, _ in items], type=pa.large_string())
+    key_ids = np.fromiter((i for _, i in items), dtype=np.int64, count=len(items))
+    del items
+    position = pc.index_in(keys, value_set=kept_terms).to_numpy().astype(np.int64)
     del keys, kept_terms
     column_of = np.full(n_terms, -1, dtype=np.int64)
-    column_of[kept[position.to_numpy().astype(np.int64)]] = np.asarray(key_ids, dtype=np.int64)
+    column_of[kept[position]] = key_ids
     del key_ids, position
     n_columns = len(trie)
     dtype = np.dtype(vec.dtype)
@@ -498,6 +503,27 @@ def fit_vectorizers(
         matrix and each field's column range; the fields left out with the reason (e.g. an
         empty vocabulary: a corpus without tags), and timings.
     """
+    # Millions of terms, tuples and strings are made here, and no reference cycles.
+    with gc_paused():
+        return _fit_vectorizers(
+            vectorizers, columns, boilerplate=boilerplate, n_jobs=n_jobs,
+            dask_scheduler=dask_scheduler, progress=progress, shard_size=shard_size,
+            min_parallel=min_parallel, weights=weights, while_counting=while_counting)
+
+
+def _fit_vectorizers(
+    vectorizers: Mapping[str, TfidfVectorizer],
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    boilerplate: Any = None,
+    n_jobs: int | None = None,
+    dask_scheduler: str | None = None,
+    progress: bool = False,
+    shard_size: int = SHARD_SIZE,
+    min_parallel: int = MIN_PARALLEL_ARTICLES,
+    weights: Mapping[str, float] | None = None,
+    while_counting: Callable[[], Any] | None = None,
+) -> Vectorized:
     start, cpu_start = time.perf_counter(), time.process_time()
     names = [f for f in vectorizers if f in columns]
     n_docs = len(columns[names[0]]) if names else 0
@@ -638,6 +664,20 @@ def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
                    columns: Mapping[str, Sequence[Any]],
                    boilerplate: Any) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
     return i, _count_shard(vectorizers, columns, boilerplate)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that creates millions of objects
+    and no cycles: otherwise full collections keep traversing them (a ``zip`` over 591k
+    (term, id) pairs took 1.4 CPU-s with the collector on, 0.16 s with it off)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _release_arrow_memory() -> None:
