@@ -26,6 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+try:  # scipy's C++ row copy behind ``csr[rows]`` (private module, hence the fallback)
+    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
+except ImportError:  # pragma: no cover - a scipy without it uses the numpy gather
+    _csr_row_index = None
+
+_ROW_INDEX_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 logger = logging.getLogger(__name__)
 
 _LOCAL = threading.local()
@@ -136,18 +143,23 @@ def _slices(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, keys: np.
     """The stored entries of rows ``keys`` of a CSR structure, in key order:
     ``(indices, data, lengths)``.
 
-    Each row's entries are contiguous, so they are copied slice by slice (``concatenate`` of
-    views: memory copies) rather than gathered element by element through computed positions
-    (:func:`_gather`), which costs several times more per entry.
+    Each row's entries are contiguous, so they are copied row by row by scipy's own C++
+    routine for ``matrix[rows]`` (``csr_row_index``, called directly: the public indexing
+    adds ~80 us of checks per call, more than the copy at 100k articles); a numpy gather
+    through computed positions is the fallback (3x slower on a draft's postings).
     """
     starts = indptr[keys]
-    ends = indptr[keys + 1]
-    if keys.size == 0:
-        return indices[:0].copy(), data[:0].copy(), np.zeros(0, dtype=np.int64)
-    bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
-    return (np.concatenate([indices[a:b] for a, b in bounds]),
-            np.concatenate([data[a:b] for a, b in bounds]),
-            (ends - starts).astype(np.int64))
+    lens = indptr[keys + 1] - starts
+    if (_csr_row_index is not None and indptr.dtype == indices.dtype
+            and indptr.dtype in (np.int32, np.int64) and data.dtype in _ROW_INDEX_DTYPES):
+        total = int(lens.sum())
+        out_indices = np.empty(total, dtype=indices.dtype)
+        out_data = np.empty(total, dtype=data.dtype)
+        _csr_row_index(keys.size, np.ascontiguousarray(keys, dtype=indptr.dtype), indptr,
+                       indices, data, out_indices, out_data)
+        return out_indices, out_data, lens.astype(np.int64, copy=False)
+    pos, lens = _gather(indptr, keys)
+    return indices[pos], data[pos], lens.astype(np.int64, copy=False)
 
 
 def _row_marks(n: int) -> np.ndarray:
