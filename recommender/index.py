@@ -286,9 +286,9 @@ def _rescore_top(matrix: sp.csr_matrix, rows: np.ndarray, partial: np.ndarray,
 
     A row's exact cosine is its pruned score plus what the left-out query terms add: at most
     ``|q_common| * |row_common| + sum(q_t * max weight of t)`` over the left-out common and
-    rare terms (Cauchy-Schwarz; all weights are non-negative). Rows are re-scored best bound
-    first, in growing batches, until the n-th best exact score reaches the largest bound
-    left: no other row can enter the top ``n``.
+    rare terms (Cauchy-Schwarz; all weights are non-negative). The ``max(2n, 16)`` rows of
+    best bound are re-scored first; then, in one more batch, every other row whose bound
+    exceeds the n-th best exact score found: no other row can enter the top ``n``.
     """
     left = np.ones(qi.size, dtype=bool)  # the query's terms the pruning left out
     left[np.searchsorted(qi, kept)] = False  # both sorted; kept is a subset of qi
