@@ -68,7 +68,7 @@ DEFAULT_MAX_BLOCK_LINES = 12
 _SPLIT_INLINE = re.compile(r"\s+[|•·]\s+|\s*\u2022\s*")
 _BULLET = re.compile(r"^\s*(?:[-*•·–—>]+|\d{1,2}[.)])\s+")
 _LINES = re.compile(r"\n+")
-_UNSAFE_FOR_SCAN = re.compile(r"\(\?[=!<]|\\[ZAB]")
+_UNSAFE_FOR_SCAN = re.compile(r"\(\?[=!<]|\\[ZAB]|[$^]")
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,9 @@ class Boilerplate:
     max_block_lines: int = DEFAULT_MAX_BLOCK_LINES
     _marker_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _line_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    #: The same patterns over a whole body (``re.MULTILINE``): a body where neither finds
-    #: anything has no block, and skips the line-by-line scan (most bodies, in training).
-    _scan_res: tuple[re.Pattern[str], ...] | None = field(init=False, repr=False,
-                                                          compare=False)
+    #: Whether :meth:`may_hold_blocks` may rule bodies out (most bodies, in training, have
+    #: no block and skip the line-by-line search).
+    _scan: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         markers = "|".join(f"(?:{p})" for p in self.block_markers) or r"(?!x)x"
@@ -115,19 +114,21 @@ class Boilerplate:
         line = rf"^\s*(?:{lines})\s*$"
         object.__setattr__(self, "_line_re",
                            re.compile(line, re.IGNORECASE) if lines else None)
-        scans = [marker, line] if lines else [marker]
-        # Look-arounds and \A \Z \B could see past a line's end in place: no scan then.
-        safe = not any(_UNSAFE_FOR_SCAN.search(p)
-                       for p in (*self.block_markers, *self.line_patterns))
-        object.__setattr__(self, "_scan_res", tuple(
-            re.compile(p, re.IGNORECASE | re.MULTILINE) for p in scans) if safe else None)
+        # Look-arounds, anchors and \A \Z \B inside a pattern could see past a line's
+        # stripped end where the scan reads the raw line: no scan then (always search).
+        object.__setattr__(self, "_scan", not any(
+            _UNSAFE_FOR_SCAN.search(p) for p in (*self.block_markers, *self.line_patterns)))
 
     def may_hold_blocks(self, text: str) -> bool:
-        """False when ``text`` certainly has no block: no line matches a marker or a line
-        pattern (a stripped line that matches also matches in place, at a line start)."""
-        if self._scan_res is None:
+        r"""False when ``text`` certainly has no block: no raw line matches a marker or a line
+        pattern (a stripped line that matches also matches with its surrounding spaces,
+        which the patterns' own ``^\s*`` and ``.*$`` / ``\s*$`` absorb)."""
+        if not self._scan:
             return True
-        return any(r.search(text) for r in self._scan_res)
+        lines = text.split("\n")
+        if any(map(self._marker_re.match, lines)):
+            return True
+        return self._line_re is not None and any(map(self._line_re.match, lines))
 
 
 _DEFAULT = Boilerplate()

@@ -213,8 +213,12 @@ def test_whole_body_scan_never_hides_a_block(sample_articles, config):
         assert strip_boilerplate(body, config) == expected, body
         found += expected[1] > 0
     assert found >= 8
-    # Patterns whose look-arounds could see past a line's end turn the scan off.
-    assert boilerplate_config({"extra_line_patterns": ["end(?!\\s)"]}).may_hold_blocks("x")
+    # Patterns whose look-arounds or anchors could see past a line's end turn the scan off.
+    for pattern in ("end(?!\\s)", "sponsored$", "x\\Z"):
+        cfg = boilerplate_config({"extra_line_patterns": [pattern]})
+        assert cfg.may_hold_blocks("nothing to see")
+    text = "Story.\n\nSponsored  \n"
+    assert strip_boilerplate(text, {"extra_line_patterns": ["sponsored$"]}) == ("Story.", 1)
 
 
 def test_boilerplate_config_is_validated_and_extendable(tmp_path: Path):
