@@ -116,18 +116,23 @@ def select_terms(
     """The terms of one query kept by ``pruning`` (same rule as :func:`prune_rows`)."""
     if pruning.exact:
         return qi, qd
-    term_df = np.asarray(df)[qi]
+    kept = _kept_positions(qi, qd, np.asarray(df)[qi], pruning)
+    return qi[kept], qd[kept]
+
+
+def _kept_positions(qi: np.ndarray, qd: np.ndarray, term_df: np.ndarray, pruning: Pruning
+                    ) -> np.ndarray:
+    """Positions (ascending) of the query terms that ``pruning`` keeps."""
     common = term_df > pruning.max_df if pruning.max_df is not None else np.zeros(
         qi.size, dtype=bool)
     if common.all():
         order = np.lexsort((qi, term_df))  # nothing rare enough: the rarest terms
     else:
-        qi, qd = qi[~common], qd[~common]
-        order = np.lexsort((qi, -qd))
+        rare = np.flatnonzero(~common)
+        order = rare[np.lexsort((qi[rare], -qd[rare]))]
     if pruning.max_terms is not None:
         order = order[: pruning.max_terms]
-    order = np.sort(order)
-    return qi[order], qd[order]
+    return np.sort(order)
 
 
 def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +283,7 @@ def rescore_bounds(index: sp.csr_matrix, df: np.ndarray, max_df: int,
 
 
 def _rescore_top(matrix: sp.csr_matrix, rows: np.ndarray, partial: np.ndarray,
-                 qi: np.ndarray, qd: np.ndarray, kept: np.ndarray, n: int, df: np.ndarray,
+                 qi: np.ndarray, qd: np.ndarray, kept: np.ndarray, term_df: np.ndarray, n: int,
                  bounds: RescoreBounds, scratch: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The exact top ``n`` of ``rows`` (same as re-scoring them all), re-scoring only the
@@ -291,8 +296,8 @@ def _rescore_top(matrix: sp.csr_matrix, rows: np.ndarray, partial: np.ndarray,
     exceeds the n-th best exact score found: no other row can enter the top ``n``.
     """
     left = np.ones(qi.size, dtype=bool)  # the query's terms the pruning left out
-    left[np.searchsorted(qi, kept)] = False  # both sorted; kept is a subset of qi
-    common = np.asarray(df)[qi] > bounds.max_df
+    left[kept] = False  # kept: their positions in the query
+    common = term_df > bounds.max_df
     lc, lr = left & common, left & ~common
     q_common = float(np.sqrt(np.dot(qd[lc].astype(np.float64), qd[lc].astype(np.float64))))
     rare = float(np.dot(qd[lr].astype(np.float64),
@@ -372,14 +377,15 @@ def query_candidates(
     if qi.size > 1 and np.any(qi[1:] < qi[:-1]):
         order = np.argsort(qi, kind="stable")
         qi, qd = qi[order], qd[order]
-    si, sd = select_terms(qi, qd, df, pruning)
-    rows, scores = accumulate(index, si, sd)
     if pruning.exact:
-        return _top_eligible(rows, scores, n, allowed, exclude_row)
+        return _top_eligible(*accumulate(index, qi, qd), n, allowed, exclude_row)
+    term_df = np.asarray(df)[qi]
+    kept = _kept_positions(qi, qd, term_df, pruning)
+    rows, scores = accumulate(index, qi.take(kept), qd.take(kept))
     rows, partial = _top_eligible(rows, scores, max(n, pruning.n_candidates), allowed,
                                   exclude_row)
     if bounds is not None and bounds.max_df == pruning.max_df and 2 * n < rows.size:
-        return _rescore_top(matrix, rows, partial, qi, qd, si, n, df, bounds, scratch)
+        return _rescore_top(matrix, rows, partial, qi, qd, kept, term_df, n, bounds, scratch)
     return top_rows(rows, rescore(matrix, rows, qi, qd, scratch), n)
 
 

@@ -694,7 +694,7 @@ class RelatedStories(BaseEstimator):
         """
         k = validate_k(k)
         rows, scores = self.candidates(article_id=article_id, n=k)
-        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores, strict=True)]
+        return self._results(rows, scores)
 
     def related_to_text(
         self, title: str, body: str = "", k: int = 5, tags: Sequence[str] = ()
@@ -708,7 +708,7 @@ class RelatedStories(BaseEstimator):
         """
         k = validate_k(k)
         rows, scores = self.candidates(query=self.draft_terms(title, body, tags), n=k)
-        return [self._recommendation(int(r), float(s)) for r, s in zip(rows, scores, strict=True)]
+        return self._results(rows, scores)
 
     def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
         """Vectorise a draft (validated: strings, not both empty)."""
@@ -807,6 +807,19 @@ class RelatedStories(BaseEstimator):
             scores[exclude_row] = 0.0
         rows = top_k(scores, k)
         return [self._recommendation(int(r), float(scores[r])) for r in rows]
+
+    def _results(self, rows: np.ndarray, scores: np.ndarray) -> list[Recommendation]:
+        """:meth:`_recommendation` of parallel arrays: the same objects, with the columns
+        looked up once (and the dates read through a plain view of their memory map:
+        ``np.memmap`` indexing runs Python code for every item)."""
+        m = self.meta_
+        ids, titles, urls, sections = self.ids_, m["title"], m["url"], m["section"]
+        published = np.asarray(m["published_at"])
+        return [Recommendation(id=ids[r], title=titles[r], url=_none_if_missing(urls[r]),
+                               published_at=_iso(published[r]),
+                               section=_none_if_missing(sections[r]),
+                               score=round(min(max(s, 0.0), 1.0), 6))
+                for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
 
     def _recommendation(self, row: int, score: float) -> Recommendation:
         m = self.meta_
