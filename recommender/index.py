@@ -187,11 +187,11 @@ def accumulate(index: sp.csr_matrix, qi: np.ndarray, qd: np.ndarray
     """
     n_rows = index.shape[1]
     # np.asarray: plain views of memory-mapped arrays (np.memmap indexing is slower).
-    rows, data, lens = _slices(np.asarray(index.indptr), np.asarray(index.indices),
-                               np.asarray(index.data), qi)
+    stored, data, lens = _slices(np.asarray(index.indptr), np.asarray(index.indices),
+                                 np.asarray(index.data), qi)
     # Index arrays as intp and weights as float64 up front: numpy's gathers, scatters and
     # bincount otherwise convert int32/float32 on every call (bincount 5-10x slower).
-    rows = rows.astype(np.intp)
+    rows = stored.astype(np.intp)
     vals = (data * np.repeat(qd, lens)).astype(np.float64)
     p = rows.size
     if p * 2 < n_rows:
@@ -203,7 +203,8 @@ def accumulate(index: sp.csr_matrix, qi: np.ndarray, qd: np.ndarray
         rep = marks.take(rows)
         first = np.flatnonzero(rep == seq)
         sums = np.bincount(rep.astype(np.intp), weights=vals, minlength=p)
-        return rows.take(first).astype(np.int32), sums.take(first).astype(np.float32)
+        return (stored.take(first).astype(np.int32, copy=False),
+                sums.take(first).astype(np.float32))
     # Many postings: a dense accumulator is cheaper.
     dense = np.bincount(rows, weights=vals, minlength=n_rows)
     uniq = np.flatnonzero(dense)
