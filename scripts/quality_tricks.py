@@ -59,10 +59,12 @@ def load_set(name: str):
     return articles, qrels
 
 
-def evaluate(name: str, settings: list[tuple[int | None, float | None, int]]) -> dict:
+def evaluate(name: str, settings: list[tuple[int | None, float | None, int]],
+             max_query_df: float = 0.01) -> dict:
     articles, qrels = load_set(name)
     t0 = time.perf_counter()
-    model = RelatedStories(n_jobs=2).fit(articles)
+    # max_query_df: the model's own pruning, which the neighbour lists are built with
+    model = RelatedStories(n_jobs=2, max_query_df=max_query_df).fit(articles)
     fit_seconds = time.perf_counter() - t0
     ids = model.ids_
     queries = sorted(qrels)
@@ -91,7 +93,7 @@ def evaluate(name: str, settings: list[tuple[int | None, float | None, int]]) ->
                 model.matrix_[r], model.matrix_, model.index_, model.df_, 10, pruning=pruning,
                 allowed=model.published_, exclude_row=r)[0]]
             for r in rows]
-    runs[f"neighbour lists (default, {model.n_neighbors} per article)"] = [
+    runs[f"neighbour lists (df <= {max_query_df}, {model.n_neighbors} per article)"] = [
         [ids[i] for i in model.neighbors_[r, :10] if i >= 0] for r in rows]
     exact = runs["exact float32"]
     out = {"articles": len(ids), "queries": len(queries), "fit_seconds": round(fit_seconds, 2),
@@ -114,9 +116,18 @@ def evaluate(name: str, settings: list[tuple[int | None, float | None, int]]) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--settings", default="64:0.01:100,32:0.01:100,16:0.005:50,all:0.01:100",
+                        help="pruned-query runs, comma-separated TERMS:DF_SHARE:CANDIDATES "
+                             "('all' terms)")
+    parser.add_argument("--max-query-df", type=float, default=0.01,
+                        help="the model's max_query_df, which its neighbour lists use")
     args = parser.parse_args()
-    settings = [(64, 0.01, 100), (32, 0.01, 100), (16, 0.005, 50), (None, 0.01, 100)]
-    results = {name: evaluate(name, settings) for name in ("ecbplus", "reuters21578")}
+    settings = []
+    for item in args.settings.split(","):
+        terms, share, cands = item.split(":")
+        settings.append((None if terms == "all" else int(terms), float(share), int(cands)))
+    results = {name: evaluate(name, settings, args.max_query_df)
+               for name in ("ecbplus", "reuters21578")}
     text = json.dumps(results, indent=2)
     if args.out:
         args.out.write_text(text)
