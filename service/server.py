@@ -155,6 +155,24 @@ def _preimport() -> None:
             log.warning("could not preload %s: %s", name, exc)
 
 
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _limit_native_threads() -> None:
+    """One BLAS/OpenMP thread per process, unless the operator set one of those variables.
+
+    The workers are the parallelism: a BLAS pool per worker, sized for the whole machine,
+    only spins against the other workers (measured: 2.6 -> 2.0 ms of server CPU per
+    uncached by-id request at 100k, 740 -> 940 requests/s, 2 workers). Set in the master
+    after the pre-import; the forked workers inherit it.
+    """
+    if any(name in os.environ for name in NATIVE_THREAD_VARIABLES):
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -224,6 +242,7 @@ def run(
                          else "service.gunicorn_worker.ProblemSyncWorker"),
     }
     _preimport()
+    _limit_native_threads()
     AlsoseeApplication(options).run()
 
 
