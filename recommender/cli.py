@@ -263,7 +263,7 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes  [default: ALSOSEE_WORKERS or 2]")
 @click.option("--threads", type=click.IntRange(1, 64), default=None,
-              help="Threads per worker  [default: ALSOSEE_THREADS or 1]")
+              help="Threads per worker  [default: ALSOSEE_THREADS or 2]")
 @click.option("--timeout", type=click.IntRange(1), default=None,
               help="Worker timeout in seconds  [default: ALSOSEE_TIMEOUT or 30]")
 @click.option("--graceful-timeout", type=click.IntRange(0), default=None,

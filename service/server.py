@@ -194,7 +194,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 2,
-    threads: int = 4,
+    threads: int = 2,
     timeout: int = 30,
     *,
     graceful_timeout: int = 30,

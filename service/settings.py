@@ -105,8 +105,10 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", "ALSOSEE_WORKERS", "workers", 2, _int(1),
             "gunicorn worker processes (each maps the model; memory is shared)"),
     # gthread keeps connections alive (a CMS reuses them); measured 1.6x the requests/s of
-    # the sync worker with the same 2 workers, on this 2-core machine.
-    Setting("THREADS", "ALSOSEE_THREADS", "threads", 4, _int(1),
+    # the sync worker with the same 2 workers, on this 2-core machine. 2 threads rather than
+    # 4: the same requests/s with a lower tail (the GIL is shared by a worker's threads;
+    # 100k by-id, idle machine: p99 15-20 ms vs 25-26 ms, docs/performance.md).
+    Setting("THREADS", "ALSOSEE_THREADS", "threads", 2, _int(1),
             "threads per worker (> 1 selects the gthread worker, with keep-alive)"),
     Setting("TIMEOUT", "ALSOSEE_TIMEOUT", "timeout", 30, _int(1),
             "seconds a worker may spend on one request before it is restarted"),
