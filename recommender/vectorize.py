@@ -454,6 +454,21 @@ def _assemble(fits: Sequence[_FieldFit], bounds: Sequence[tuple[int, int]], n_do
     return sp.csr_matrix((data[:pos], indices[:pos], indptr), shape=(n_docs, n_columns))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that creates millions of objects
+    and no cycles: otherwise full collections keep traversing them (a ``zip`` over 591k
+    (term, id) pairs took 1.4 CPU-s with the collector on, 0.16 s with it off)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@gc_paused()  # millions of terms, tuples and strings are made here, and no cycles
 def fit_vectorizers(
     vectorizers: Mapping[str, TfidfVectorizer],
     columns: Mapping[str, Sequence[Any]],
@@ -506,27 +521,6 @@ def fit_vectorizers(
         matrix and each field's column range; the fields left out with the reason (e.g. an
         empty vocabulary: a corpus without tags), and timings.
     """
-    # Millions of terms, tuples and strings are made here, and no reference cycles.
-    with gc_paused():
-        return _fit_vectorizers(
-            vectorizers, columns, boilerplate=boilerplate, n_jobs=n_jobs,
-            dask_scheduler=dask_scheduler, progress=progress, shard_size=shard_size,
-            min_parallel=min_parallel, weights=weights, while_counting=while_counting)
-
-
-def _fit_vectorizers(
-    vectorizers: Mapping[str, TfidfVectorizer],
-    columns: Mapping[str, Sequence[Any]],
-    *,
-    boilerplate: Any = None,
-    n_jobs: int | None = None,
-    dask_scheduler: str | None = None,
-    progress: bool = False,
-    shard_size: int = SHARD_SIZE,
-    min_parallel: int = MIN_PARALLEL_ARTICLES,
-    weights: Mapping[str, float] | None = None,
-    while_counting: Callable[[], Any] | None = None,
-) -> Vectorized:
     start, cpu_start = time.perf_counter(), time.process_time()
     names = [f for f in vectorizers if f in columns]
     n_docs = len(columns[names[0]]) if names else 0
@@ -671,20 +665,6 @@ def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
                    columns: Mapping[str, Sequence[Any]],
                    boilerplate: Any) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
     return i, _count_shard(vectorizers, columns, boilerplate)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for a block that creates millions of objects
-    and no cycles: otherwise full collections keep traversing them (a ``zip`` over 591k
-    (term, id) pairs took 1.4 CPU-s with the collector on, 0.16 s with it off)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _release_arrow_memory() -> None:

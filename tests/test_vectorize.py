@@ -250,3 +250,22 @@ def test_tag_that_cannot_be_stored_leaves_the_field_out_with_the_reason() -> Non
     assert "lone surrogate" in result.skipped["tags"]
     assert list(result.field_slices) == ["title", "body"]
     assert [r.id for r in model.fit(articles).related("a", k=1)] == ["b"]
+
+
+def test_garbage_collector_is_paused_while_fitting_and_restored_after(
+        sample_articles: pd.DataFrame) -> None:
+    import gc
+
+    model = RelatedStories()
+    columns = _columns(model, sample_articles.head(50))
+    unfitted = {f: model._make_vectorizer(f, 50) for f in FIELDS}
+    seen: list[bool] = []
+    assert gc.isenabled()
+    fit_vectorizers(unfitted, columns, n_jobs=1, while_counting=lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # a caller's own setting is kept, not switched on
+    try:
+        fit_vectorizers({f: model._make_vectorizer(f, 50) for f in FIELDS}, columns, n_jobs=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
