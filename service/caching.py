@@ -84,27 +84,25 @@ def _after(response: Response) -> Response:
     # The 304 is decided here, on a successful answer only: deciding before the view ran
     # answered 304 to an unknown or invalid article id (with "If-None-Match: *" or any
     # current ETag), found by schemathesis. The list is computed anyway (milliseconds).
-    if tag is not None and response.status_code == 200:
-        response.headers["X-Cache"] = "miss"
-        if request.method == "GET" and not response.is_streamed:
-            # ResponseCacheMiddleware stores the finished answer (all hooks applied).
-            view = g.alsosee_view
-            rule = request.url_rule
-            request.environ[ENVIRON_KEY] = (tag, rule.rule if rule is not None else "",
-                                            view.version, view.state_version)
-    if tag is not None and response.status_code == 200 and request.if_none_match.contains(tag):
+    if tag is None or response.status_code != 200:
+        if response.status_code != 304 and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = _cache_control()
+    response.headers["X-Cache"] = "miss"
+    if request.method == "GET" and not response.is_streamed:
+        # ResponseCacheMiddleware stores the finished answer (all hooks applied).
+        view = g.alsosee_view
+        rule = request.url_rule
+        request.environ[ENVIRON_KEY] = (tag, rule.rule if rule is not None else "",
+                                        view.version, view.state_version)
+    if request.if_none_match.contains(tag):
         not_modified = Response(status=304)
-        not_modified.set_etag(tag)
-        not_modified.headers["Cache-Control"] = _cache_control()
-        for name in NOT_MODIFIED_HEADERS[2:]:
+        for name in NOT_MODIFIED_HEADERS:
             if name in response.headers:
                 not_modified.headers[name] = response.headers[name]
         return not_modified
-    if tag is not None and response.status_code == 200:
-        response.set_etag(tag)
-        response.headers["Cache-Control"] = _cache_control()
-    elif response.status_code != 304 and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -17,7 +17,8 @@ from typing import Any
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _has_body(environ: dict[str, Any]) -> bool:
+def has_body(environ: dict[str, Any]) -> bool:
+    """Whether the request carries a body (a non-zero Content-Length, or chunked)."""
     length = environ.get("CONTENT_LENGTH") or "0"
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     return chunked or length.strip() not in ("", "0")
@@ -31,7 +32,7 @@ class CloseAfterErrorWithBody:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
-        if not _has_body(environ):
+        if not has_body(environ):
             return self.app(environ, start_response)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):

@@ -30,12 +30,16 @@ from typing import Any
 from cachetools import TTLCache
 from werkzeug.http import parse_etags
 
+from service.connection import has_body
+from service.observability import REQUEST_ID_HEADER, request_id_from
+
 EXTENSION_KEY = "alsosee_response_cache"
 #: Set by :mod:`service.caching` on a cacheable 200 answer: ``(etag, endpoint rule)``.
 ENVIRON_KEY = "alsosee.cacheable"
 #: Headers of a 304 (RFC 9110: those a 200 would carry that describe the representation).
 NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "X-Model-Version", "X-Request-Id", "Vary",
                         "X-Cache")
+_NOT_MODIFIED = {name.lower() for name in NOT_MODIFIED_HEADERS}
 # Set per request, never stored.
 _PER_REQUEST = {"x-request-id", "x-cache"}
 
@@ -124,8 +128,7 @@ class ResponseCacheMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         if (not self.cache.enabled or environ.get("REQUEST_METHOD") != "GET"
-                or environ.get("CONTENT_LENGTH") not in (None, "", "0")
-                or "HTTP_TRANSFER_ENCODING" in environ):
+                or has_body(environ)):
             return self.app(environ, start_response)
         started = time.perf_counter()
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
@@ -137,14 +140,11 @@ class ResponseCacheMiddleware:
 
     def _answer(self, entry: CachedResponse, environ: dict[str, Any],
                 start_response: Callable[..., Any], started: float) -> list[bytes]:
-        from service.observability import REQUEST_ID_HEADER, request_id_from
-
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         extra = [(REQUEST_ID_HEADER, request_id), ("X-Cache", "hit")]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and parse_etags(if_none_match).contains(entry.etag):
-            keep = {name.lower() for name in NOT_MODIFIED_HEADERS}
-            headers = [(n, v) for n, v in entry.headers if n.lower() in keep] + extra
+            headers = [(n, v) for n, v in entry.headers if n.lower() in _NOT_MODIFIED] + extra
             status, body = "304 NOT MODIFIED", b""
         else:
             headers = [*entry.headers, *extra]
