@@ -276,8 +276,8 @@ def rescore_bounds(index: sp.csr_matrix, df: np.ndarray, max_df: int,
         done = int(ends[start - 1]) if start else 0
         stop = int(np.searchsorted(ends, done + max_postings, side="right"))
         stop = min(max(stop, start + 1), start + block)
-        pos, _ = _gather(indptr, common[start:stop])
-        squares += np.bincount(indices[pos], weights=np.square(data[pos], dtype=np.float64),
+        rows, weights, _ = _slices(indptr, indices, data, common[start:stop])
+        squares += np.bincount(rows, weights=np.square(weights, dtype=np.float64),
                                minlength=n_rows)
         start = stop
     return RescoreBounds(int(max_df), term_max, np.sqrt(squares).astype(np.float32))

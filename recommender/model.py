@@ -806,12 +806,12 @@ class RelatedStories(BaseEstimator):
         if exclude_row is not None:
             scores[exclude_row] = 0.0
         rows = top_k(scores, k)
-        return [self._recommendation(int(r), float(scores[r])) for r in rows]
+        return self._results(rows, scores[rows])
 
     def _results(self, rows: np.ndarray, scores: np.ndarray) -> list[Recommendation]:
-        """:meth:`_recommendation` of parallel arrays: the same objects, with the columns
-        looked up once (and the dates read through a plain view of their memory map:
-        ``np.memmap`` indexing runs Python code for every item)."""
+        """The results for parallel arrays of rows and scores, with the columns looked up
+        once (and the dates read through a plain view of their memory map: ``np.memmap``
+        indexing runs Python code for every item)."""
         m = self.meta_
         ids, titles, urls, sections = self.ids_, m["title"], m["url"], m["section"]
         published = np.asarray(m["published_at"])
@@ -822,15 +822,8 @@ class RelatedStories(BaseEstimator):
                 for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
 
     def _recommendation(self, row: int, score: float) -> Recommendation:
-        m = self.meta_
-        return Recommendation(
-            id=self.ids_[row],
-            title=m["title"][row],
-            url=_none_if_missing(m["url"][row]),
-            published_at=_iso(m["published_at"][row]),
-            section=_none_if_missing(m["section"][row]),
-            score=round(min(max(score, 0.0), 1.0), 6),
-        )
+        """The result for one row (see :meth:`_results`)."""
+        return self._results(np.array([row]), np.array([score]))[0]
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
