@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -335,9 +336,12 @@ def _top_eligible(rows: np.ndarray, scores: np.ndarray, n: int, allowed: np.ndar
     """:func:`top_rows` of the entries that are eligible (positive score, ``allowed``, not
     ``exclude_row``). The n-th best score of all entries is found first and eligibility
     checked only at or above it; when fewer than ``n`` of those are eligible, every entry
-    is checked (same result either way)."""
-    if rows.size > n:
-        sel = np.flatnonzero(scores >= np.partition(scores, -n)[-n])
+    is checked (same result either way). With ``exclude_row`` the threshold is the
+    ``n + 1``-th best: a row's own entry is usually its best, and would otherwise leave
+    ``n - 1`` eligible at the top and send every such query to the full check."""
+    m = n if exclude_row is None else n + 1
+    if rows.size > m:
+        sel = np.flatnonzero(scores >= np.partition(scores, -m)[-m])
         top, top_scores = rows.take(sel), scores.take(sel)
         keep = _eligible(top, top_scores, allowed, exclude_row)
         if np.count_nonzero(keep) >= n:
@@ -390,9 +394,28 @@ def query_candidates(
     return top_rows(rows, rescore(matrix, rows, qi, qd, scratch), n)
 
 
+#: Articles per slice of the inverted index in the neighbour lists' sparse product. The
+#: product keeps one score and one link per article of the (slice of the) index and
+#: touches them in no particular order, once per posting: over 1M articles (8 MB) nearly
+#: every posting missed the CPU caches; a slice of 131,072 articles (1 MiB) stays in a
+#: core's L2 cache. The same sums in the same order, 2.2-2.8x faster at 1M.
+INDEX_SLICE = 1 << 17
+
+
+def index_slices(matrix: sp.csr_matrix, width: int = INDEX_SLICE) -> Iterator[sp.csr_matrix]:
+    """The inverted index cut into article ranges of ``width``, one slice at a time: slice
+    ``j`` is the transpose of ``matrix[j * width:(j + 1) * width]`` (terms x the range's
+    articles, its column ``c`` being article ``j * width + c``), each term's postings in
+    article order."""
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    for lo in range(0, matrix.shape[0], width):
+        yield matrix[lo: lo + width].T.tocsr()
+
+
 def neighbor_block(
     matrix: sp.csr_matrix,
-    index: sp.csr_matrix,
+    slices: list[sp.csr_matrix],
     df: np.ndarray,
     allowed: np.ndarray,
     start: int,
@@ -402,30 +425,38 @@ def neighbor_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n`` neighbours of rows ``start:stop`` (self and disallowed rows excluded).
 
-    Returns ``(rows, scores)`` of shape ``(stop - start, n)``; a row with fewer than ``n``
-    neighbours is padded with row ``-1`` and score ``0``. Same selection as
-    :func:`query_candidates` for every row, with one sparse product for the whole block.
+    ``slices`` is :func:`index_slices` of ``matrix``. Returns ``(rows, scores)`` of shape
+    ``(stop - start, n)``; a row with fewer than ``n`` neighbours is padded with row ``-1``
+    and score ``0``. Same selection as :func:`query_candidates` for every row, with one
+    sparse product per slice of the index for the whole block.
     """
     df = np.asarray(df)
     q = matrix[start:stop]
     q.sort_indices()
     qp = prune_rows(q, df, pruning)
-    product = (qp @ index).tocsr()
+    # One product per slice; each query row's candidates are then its segments of the
+    # products, numbered from the slice's first article (stacking the products into one
+    # matrix took a third of the time at 1M).
+    products, first = [], 0
+    for part in slices:
+        product = qp @ part
+        products.append((product.indptr, product.indices.astype(np.int32) + np.int32(first),
+                         product.data.astype(np.float32, copy=False)))
+        first += part.shape[1]
     b = stop - start
     out_rows = np.full((b, n), -1, dtype=np.int32)
     out_scores = np.zeros((b, n), dtype=np.float32)
     width = n if pruning.exact else max(n, pruning.n_candidates)
-    indptr = product.indptr
-    p_rows = product.indices.astype(np.int32, copy=False)
-    p_data = product.data.astype(np.float32, copy=False)
-    ok = (p_data > 0) & allowed[p_rows]
-    ok &= p_rows != np.repeat(np.arange(start, stop, dtype=np.int32), np.diff(indptr))
     scratch = None if pruning.exact else np.zeros(matrix.shape[1], dtype=np.float32)
     q_indptr, q_indices, q_data = q.indptr, q.indices, q.data.astype(np.float32)
     for i in range(b):  # one partial selection (and re-scoring) per query row
-        lo, hi = indptr[i], indptr[i + 1]
-        m = ok[lo:hi]
-        r, s = top_rows(p_rows[lo:hi][m], p_data[lo:hi][m], width)
+        if len(products) == 1:
+            indptr, p_rows, p_data = products[0]
+            r, s = p_rows[indptr[i]: indptr[i + 1]], p_data[indptr[i]: indptr[i + 1]]
+        else:
+            r = np.concatenate([p_rows[ip[i]: ip[i + 1]] for ip, p_rows, _ in products])
+            s = np.concatenate([p_data[ip[i]: ip[i + 1]] for ip, _, p_data in products])
+        r, s = _top_eligible(r, s, width, allowed, start + i)
         if scratch is not None:
             qs = slice(q_indptr[i], q_indptr[i + 1])
             r, s = top_rows(r, rescore(matrix, r, q_indices[qs], q_data[qs], scratch), n)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed, parallel_config
 
 from .errors import InvalidParameterError
-from .index import Pruning, document_frequencies, neighbor_block
+from .index import Pruning, document_frequencies, index_slices, neighbor_block
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +124,13 @@ def _memmapped(matrix: sp.csr_matrix, folder: Path, name: str) -> sp.csr_matrix:
     return out
 
 
-def _run_block(matrix: sp.csr_matrix, index: sp.csr_matrix, df: np.ndarray,
+def _run_block(matrix: sp.csr_matrix, slices: list[sp.csr_matrix], df: np.ndarray,
                allowed: np.ndarray, start: int, stop: int, n: int,
                pruning: Pruning) -> tuple[int, np.ndarray, np.ndarray, float]:
     # The block's own CPU time travels back with it: worker processes (loky, Dask) are
     # not children that the parent's rusage would count.
     cpu = time.thread_time()
-    rows, scores = neighbor_block(matrix, index, df, allowed, start, stop, n, pruning)
+    rows, scores = neighbor_block(matrix, slices, df, allowed, start, stop, n, pruning)
     return start, rows, scores, time.thread_time() - cpu
 
 
@@ -152,7 +152,9 @@ def compute_neighbors(
     Parameters
     ----------
     matrix, index : csr_matrix
-        The L2-normalised article matrix and its transpose.
+        The L2-normalised article matrix and its transpose (the transpose gives the
+        document frequencies; the products use :func:`~recommender.index.index_slices`
+        of the matrix, built here).
     allowed : ndarray of bool
         Rows that may appear in a list (published articles).
     n : int
@@ -198,34 +200,39 @@ def compute_neighbors(
         if bar is not None:
             bar.close()
 
-    tasks = (delayed(_run_block)(matrix, index, df, allowed, s, e, n, pruning)
-             for s, e in bounds)
     if dask_scheduler:
         backend = "dask"
         with dask_client(dask_scheduler) as client:
             workers = len(client.scheduler_info().get("workers", {})) or 1
             n_jobs = workers
-            # scatter: the matrix, index and masks go to the workers once, not per task.
+            slices = list(index_slices(matrix))
+            tasks = (delayed(_run_block)(matrix, slices, df, allowed, s, e, n, pruning)
+                     for s, e in bounds)
+            # scatter: the matrix, index slices and masks go to the workers once, not per
+            # task.
             with parallel_config(backend="dask", client=client,
-                                 scatter=[matrix, index, df, allowed],
+                                 scatter=[matrix, slices, df, allowed],
                                  wait_for_workers_timeout=CONNECT_TIMEOUT):
                 collect(Parallel(return_as="generator_unordered")(tasks), len(bounds))
     elif n_jobs == 1 or len(bounds) == 1:
         backend, n_jobs = "sequential", 1
-        collect((_run_block(matrix, index, df, allowed, s, e, n, pruning) for s, e in bounds),
+        slices = list(index_slices(matrix))
+        collect((_run_block(matrix, slices, df, allowed, s, e, n, pruning) for s, e in bounds),
                 len(bounds))
     else:
         backend = "loky"
         tmp = Path(tempfile.mkdtemp(prefix="alsosee-neighbors-"))
         try:
             mm_matrix = _memmapped(matrix, tmp, "matrix")
-            mm_index = _memmapped(index, tmp, "index")
-            tasks = (delayed(_run_block)(mm_matrix, mm_index, df, allowed, s, e, n, pruning)
+            # one slice at a time: built, written, mapped (never all in private memory)
+            mm_slices = [_memmapped(part, tmp, f"index{j}")
+                         for j, part in enumerate(index_slices(matrix))]
+            tasks = (delayed(_run_block)(mm_matrix, mm_slices, df, allowed, s, e, n, pruning)
                      for s, e in bounds)
             with parallel_config(backend="loky", inner_max_num_threads=1):
                 collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks),
                         len(bounds))
-            del mm_matrix, mm_index
+            del mm_matrix, mm_slices
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     stats = NeighborStats(
