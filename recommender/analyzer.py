@@ -16,6 +16,15 @@ from typing import Any
 
 __all__ = ["fast_analyzer"]
 
+#: scikit-learn's default token pattern: on ASCII text its tokens are the runs of 2+ of
+#: ``[0-9A-Za-z_]``, found faster by turning every other byte into a space and splitting
+#: (C-level ``translate`` and ``split``, ~2.5x faster than the expression; the training
+#: path does the same with Arrow).
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+#: ASCII bytes with the word characters (``\w`` below 128) kept, every other byte a space.
+_ASCII_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 95) else 32
+                          for c in range(256))
+
 
 def fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
     """The analyzer of a fitted or unfitted ``CountVectorizer``/``TfidfVectorizer``.
@@ -41,8 +50,9 @@ def fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
             or vectorizer.tokenizer is not None or vectorizer.input != "content"):
         return vectorizer.build_analyzer()
     preprocess = vectorizer.build_preprocessor()
-    tokenize = vectorizer.build_tokenizer()
-    stop = vectorizer.get_stop_words()
+    regex_tokenize = vectorizer.build_tokenizer()
+    stop = vectorizer.get_stop_words() or frozenset()
+    default_pattern = vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN
     low, high = vectorizer.ngram_range
     decode = vectorizer.decode
     join = " ".join
@@ -50,9 +60,12 @@ def fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
     def analyze(doc: str) -> list[str]:
         if not isinstance(doc, str):
             doc = decode(doc)  # bytes (and scikit-learn's error for NaN)
-        tokens = tokenize(preprocess(doc))
-        if stop is not None:
-            tokens = [w for w in tokens if w not in stop]
+        doc = preprocess(doc)
+        if default_pattern and doc.isascii():
+            words = doc.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
+            tokens = [w for w in words if len(w) > 1 and w not in stop]
+        else:
+            tokens = [w for w in regex_tokenize(doc) if w not in stop]
         if high == 1:
             return tokens
         out = list(tokens) if low == 1 else []

@@ -374,6 +374,8 @@ def query_candidates(
     are exact cosines (re-scored against the whole query when candidates were pruned),
     ordered by score descending, then row ascending.
     """
+    if allowed is not None:
+        allowed = np.asarray(allowed)  # a plain view: np.memmap indexing runs Python code
     if isinstance(q, tuple):  # (columns, weights) of a draft: no scipy matrix needed
         qi, qd = np.asarray(q[0]), np.asarray(q[1], dtype=np.float32)
     else:

@@ -107,6 +107,12 @@ def _iso(ts: Any) -> str | None:
     return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
+def _row_getter(column: Any) -> Any:
+    """``column[row]`` for the model's own (valid) rows: a string table's unchecked
+    accessor, else plain indexing."""
+    return column.item if isinstance(column, StringColumn) else column.__getitem__
+
+
 def _none_if_missing(value: Any) -> Any:
     if value is None:
         return None
@@ -813,13 +819,17 @@ class RelatedStories(BaseEstimator):
         once (and the dates read through a plain view of their memory map: ``np.memmap``
         indexing runs Python code for every item)."""
         m = self.meta_
-        ids, titles, urls, sections = self.ids_, m["title"], m["url"], m["section"]
-        published = np.asarray(m["published_at"])
-        return [Recommendation(id=ids[r], title=titles[r], url=_none_if_missing(urls[r]),
-                               published_at=_iso(published[r]),
-                               section=_none_if_missing(sections[r]),
+        ids, titles, urls, sections = (_row_getter(c) for c in (
+            self.ids_, m["title"], m["url"], m["section"]))
+        rows = np.asarray(rows, dtype=np.intp)
+        published = np.asarray(m["published_at"]).take(rows)
+        # whole dates as int64 ns (Python ints format faster than numpy scalars)
+        dates = (map(iso_from_ns, published.view(np.int64).tolist())
+                 if published.dtype == _NS else map(_iso, published))
+        return [Recommendation(id=ids(r), title=titles(r), url=_none_if_missing(urls(r)),
+                               published_at=date, section=_none_if_missing(sections(r)),
                                score=round(min(max(s, 0.0), 1.0), 6))
-                for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+                for r, s, date in zip(rows.tolist(), scores.tolist(), dates, strict=True)]
 
     def _recommendation(self, row: int, score: float) -> Recommendation:
         """The result for one row (see :meth:`_results`)."""

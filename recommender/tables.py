@@ -113,6 +113,10 @@ class StringColumn(Sequence):
             return None
         return str(self._buf[self._off[i]:self._off[i + 1]], _ENC, _ERRORS)
 
+    #: ``column[i]`` for a valid row number ``0 <= i < len(column)``, without the checks
+    #: (for callers that hold rows of this very table).
+    item = _get
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             i = int(key)

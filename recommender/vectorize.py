@@ -62,7 +62,7 @@ from joblib import Parallel, delayed, parallel_config
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from .analyzer import fast_analyzer
+from .analyzer import _ASCII_WORD_BYTES, _DEFAULT_TOKEN_PATTERN, fast_analyzer
 from .boilerplate import strip_boilerplate
 from .tables import build_trie
 
@@ -159,15 +159,12 @@ def _encodable(term: str) -> bool:
     return True
 
 
-#: scikit-learn's default token pattern, and a faster one that finds the same tokens with
-#: ``findall``: a match of ``\w\w+`` can only start where a run of word characters starts
-#: (inside a run, the run's start would have matched first and taken the whole run), and
-#: it takes the whole run, so the word boundaries add nothing (tested on the corpora).
-_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+#: A faster pattern than scikit-learn's default (``analyzer._DEFAULT_TOKEN_PATTERN``) that
+#: finds the same tokens with ``findall``: a match of ``\w\w+`` can only start where a run
+#: of word characters starts (inside a run, the run's start would have matched first and
+#: taken the whole run), and it takes the whole run, so the word boundaries add nothing
+#: (tested on the corpora).
 _RUN_PATTERN = re.compile(r"(?u)\w\w+")
-#: ASCII bytes with the word characters (``\w`` below 128) kept, every other byte a space.
-_ASCII_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 95) else 32
-                          for c in range(256))
 
 
 def _word_counts(vec: TfidfVectorizer, docs: Sequence[Any]

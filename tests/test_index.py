@@ -238,13 +238,20 @@ def test_loaded_arrays_are_memory_mapped(trained_model_dir) -> None:
     assert m.related_to_text("Egypt election", "Egyptians vote", k=5)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(text=st.text(alphabet=st.sampled_from(list("abcdé É the of and ñ ü-.,'1 \n\t")),
-                    max_size=120),
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=st.text(alphabet=st.sampled_from(
+           list("abcdé É the of and ñ ü-.,'1 \n\t") + ["_", "\x0b", "\x1c", "$", "X", "y", "A"]),
+           max_size=120),
        ngrams=st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 3)]),
-       stop=st.sampled_from([None, "english"]), accents=st.sampled_from([None, "unicode"]))
-def test_fast_analyzer_equals_scikit_learn(text, ngrams, stop, accents) -> None:
-    vec = TfidfVectorizer(ngram_range=ngrams, stop_words=stop, strip_accents=accents)
+       stop=st.sampled_from([None, "english"]), accents=st.sampled_from([None, "unicode"]),
+       lowercase=st.booleans(),
+       pattern=st.sampled_from([r"(?u)\b\w\w+\b", r"(?u)\b\w+\b"]))
+def test_fast_analyzer_equals_scikit_learn(text, ngrams, stop, accents, lowercase,
+                                           pattern) -> None:
+    # ASCII texts take the translate-and-split path with the default pattern, others (and
+    # other patterns) the regular expression: both give scikit-learn's tokens.
+    vec = TfidfVectorizer(ngram_range=ngrams, stop_words=stop, strip_accents=accents,
+                          lowercase=lowercase, token_pattern=pattern)
     assert fast_analyzer(vec)(text) == vec.build_analyzer()(text)
 
 
