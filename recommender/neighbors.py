@@ -183,58 +183,72 @@ def compute_neighbors(
     scores = np.zeros((n_rows, n), dtype=np.float32)
 
     block_cpu = [0.0]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray, float]],
-                total: int) -> None:
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        # shown from the start: at 1M, writing the matrix and the index slices for the
+        # workers takes ~15 s before the first block
+        bar = tqdm(total=n_rows, desc="neighbour lists", unit="art", leave=False)
 
-            bar = tqdm(total=n_rows, desc="neighbour lists", unit="art", leave=False)
+    def slices_of(matrix_: sp.csr_matrix, folder: Path | None = None
+                  ) -> list[sp.csr_matrix]:
+        """:func:`index_slices`, each memory-mapped from ``folder`` when given."""
+        out = []
+        for j, part in enumerate(index_slices(matrix_)):
+            if bar is not None:
+                bar.set_postfix_str(f"preparing index slice {j + 1}", refresh=True)
+            out.append(part if folder is None else _memmapped(part, folder, f"index{j}"))
+        if bar is not None:
+            bar.set_postfix_str("", refresh=True)
+        return out
+
+    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray, float]]) -> None:
         for start, r, s, cpu in results:
             block_cpu[0] += cpu
             rows[start: start + r.shape[0]] = r
             scores[start: start + r.shape[0]] = s
             if bar is not None:
                 bar.update(r.shape[0])
+
+    try:
+        if dask_scheduler:
+            backend = "dask"
+            with dask_client(dask_scheduler) as client:
+                workers = len(client.scheduler_info().get("workers", {})) or 1
+                n_jobs = workers
+                slices = slices_of(matrix)
+                tasks = (delayed(_run_block)(matrix, slices, df, allowed, s, e, n, pruning)
+                         for s, e in bounds)
+                # scatter: the matrix, index slices and masks go to the workers once, not per
+                # task.
+                with parallel_config(backend="dask", client=client,
+                                     scatter=[matrix, slices, df, allowed],
+                                     wait_for_workers_timeout=CONNECT_TIMEOUT):
+                    collect(Parallel(return_as="generator_unordered")(tasks))
+        elif n_jobs == 1 or len(bounds) == 1:
+            backend, n_jobs = "sequential", 1
+            slices = slices_of(matrix)
+            collect(_run_block(matrix, slices, df, allowed, s, e, n, pruning) for s, e in bounds)
+        else:
+            backend = "loky"
+            tmp = Path(tempfile.mkdtemp(prefix="alsosee-neighbors-"))
+            try:
+                if bar is not None:
+                    bar.set_postfix_str("preparing the matrix", refresh=True)
+                mm_matrix = _memmapped(matrix, tmp, "matrix")
+                # one slice at a time: built, written, mapped (never all in private memory)
+                mm_slices = slices_of(matrix, tmp)
+                tasks = (delayed(_run_block)(mm_matrix, mm_slices, df, allowed, s, e, n, pruning)
+                         for s, e in bounds)
+                with parallel_config(backend="loky", inner_max_num_threads=1):
+                    collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks))
+                del mm_matrix, mm_slices
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
         if bar is not None:
             bar.close()
-
-    if dask_scheduler:
-        backend = "dask"
-        with dask_client(dask_scheduler) as client:
-            workers = len(client.scheduler_info().get("workers", {})) or 1
-            n_jobs = workers
-            slices = list(index_slices(matrix))
-            tasks = (delayed(_run_block)(matrix, slices, df, allowed, s, e, n, pruning)
-                     for s, e in bounds)
-            # scatter: the matrix, index slices and masks go to the workers once, not per
-            # task.
-            with parallel_config(backend="dask", client=client,
-                                 scatter=[matrix, slices, df, allowed],
-                                 wait_for_workers_timeout=CONNECT_TIMEOUT):
-                collect(Parallel(return_as="generator_unordered")(tasks), len(bounds))
-    elif n_jobs == 1 or len(bounds) == 1:
-        backend, n_jobs = "sequential", 1
-        slices = list(index_slices(matrix))
-        collect((_run_block(matrix, slices, df, allowed, s, e, n, pruning) for s, e in bounds),
-                len(bounds))
-    else:
-        backend = "loky"
-        tmp = Path(tempfile.mkdtemp(prefix="alsosee-neighbors-"))
-        try:
-            mm_matrix = _memmapped(matrix, tmp, "matrix")
-            # one slice at a time: built, written, mapped (never all in private memory)
-            mm_slices = [_memmapped(part, tmp, f"index{j}")
-                         for j, part in enumerate(index_slices(matrix))]
-            tasks = (delayed(_run_block)(mm_matrix, mm_slices, df, allowed, s, e, n, pruning)
-                     for s, e in bounds)
-            with parallel_config(backend="loky", inner_max_num_threads=1):
-                collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks),
-                        len(bounds))
-            del mm_matrix, mm_slices
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     stats = NeighborStats(
         seconds=time.perf_counter() - start_t,
         cpu_seconds=max(block_cpu[0], 0.0) or (_cpu_seconds() - start_cpu),

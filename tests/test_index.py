@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,6 +160,19 @@ def test_neighbour_block_same_lists_whatever_the_slices(sample_model: RelatedSto
         np.testing.assert_array_equal(ref[0][row][: rows.size], rows)
         np.testing.assert_allclose(ref[1][row][: rows.size], scores, rtol=1e-5)
         assert (ref[0][row][rows.size:] == -1).all()
+
+
+def test_neighbour_progress_bar_covers_the_preparation(sample_model: RelatedStories,
+                                                       capfd: pytest.CaptureFixture) -> None:
+    from recommender.neighbors import compute_neighbors
+
+    m = sample_model
+    compute_neighbors(m.matrix_, m.index_, m.published_, 5, pruning=m._pruning(), n_jobs=2,
+                      block_size=64, progress=True)
+    err = capfd.readouterr().err
+    # the bar is up while the matrix and the index slices are written for the workers
+    assert "neighbour lists" in err and "preparing index slice 1" in err, err[-500:]
+    assert re.search(rf"\b[1-9]\d*/{m.n_articles_} ", err), err[-500:]  # blocks counted
 
 
 def test_by_id_uses_lists_and_matches_full_query(sample_model: RelatedStories) -> None:
