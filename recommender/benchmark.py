@@ -398,7 +398,7 @@ def run_wrk(url: str, script: str, seconds: int, connections: int = 16,
 
 def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str, str]],
                  seconds: int, k: int) -> dict[str, Any]:
-    """Throughput/latency with 2 workers (the server's defaults: 4 threads each, keep-alive,
+    """Throughput/latency with 2 workers (the server's defaults: 2 threads each, keep-alive,
     response cache), by-id again with the response cache off, then total PSS with 1 and 4
     workers."""
     result: dict[str, Any] = {}
