@@ -240,6 +240,7 @@ def run(
         # an RFC 9457 problem body like every other error, not gunicorn's HTML page.
         "worker_class": ("service.gunicorn_worker.ProblemThreadWorker" if threads > 1
                          else "service.gunicorn_worker.ProblemSyncWorker"),
+        "logger_class": "service.gunicorn_worker.QuietAccessLogger",
     }
     _preimport()
     _limit_native_threads()

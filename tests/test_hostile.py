@@ -343,3 +343,23 @@ def test_gunicorn_error_page_becomes_a_problem_body():
     assert problem_response(b"HTTP/1.1 200 OK\r\n\r\n{}") is None
     for worker in (ProblemSyncWorker, ProblemThreadWorker):
         assert "handle_error" in vars(worker.__mro__[1])
+
+
+def test_gunicorn_access_fields_not_built_while_its_access_log_is_off():
+    """Our log configuration turns gunicorn's access log off (alsosee logs each request
+    itself): gunicorn must then skip building the line's fields; an operator's own access
+    log still gets them."""
+    from gunicorn.config import Config
+
+    from service.gunicorn_worker import QuietAccessLogger
+    from service.server import logconfig
+
+    ours = Config()
+    ours.set("logconfig_dict", logconfig("info"))
+    quiet = QuietAccessLogger(ours)
+    assert quiet.access_log_enabled is False
+    quiet.access(None, None, None, None)  # returns before reading the (absent) request
+
+    theirs = Config()
+    theirs.set("accesslog", "-")
+    assert QuietAccessLogger(theirs).access_log_enabled is True
