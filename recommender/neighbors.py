@@ -191,11 +191,11 @@ def compute_neighbors(
         # workers takes ~15 s before the first block
         bar = tqdm(total=n_rows, desc="neighbour lists", unit="art", leave=False)
 
-    def slices_of(matrix_: sp.csr_matrix, folder: Path | None = None
-                  ) -> list[sp.csr_matrix]:
-        """:func:`index_slices`, each memory-mapped from ``folder`` when given."""
+    def slices_of(folder: Path | None = None) -> list[sp.csr_matrix]:
+        """:func:`index_slices` of the matrix, each memory-mapped from ``folder`` when
+        given."""
         out = []
-        for j, part in enumerate(index_slices(matrix_)):
+        for j, part in enumerate(index_slices(matrix)):
             if bar is not None:
                 bar.set_postfix_str(f"preparing index slice {j + 1}", refresh=True)
             out.append(part if folder is None else _memmapped(part, folder, f"index{j}"))
@@ -217,7 +217,7 @@ def compute_neighbors(
             with dask_client(dask_scheduler) as client:
                 workers = len(client.scheduler_info().get("workers", {})) or 1
                 n_jobs = workers
-                slices = slices_of(matrix)
+                slices = slices_of()
                 tasks = (delayed(_run_block)(matrix, slices, df, allowed, s, e, n, pruning)
                          for s, e in bounds)
                 # scatter: the matrix, index slices and masks go to the workers once, not per
@@ -228,7 +228,7 @@ def compute_neighbors(
                     collect(Parallel(return_as="generator_unordered")(tasks))
         elif n_jobs == 1 or len(bounds) == 1:
             backend, n_jobs = "sequential", 1
-            slices = slices_of(matrix)
+            slices = slices_of()
             collect(_run_block(matrix, slices, df, allowed, s, e, n, pruning) for s, e in bounds)
         else:
             backend = "loky"
@@ -238,7 +238,7 @@ def compute_neighbors(
                     bar.set_postfix_str("preparing the matrix", refresh=True)
                 mm_matrix = _memmapped(matrix, tmp, "matrix")
                 # one slice at a time: built, written, mapped (never all in private memory)
-                mm_slices = slices_of(matrix, tmp)
+                mm_slices = slices_of(tmp)
                 tasks = (delayed(_run_block)(mm_matrix, mm_slices, df, allowed, s, e, n, pruning)
                          for s, e in bounds)
                 with parallel_config(backend="loky", inner_max_num_threads=1):
