@@ -313,7 +313,7 @@ class TfidfBaselineSystem:
 
     def __init__(self, articles: pd.DataFrame, published: Sequence[bool] | np.ndarray | None = None
                  ) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from .quality import baseline_vectors  # the one definition of the baseline's vectors
 
         ids = articles["id"].astype(str).tolist()
         self._row = {article_id: row for row, article_id in enumerate(ids)}
@@ -322,10 +322,9 @@ class TfidfBaselineSystem:
             raise InvalidParameterError("corpus", f"duplicate article id {dup!r}")
         self.ids = ids
         self.params: dict[str, Any] = dict(self.VECTORIZER)
-        texts = (_text(articles, "title") + "\n" + _text(articles, "body")).tolist()
-        self.vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english")
+        text = pd.DataFrame({"title": _text(articles, "title"), "body": _text(articles, "body")})
         try:
-            self.matrix = self.vectorizer.fit_transform(texts).tocsr()
+            self.vectorizer, self.matrix = baseline_vectors(text)
         except ValueError as e:  # "empty vocabulary": nothing but stop words
             raise InvalidParameterError("corpus", f"the TF-IDF baseline cannot be fitted: {e}"
                                         ) from e
