@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from . import ranking
 from .db import StateDB
@@ -212,6 +211,40 @@ class Universe:
         back = np.empty_like(order)
         back[order] = np.arange(order.size)
         return sp.vstack(parts, format="csr")[back]
+
+    def terms(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The columns and weights of one row's vector (corpus or live), without a copy."""
+        matrix = self.model.matrix_ if row < self.n_corpus else self.live.matrix
+        if row >= self.n_corpus:
+            row -= self.n_corpus
+        start, end = int(matrix.indptr[row]), int(matrix.indptr[row + 1])
+        return np.asarray(matrix.indices[start:end]), np.asarray(matrix.data[start:end])
+
+    def dot(self, rows: np.ndarray, vector: sp.csr_matrix) -> np.ndarray:
+        """Dot products (float64) of ``rows`` (corpus and live) with one sparse row vector:
+        the vector scattered into the model's all-zero scratch space and each row's entries
+        read against it (a few microseconds per row, no sparse product)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.float64)
+        if int(rows.max()) >= self.n_corpus:
+            return np.asarray((self.vectors(rows) @ vector.T).toarray(),
+                              dtype=np.float64).ravel()
+        matrix = self.model.matrix_
+        indptr = np.asarray(matrix.indptr)
+        starts = indptr[rows].astype(np.int64)
+        lens = (indptr[rows + 1] - starts).astype(np.int64)
+        ends = np.cumsum(lens)
+        pos = np.repeat(starts - (ends - lens), lens) + np.arange(int(ends[-1]))
+        scratch = self.model._scratch()
+        scratch[vector.indices] = vector.data
+        try:
+            contrib = (np.asarray(matrix.data)[pos].astype(np.float64)
+                       * scratch[np.asarray(matrix.indices)[pos]])
+        finally:
+            scratch[vector.indices] = 0.0
+        return np.bincount(np.repeat(np.arange(rows.size), lens), weights=contrib,
+                           minlength=rows.size)
 
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
@@ -924,10 +957,21 @@ class Recommender:
         best candidates (Rocchio pseudo-relevance feedback): ``q + weight * mean(top)``,
         L2-normalised. Sets the query's vector to the expanded one."""
         top = cand[np.argsort(-sim, kind="stable")[:FEEDBACK_DOCS]]
-        expanded = query.vector + (weight / top.size) * uni.vectors(top).sum(axis=0)
-        expanded = normalize(sp.csr_matrix(expanded, dtype=np.float32), norm="l2")
+        q = query.vector
+        cols, vals = [np.asarray(q.indices)], [np.asarray(q.data, dtype=np.float64)]
+        for row in top.tolist():
+            c, v = uni.terms(row)
+            cols.append(c)
+            vals.append(v.astype(np.float64) * (weight / top.size))
+        col, inverse = np.unique(np.concatenate(cols), return_inverse=True)
+        val = np.bincount(inverse, weights=np.concatenate(vals), minlength=col.size)
+        norm = np.sqrt(np.dot(val, val))
+        if norm > 0:
+            val /= norm
+        expanded = sp.csr_matrix((val.astype(np.float32), col.astype(np.int32),
+                                  [0, col.size]), shape=q.shape)
         query._vector = expanded
-        return np.asarray((uni.vectors(cand) @ expanded.T).toarray(), dtype=np.float64).ravel()
+        return uni.dot(cand, expanded)
 
     def _collapse(self, pool: np.ndarray, pool_adj: np.ndarray, opts: RankingOptions,
                   uni: Universe) -> tuple[np.ndarray | None, np.ndarray | None]:

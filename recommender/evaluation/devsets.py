@@ -26,6 +26,9 @@ reading metadata is tested on whether it can ignore what does not help:
     Global Voices May 2012 special coverage, the "This post is part of our special coverage X"
     line removed from every body (it names the judged collection); tags and sections kept (they
     are the site's own categories, not the collections).
+``gv-links``
+    The same Global Voices archive judged by its authors' in-body links to other posts of the
+    set (``qrels_inbody_links.json``: what an editor chose to link from a story).
 ``mixed``
     All of ``ecb-title``, ``reuters`` and ``gv`` in one archive, each judged on its own queries
     (ids are unique across the sets), so each set's stories compete with the others'.
@@ -51,7 +54,8 @@ __all__ = ["DevSet", "SET_NAMES", "default_data_dir", "dev_sets", "load_dev_set"
 
 logger = logging.getLogger(__name__)
 
-SET_NAMES = ("ecb-notitle", "ecb-title", "ecb-wire", "reuters", "reuters-wire", "gv", "mixed")
+SET_NAMES = ("ecb-notitle", "ecb-title", "ecb-wire", "reuters", "reuters-wire", "gv", "gv-links",
+             "mixed")
 
 #: The boilerplate line of Global Voices special coverage posts (names the judged collection).
 _GV_COVERAGE = re.compile(r"^.*\bpart of (?:our|the) special coverage\b.*$\n?", re.I | re.M)
@@ -151,7 +155,8 @@ def _reuters(data: Path) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     return df, _graded(raw, set(df["id"]))
 
 
-def _gv(data: Path) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+def _gv(data: Path, truth: str = "qrels_special_coverage.json"
+        ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     rows = []
     for rec in _jsonl(data / "globalvoices-2012-05" / "articles.jsonl"):
         rows.append({"id": rec["id"], "title": rec.get("title"),
@@ -159,7 +164,7 @@ def _gv(data: Path) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
                      "url": rec.get("url"), "published_at": rec.get("published_at"),
                      "section": rec.get("section"), "tags": rec.get("tags") or []})
     df = _frame(rows)
-    raw = json.loads((data / "globalvoices-2012-05" / "qrels_special_coverage.json").read_text())
+    raw = json.loads((data / "globalvoices-2012-05" / truth).read_text())
     return df, _graded(raw, set(df["id"]))
 
 
@@ -214,6 +219,9 @@ def load_dev_set(name: str, data: str | Path | None = None) -> DevSet:
     if name == "gv":
         df, q = _gv(data)
         return DevSet(name, df, q, "Global Voices special coverage, coverage line stripped")
+    if name == "gv-links":
+        df, q = _gv(data, "qrels_inbody_links.json")
+        return DevSet(name, df, q, "Global Voices, in-body links between posts of the set")
     if name == "mixed":
         parts = [load_dev_set(n, data) for n in ("ecb-title", "reuters", "gv")]
         df = pd.concat([p.articles for p in parts], ignore_index=True)
