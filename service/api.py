@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from service import openapi, ranking_params, validation
+from service.auth import key_for_some_options
 from service.caching import cacheable
 from service.errors import invalid_parameter
 from service.state import get_state
@@ -93,6 +94,7 @@ def _response(article: dict[str, Any], items: list[dict[str, Any]],
 
 @bp.get("/articles/<path:article_id>/related")
 @cacheable
+@key_for_some_options
 def related(article_id: str):
     """Related stories of an article of the corpus.
 
@@ -119,6 +121,7 @@ def related(article_id: str):
 
 
 @bp.post("/related")
+@key_for_some_options
 def related_to_draft():
     """Related stories of a draft that is not in the corpus.
 

@@ -92,16 +92,17 @@ def _match(token: str) -> ApiKey | None:
     return found
 
 
-def check_request() -> ApiKey:
-    """The key of the current request, or raise a 401/403 problem."""
+def check_request(what: str = "This endpoint needs an API key") -> ApiKey:
+    """The key of the current request, or raise a 401/403 problem (*what* starts the 401's
+    detail: what needed the key)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "This endpoint needs an API key: send 'Authorization: Bearer <key>'.",
+        raise Problem(401, f"{what}: send 'Authorization: Bearer <key>'.",
                       slug="unauthorized", title="Unauthorized",
                       headers=[("WWW-Authenticate", REALM)])
     if not configured_keys():
-        raise Problem(403, "Write access is disabled: no API key is configured "
+        raise Problem(403, "Writes and previews are disabled: no API key is configured "
                            f"(set {ENV_API_KEYS} or api_keys in the config file).",
                       slug="forbidden", title="Forbidden")
     key = _match(token.strip())
@@ -127,6 +128,14 @@ def require_api_key(view: Callable[..., Any] | None = None, *,
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+def key_for_some_options(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view open to anyone whose privileged ranking options need a key
+    (:func:`service.ranking_params.require_key_for`): its description gets the optional
+    bearer security and the 401/403 answers."""
+    view.alsosee_auth = "read"  # type: ignore[attr-defined]
+    return view
 
 
 def current_actor() -> str:

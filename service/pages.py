@@ -20,6 +20,7 @@ from flask import Blueprint, Response, request
 
 from service import openapi, ranking_params, validation
 from service.api import related_for_article
+from service.auth import key_for_some_options
 from service.caching import cacheable
 
 bp = Blueprint("pages", __name__, url_prefix="/v1")
@@ -84,6 +85,7 @@ def render_fragment(items: Iterable[Mapping[str, Any]], article_id: str | None =
 
 @bp.get("/articles/<path:article_id>/related.html")
 @cacheable
+@key_for_some_options
 def related_html(article_id: str):
     """The "ALSO SEE:" HTML fragment of an article (empty when it has no related stories).
 

@@ -61,7 +61,8 @@ def problem(response, status, field=None):
 def test_ranking_options_as_query_params(client):
     response = client.get(f"/v1/articles/{ARTICLE}/related",
                           query_string={"section": "Latin America", "explain": "true",
-                                        "debug": "true", "half_life": "30", "k": "4"})
+                                        "debug": "true", "half_life": "30", "k": "4"},
+                          headers=AUTH)
     body = response.get_json()
     assert response.status_code == 200
     assert body["related"] and all(i["section"] == "Latin America" for i in body["related"])

@@ -1,0 +1,126 @@
+"""Attack-shaped regression tests against the real server (gunicorn, several workers, real
+files, a real SQLite state database): unpublished stories, keys, model versions, takedowns
+by URL, off-site links, what anonymous clients may read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from recommender.training import train
+from tests.conftest import SAMPLE
+from tests.livesrv import live_server
+
+pytestmark = pytest.mark.server
+
+KEY = "security-test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+ARTICLE = "gv-316447"
+#: In the sample, the best related story of ARTICLE (README example).
+NEIGHBOUR = "gv-321626"
+
+
+@pytest.fixture
+def models(trained_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained sample (tests retrain and break it)."""
+    root = tmp_path / "models"
+    shutil.copytree(trained_model_dir, root, ignore=shutil.ignore_patterns("state.db*"))
+    return root
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"ALSOSEE_API_KEYS": f"desk:{KEY}", "ALSOSEE_STATE_DB": str(tmp_path / "state.db"),
+            "ALSOSEE_RATE_LIMIT": "off", **extra}
+
+
+def _ids(response: requests.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["related"]]
+
+
+def _assert_problem(response: requests.Response, statuses: tuple[int, ...]) -> None:
+    assert response.status_code in statuses, (response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == response.status_code
+
+
+# ------------------------------------------------------------ unpublished stories
+def _preview_requests(base: str, headers: dict[str, str]) -> dict[str, requests.Response]:
+    """Every path that takes ranking options, asking for previews (status=any)."""
+    related = f"{base}/v1/articles/{ARTICLE}/related"
+    draft = {"title": "Colombia bomb blast Bogota", "body": "Bomb blast in Bogota, Colombia.",
+             "k": 20}
+    return {
+        "GET related": requests.get(related, params={"status": "any", "k": 20},
+                                    headers=headers, timeout=10),
+        "GET related.html": requests.get(f"{related}.html", params={"status": "any", "k": 20},
+                                         headers=headers, timeout=10),
+        "POST related (options)": requests.post(
+            f"{base}/v1/related", json={**draft, "options": {"status": "any"}},
+            headers=headers, timeout=10),
+        "POST related (top level)": requests.post(
+            f"{base}/v1/related", json={**draft, "status": "any"}, headers=headers, timeout=10),
+    }
+
+
+def _unpublished_leaks(base: str, headers: dict[str, str], victims: dict[str, str]
+                       ) -> list[str]:
+    """Answers that show a victim (its id in JSON, its URL in the HTML fragment)."""
+    leaks = []
+    for path, response in _preview_requests(base, headers).items():
+        if response.status_code == 200:
+            text = response.text
+            leaks += [f"{path}: {vid}" for vid, url in victims.items()
+                      if f'"{vid}"' in text or f'"{url}"' in text]
+        else:
+            _assert_problem(response, (401, 403))
+    return leaks
+
+
+def test_previews_of_unpublished_stories_need_a_key(models: Path, tmp_path: Path) -> None:
+    live_story = {"title": "Colombia: bomb blast in Bogota injures 19",
+                  "body": "A bomb blast in Bogota, Colombia, killed five and injured 19. "
+                          "Colombia bomb Bogota blast journalist kidnapped.",
+                  "url": "https://example.org/live-colombia",
+                  "published_at": "2012-05-16T10:00:00Z", "section": "Latin America"}
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:
+        base = live.base
+        put = requests.put(f"{base}/v1/articles/live-colombia", json=live_story, headers=AUTH,
+                           timeout=10)
+        assert put.status_code in (200, 201), put.text
+        plain = requests.get(f"{base}/v1/articles/{ARTICLE}/related", params={"k": 20},
+                             timeout=10).json()["related"]
+        victims = {"live-colombia": live_story["url"],
+                   NEIGHBOUR: next(i["url"] for i in plain if i["id"] == NEIGHBOUR)}
+        assert NEIGHBOUR in _ids(requests.get(f"{base}/v1/articles/{ARTICLE}/related",
+                                              params={"k": 20}, timeout=10))
+        for victim in victims:  # DELETE of a corpus article and of a live one
+            gone = requests.delete(f"{base}/v1/articles/{victim}", headers=AUTH, timeout=10)
+            assert gone.status_code in (200, 204), gone.text
+        # Keyed previews do show them (so the anonymous check below can fail).
+        keyed = _preview_requests(base, AUTH)
+        assert NEIGHBOUR in _ids(keyed["GET related"])
+        assert "private" in keyed["GET related"].headers["Cache-Control"]
+        assert f'"{victims[NEIGHBOUR]}"' in keyed["GET related.html"].text
+        # Anonymous, twice (the second time after the keyed answer could have been cached),
+        # and with a wrong key.
+        for headers in ({}, {}, {"Authorization": "Bearer not-the-key-not-the-key"}):
+            assert _unpublished_leaks(base, headers, victims) == []
+        # debug=true lists dropped candidates (taken-down ids among them): needs a key too.
+        _assert_problem(requests.get(f"{base}/v1/articles/{ARTICLE}/related",
+                                     params={"debug": "true"}, timeout=10), (401,))
+        assert "debug" in requests.get(f"{base}/v1/articles/{ARTICLE}/related",
+                                       params={"debug": "true"}, headers=AUTH,
+                                       timeout=10).json()
+
+        # After a retrain on an export that still holds the unpublished corpus story.
+        train(corpus=SAMPLE, out=models)
+        reload = requests.post(f"{base}/v1/admin/reload", headers=AUTH, timeout=60)
+        assert reload.status_code == 200, reload.text
+        assert NEIGHBOUR not in _ids(requests.get(f"{base}/v1/articles/{ARTICLE}/related",
+                                                  params={"k": 20}, timeout=10))
+        for headers in ({}, {"Authorization": "Bearer "}):
+            assert _unpublished_leaks(base, headers, victims) == []
