@@ -5,6 +5,7 @@ by URL, off-site links, what anonymous clients may read."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,81 @@ def test_previews_of_unpublished_stories_need_a_key(models: Path, tmp_path: Path
                                                   params={"k": 20}, timeout=10))
         for headers in ({}, {"Authorization": "Bearer "}):
             assert _unpublished_leaks(base, headers, victims) == []
+
+
+# ------------------------------------------------------- verified model, swapped files
+_SWAPPER = r"""
+import os, sys, time
+target, good, evil, stop = sys.argv[1:5]
+tmp = target + ".swap"
+deadline = time.monotonic() + 300
+n = 0
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    for source in (evil, good):
+        os.link(source, tmp)
+        os.replace(tmp, target)
+        n += 1
+        time.sleep(0.0005)
+os.link(good, tmp)
+os.replace(tmp, target)
+print(n)
+"""
+
+
+class _Foreign:
+    """Unpickling this creates the marker file (a stand-in for an attacker's code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "a"))
+
+
+def test_a_swapped_model_file_is_never_unpickled_or_mapped(trained_model_dir: Path,
+                                                           tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    from recommender import artifact
+    from recommender.errors import ArtifactError
+
+    version = tmp_path / "version"
+    shutil.copytree(artifact.resolve(trained_model_dir), version)
+    marker = tmp_path / "foreign-code-ran"
+    stop = tmp_path / "stop"
+    swaps = []
+    # The pickle, and a memory-mapped table (the article ids) with other, valid contents.
+    ids_file = next(version.glob("ids.*utf8.npy"))
+    originals = {version / artifact.MODEL_FILE: pickle.dumps(_Foreign(marker)),
+                 ids_file: ids_file.read_bytes().replace(b"gv-", b"xx-")}
+    for path, foreign in originals.items():
+        good, evil = tmp_path / f"{path.name}.good", tmp_path / f"{path.name}.evil"
+        shutil.copy2(path, good)
+        evil.write_bytes(foreign)
+        swaps.append(subprocess.Popen(
+            [sys.executable, "-c", _SWAPPER, str(path), str(good), str(evil), str(stop)],
+            stdout=subprocess.PIPE, text=True))
+    loaded = refused = foreign_tables = pickles_ran = 0
+    try:
+        time.sleep(0.2)
+        for _ in range(200):
+            try:
+                model = artifact.load(version).model
+            except ArtifactError:
+                refused += 1
+            else:
+                loaded += 1
+                foreign_tables += not all(i.startswith("gv-") for i in model.ids_[:5])
+            if marker.exists():
+                pickles_ran += 1
+                marker.unlink()
+    finally:
+        stop.touch()
+        counts = [int(p.communicate(timeout=30)[0] or 0) for p in swaps]
+    print(f"200 loads under swapping: {loaded} loaded, {refused} refused, "
+          f"{pickles_ran} foreign pickles ran, {foreign_tables} foreign tables mapped")
+    assert (pickles_ran, foreign_tables) == (0, 0)
+    assert min(counts) > 200, counts  # the files really were swapped during the loads
+    assert loaded and refused, (loaded, refused)  # both outcomes happened
