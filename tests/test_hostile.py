@@ -16,7 +16,7 @@ from livesrv import live_server
 
 from service import create_app
 
-KEY = "hostile-key"
+KEY = "hostile-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 PROBLEM = "application/problem+json"
 ARTICLE = "gv-316447"

@@ -203,3 +203,40 @@ def test_a_swapped_model_file_is_never_unpickled_or_mapped(trained_model_dir: Pa
     assert (pickles_ran, foreign_tables) == (0, 0)
     assert min(counts) > 200, counts  # the files really were swapped during the loads
     assert loaded and refused, (loaded, refused)  # both outcomes happened
+
+
+# ----------------------------------------------------------------------- API keys
+@pytest.mark.parametrize("keys", ["desk:", ":", "desk:short-secret", "tooshort",
+                                  f"desk:{KEY},other:"])
+def test_empty_or_short_secrets_stop_the_server(models: Path, tmp_path: Path,
+                                                keys: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.livesrv import ROOT, SERVICE_ENV, free_port
+
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
+    env.update(PYTHONPATH=str(ROOT), ALSOSEE_API_KEYS=keys,
+               ALSOSEE_STATE_DB=str(tmp_path / "state.db"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.server", "--model", str(models), "--port",
+         str(free_port()), "--workers", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "ALSOSEE_API_KEYS" in lines[0] and "at least 16 characters" in lines[0]
+    for entry in keys.split(","):  # no secret is echoed
+        secret = entry.partition(":")[2] if ":" in entry else entry
+        assert len(secret) < 4 or secret not in lines[0]
+
+
+def test_no_key_is_said_once_at_start_up(models: Path, tmp_path: Path) -> None:
+    env = {"ALSOSEE_STATE_DB": str(tmp_path / "state.db")}
+    with live_server(models, tmp_path / "server.log", env=env, workers=2) as live:
+        refused = requests.put(f"{live.base}/v1/articles/x", json={"title": "t"},
+                               headers={"Authorization": "Bearer desk:"}, timeout=10)
+        _assert_problem(refused, (403,))
+        log = live.log()
+    assert log.count("no API key configured") == 1, log

@@ -18,7 +18,7 @@ from tests.test_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = "gv-316447"
-KEY = "test-key-123"
+KEY = "test-key-123-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 pytestmark = pytest.mark.server

@@ -6,7 +6,7 @@ import pytest
 
 from service import create_app
 
-KEY = "s3cret-key"
+KEY = "s3cret-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTICLE = "gv-316447"
 PROBLEM = "application/problem+json"
@@ -31,7 +31,7 @@ def app(trained_model_dir, tmp_path_factory):
             mp.delenv(name, raising=False)
         return create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
                            "STATE_DB": str(tmp_path_factory.mktemp("state") / "state.db"),
-                           "API_KEYS": f"desk:{KEY},other-key"})
+                           "API_KEYS": f"desk:{KEY},other-key-0123456789"})
 
 
 @pytest.fixture
