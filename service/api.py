@@ -11,7 +11,7 @@ from flask import Blueprint, request
 from service import openapi, ranking_params, validation
 from service.auth import key_for_some_options
 from service.caching import cacheable
-from service.errors import invalid_parameter
+from service.errors import invalid_parameter, public_message
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -200,6 +200,10 @@ def model():
     body["state_version"] = view.state_version
     body["live_articles"] = view.live.n_live if view.live is not None else None
     body["unpublished_ids"] = len(view.live.tombstones) if view.live is not None else None
-    body["last_reload"] = state.last_reload
-    body["last_reload_error"] = state.last_reload_error
+    # Errors name files: anonymous clients get them without absolute paths.
+    last = state.last_reload
+    if last is not None and last.get("error"):
+        last = {**last, "error": public_message(last["error"])}
+    body["last_reload"] = last
+    body["last_reload_error"] = public_message(state.last_reload_error)
     return body

@@ -240,3 +240,50 @@ def test_no_key_is_said_once_at_start_up(models: Path, tmp_path: Path) -> None:
         _assert_problem(refused, (403,))
         log = live.log()
     assert log.count("no API key configured") == 1, log
+
+
+# ------------------------------------------------------ a bad `current`, a restarted worker
+def _workers(master: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def test_a_restarted_worker_serves_the_last_verified_version(models: Path,
+                                                             tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from recommender import artifact
+
+    good = artifact.current_version(models)
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:
+        base = live.base
+        bad = train(corpus=SAMPLE, out=models).version_dir  # becomes `current`...
+        with open(bad / artifact.MODEL_FILE, "ab") as fh:  # ...and does not verify
+            fh.write(b"tampered")
+        reload = requests.post(f"{base}/v1/admin/reload", headers=AUTH, timeout=60)
+        assert reload.status_code == 409, reload.text  # refused: the old model serves
+        model = requests.get(f"{base}/v1/model", timeout=10).json()
+        assert str(tmp_path) not in str(model), model
+        before = _workers(live.proc.pid)
+        os.kill(min(before), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(_workers(live.proc.pid) - before) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)  # the new worker loads
+        versions, failures, ready = [], 0, []
+        for _ in range(40):
+            response = requests.get(f"{base}/v1/articles/{ARTICLE}/related",
+                                    headers={"Connection": "close"}, timeout=10)
+            if response.status_code != 200:
+                failures += 1
+                continue
+            versions.append(response.headers["X-Model-Version"])
+            ready.append(requests.get(f"{base}/readyz", headers={"Connection": "close"},
+                                      timeout=10).json())
+    print(f"after kill -9 of a worker with a bad current: {failures} of 40 failed, "
+          f"versions {sorted(set(versions))}")
+    assert failures == 0 and set(versions) == {good}
+    assert all(r["model"]["version"] == good and r["current"] == bad.name for r in ready)
+    fallbacks = [r for r in ready if r["serving"] == "last-verified"]
+    assert fallbacks and all("does not match" in r["refused"] for r in fallbacks)
+    assert all(str(tmp_path) not in r.get("refused", "") for r in ready)
