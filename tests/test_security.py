@@ -287,3 +287,20 @@ def test_a_restarted_worker_serves_the_last_verified_version(models: Path,
     fallbacks = [r for r in ready if r["serving"] == "last-verified"]
     assert fallbacks and all("does not match" in r["refused"] for r in fallbacks)
     assert all(str(tmp_path) not in r.get("refused", "") for r in ready)
+
+
+# ------------------------------------------------------------------ off-site links
+@pytest.mark.parametrize("url", ["/\\evil.example/x", "//evil.example/x", "\\\\evil.example",
+                                 "javascript:alert(1)", "https:/\\evil.example", "/\t/evil.x",
+                                 "data:text/html,x"])
+def test_off_site_links_are_refused_at_publish_and_render(models: Path, tmp_path: Path,
+                                                          url: str) -> None:
+    from service.pages import render_fragment
+
+    html = render_fragment([{"id": "x", "title": "Story", "url": url}], "a")
+    assert "<a " not in html and 'class="alsosee__title"' in html
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path)) as live:
+        put = requests.put(f"{live.base}/v1/articles/offsite", headers=AUTH, timeout=10,
+                           json={"title": "Colombia kidnapped journalist", "url": url})
+        _assert_problem(put, (400,))
+        assert put.json()["field"] == "url"
