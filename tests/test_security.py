@@ -304,3 +304,16 @@ def test_off_site_links_are_refused_at_publish_and_render(models: Path, tmp_path
                            json={"title": "Colombia kidnapped journalist", "url": url})
         _assert_problem(put, (400,))
         assert put.json()["field"] == "url"
+
+
+# ------------------------------------------------------------------------ oEmbed
+def test_oembed_cache_age_is_the_lists_max_age(models: Path, tmp_path: Path) -> None:
+    url = ("http://globalvoicesonline.org/2012/05/01/"
+           "colombia-french-journalist-romeo-langlois-kidnapped/")
+    env = _env(tmp_path, ALSOSEE_CACHE_MAX_AGE="7")
+    with live_server(models, tmp_path / "server.log", env=env) as live:
+        oembed = requests.get(f"{live.base}/oembed", params={"url": url}, timeout=10)
+        listed = requests.get(f"{live.base}/v1/articles/{ARTICLE}/related", timeout=10)
+    assert oembed.status_code == 200, oembed.text
+    assert listed.headers["Cache-Control"] == "public, max-age=7"
+    assert oembed.json()["cache_age"] == 7
