@@ -189,6 +189,24 @@ def ensure_model(model_dir: str) -> None:
         artifact.train_sample(model_dir)
 
 
+def check_api_keys() -> None:
+    """Before any worker starts: exit with one line when a configured API key is empty or
+    short; say once that writes and previews are disabled when no key is configured."""
+    from service import ENV_CONFIG, _load_toml
+    from service.auth import ENV_API_KEYS, parse_keys
+
+    try:
+        file_values = _load_toml(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else {}
+        app_settings = ops_settings.resolve({}, ops_settings.APP_SETTINGS,
+                                            file_values=file_values)
+        keys = parse_keys(app_settings.get("API_KEYS"))
+    except (ValueError, RuntimeError) as exc:
+        sys.exit(f"alsosee: {ENV_API_KEYS} / api_keys: {exc}")
+    if not keys:
+        log.warning("no API key configured (%s or api_keys): writes, previews (status=any), "
+                    "debug and the editorial lists are refused", ENV_API_KEYS)
+
+
 def run(
     model_dir: str | os.PathLike[str],
     host: str = "127.0.0.1",
@@ -212,6 +230,7 @@ def run(
     ``access_log`` is kept for compatibility: every request is logged (JSON) anyway.
     """
     model_dir = os.fspath(model_dir)
+    check_api_keys()
     if train_if_missing:
         ensure_model(model_dir)
     os.environ[ENV_MODEL_DIR] = model_dir

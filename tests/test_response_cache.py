@@ -6,7 +6,7 @@ import pytest
 
 from service import create_app
 
-KEY = "cache-test-key"
+KEY = "cache-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTICLE = "gv-316447"
 ENV = ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_STATE_DB", "ALSOSEE_API_KEYS",
