@@ -109,9 +109,12 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
     # 4: the same requests/s with a lower tail (the GIL is shared by a worker's threads;
     # 100k by-id, idle machine: p99 15-20 ms vs 25-26 ms, docs/performance.md).
     Setting("THREADS", "ALSOSEE_THREADS", "threads", 2, _int(1),
-            "threads per worker (> 1 selects the gthread worker, with keep-alive)"),
+            "threads per worker (gunicorn's gthread worker, with keep-alive)"),
     Setting("TIMEOUT", "ALSOSEE_TIMEOUT", "timeout", 30, _int(1),
             "seconds a worker may spend on one request before it is restarted"),
+    Setting("REQUEST_READ_TIMEOUT", "ALSOSEE_REQUEST_READ_TIMEOUT", "request_read_timeout",
+            15.0, _float, "seconds a client gets to send its request (head and first MiB of "
+            "body, read without a thread); later body reads each get as long; 408 after"),
     Setting("GRACEFUL_TIMEOUT", "ALSOSEE_GRACEFUL_TIMEOUT", "graceful_timeout", 30, _int(0),
             "seconds workers get to finish requests on shutdown (SIGTERM)"),
     Setting("KEEPALIVE", "ALSOSEE_KEEPALIVE", "keepalive", 5, _int(0),
