@@ -114,6 +114,9 @@ DEFAULT_READ_TIMEOUT = 15.0
 #: the thread, each read bounded by the same timeout.
 BUFFER_LIMIT = 1024 * 1024
 READ_CHUNK = 65536
+#: Seconds a stopping worker still waits for requests being sent (as gunicorn's linger for
+#: kept-alive connections), instead of holding its shutdown for the whole read timeout.
+STOP_LINGER = 2.0
 
 _TIMEOUT_PROBLEM = json.dumps({
     "type": "about:blank", "title": "Request Timeout", "status": 408,
@@ -223,6 +226,7 @@ class ProblemThreadWorker(ProblemErrorsMixin, ThreadWorker):
         super().__init__(*args, **kwargs)
         self.read_timeout = read_timeout()
         self.reading: dict[TConn, float] = {}
+        self.stopping_since: float | None = None
 
     def _buffering(self) -> bool:
         # TLS is unwrapped in the thread; HTTP/2 prior knowledge reads its own preface.
@@ -313,11 +317,16 @@ class ProblemThreadWorker(ProblemErrorsMixin, ThreadWorker):
         conn.close()
 
     def murder_pending(self) -> None:
-        """Also answer 408 to connections whose request did not arrive in time."""
+        """Also answer 408 to connections whose request did not arrive in time; a stopping
+        worker gives them :data:`STOP_LINGER` seconds at most (not the whole timeout)."""
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and self.stopping_since is None:
+            self.stopping_since = now
         while self.reading:
             conn, deadline = next(iter(self.reading.items()))
+            if self.stopping_since is not None:
+                deadline = min(deadline, self.stopping_since + STOP_LINGER)
             if deadline > now:
                 break
             try:

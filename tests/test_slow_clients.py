@@ -131,3 +131,18 @@ def test_request_complete() -> None:
     assert request_complete(b"POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n")
     assert request_complete(b"GET / HTTP/1.1\nHost: x\n\n")
     assert request_complete(chunked + b"zz\r\n")
+
+
+def test_pending_slow_clients_do_not_hold_up_a_shutdown(trained_model_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """SIGTERM with 16 half-sent requests: the server exits within a few seconds, not after
+    the read timeout (60 s here) or the graceful timeout."""
+    env = {"ALSOSEE_REQUEST_READ_TIMEOUT": "60"}
+    with live_server(trained_model_dir, tmp_path / "server.log", env=env,
+                     args=["--graceful-timeout", "60"]) as live:
+        with SlowClients("127.0.0.1", _port(live.base), 16, "headers").running():
+            time.sleep(1.5)
+            start = time.monotonic()
+            live.proc.terminate()
+            live.proc.wait(timeout=30)
+            assert time.monotonic() - start < 8
