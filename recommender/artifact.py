@@ -50,9 +50,11 @@ from .tables import attach_model_tables, without_tables, write_model_tables
 logger = logging.getLogger(__name__)
 
 FORMAT = "alsosee-model"
-FORMAT_VERSION = 2
-#: Formats this version reads (1: one pickle; 2: pickle + shared string tables).
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+#: Formats this version reads (3: one similarity space for headline, body and tags, pickle +
+#: shared string tables). Older models were built with separately normalised field blocks:
+#: this code would score them wrongly, so they are refused with "retrain needed".
+READABLE_FORMATS = (3,)
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"

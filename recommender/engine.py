@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 from . import ranking
 from .db import StateDB
@@ -30,7 +31,7 @@ from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
 from .errors import InvalidParameterError, UnknownArticleError, UnusableValueError
 from .explain import explain_vectors
 from .model import RelatedStories, _none_if_missing, iso_from_ns
-from .ranking import NAT, RankingOptions
+from .ranking import FEEDBACK_DOCS, NAT, RankingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,19 @@ class Universe:
         if row < self.n_corpus:
             return self.model.matrix_[row]
         return self.live.matrix[row - self.n_corpus]
+
+    def vectors(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The vectors of ``rows`` (corpus and live), stacked in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        is_live = rows >= self.n_corpus
+        if not is_live.any():
+            return self.model.matrix_[rows]
+        parts = [self.model.matrix_[rows[~is_live]],
+                 self.live.matrix[rows[is_live] - self.n_corpus]]
+        order = np.concatenate([np.flatnonzero(~is_live), np.flatnonzero(is_live)])
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return sp.vstack(parts, format="csr")[back]
 
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
@@ -815,6 +829,12 @@ class Recommender:
                 break
             n *= 4
 
+        # 3b. Relevance feedback: the query plus its closest stories re-scores the candidates
+        # (what the best matches share, the query's topic, counts more than an incidental
+        # word); the expanded vector is the query from here on, so explanations stay exact.
+        if opts.feedback > 0 and cand.size > FEEDBACK_DOCS:
+            sim = self._feedback(query, cand, sim, opts.feedback, uni)
+
         # 4. Recency; 5. near-duplicates among candidates show once (only the best 2 x k are
         # compared unless collapse empties slots: pairwise cosines cost the most here);
         # 6. diversity (MMR) over a larger pool.
@@ -896,6 +916,18 @@ class Recommender:
                           "candidates": int(rows.size), "dropped": dropped}
         return RelatedResult(article=article, items=items, options=opts,
                              state_version=snap.version, debug=debug_info)
+
+    @staticmethod
+    def _feedback(query: _Query, cand: np.ndarray, sim: np.ndarray, weight: float,
+                  uni: Universe) -> np.ndarray:
+        """Cosines of the candidates with the query expanded by its :data:`FEEDBACK_DOCS`
+        best candidates (Rocchio pseudo-relevance feedback): ``q + weight * mean(top)``,
+        L2-normalised. Sets the query's vector to the expanded one."""
+        top = cand[np.argsort(-sim, kind="stable")[:FEEDBACK_DOCS]]
+        expanded = query.vector + (weight / top.size) * uni.vectors(top).sum(axis=0)
+        expanded = normalize(sp.csr_matrix(expanded, dtype=np.float32), norm="l2")
+        query._vector = expanded
+        return np.asarray((uni.vectors(cand) @ expanded.T).toarray(), dtype=np.float64).ravel()
 
     def _collapse(self, pool: np.ndarray, pool_adj: np.ndarray, opts: RankingOptions,
                   uni: Universe) -> tuple[np.ndarray | None, np.ndarray | None]:

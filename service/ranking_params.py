@@ -302,6 +302,8 @@ QUERY: dict[str, QueryParam] = {p.name: p for p in (
     _param("collapse_keep", "Which near-duplicate is shown: `newer`, `older` or `higher`.",
            _choice(ranking.KEEP_RULES)),
     _param("diversity", "MMR diversity, 0 (off) to 1.", _number(0, 1)),
+    _param("feedback", "Pseudo-relevance feedback: weight of the best two candidates added to "
+                       "the query before re-scoring, 0 (off) to 1.", _number(0, 1)),
     _param("section", "Only this section (repeatable; an unknown section is a 400 of type "
            "unusable-value).",
            _string_list(), repeatable=True),
