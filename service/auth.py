@@ -157,3 +157,12 @@ def current_actor() -> str:
     """Who made the current (authenticated) request: the key's name."""
     key = g.get("alsosee_api_key")
     return f"api:{key.name}" if key is not None else "api:anonymous"
+
+
+def request_key() -> ApiKey | None:
+    """The valid API key the current request carries, if any (never raises: for code that
+    treats keyed callers differently, such as the rate limiter, on public endpoints)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or not configured_keys():
+        return None
+    return _match(token.strip())
