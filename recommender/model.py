@@ -155,7 +155,7 @@ class RelatedStories(BaseEstimator):
 
     Parameters
     ----------
-    title_weight, body_weight : float, default=1.0, 1.0
+    title_weight, body_weight : float, default=1.5, 1.0
         How much one occurrence of a word counts in the headline and in the body. Headline
         and body words share one vocabulary: a word's count in an article is
         ``title_weight * (count in the title) + body_weight * (count in the body)``, then
@@ -163,7 +163,7 @@ class RelatedStories(BaseEstimator):
         weighting), so a five-word headline cannot outweigh a 600-word body, and a short
         draft is matched on what its words say, not on its field layout. A weight of 0 leaves
         the field out.
-    tags_weight : float, default=0.5
+    tags_weight : float, default=0.25
         Tags (and any other controlled labels) are terms of the same vector, one term per
         tag, weighted by their IDF like words and then by this factor: a tag carried by a
         third of the archive (a wire source, "News") weighs almost nothing, a rare tag
@@ -261,9 +261,9 @@ class RelatedStories(BaseEstimator):
     def __init__(
         self,
         *,
-        title_weight: float = 1.0,
+        title_weight: float = 1.5,
         body_weight: float = 1.0,
-        tags_weight: float = 0.5,
+        tags_weight: float = 0.25,
         min_df: int | float = 1,
         max_df: float = 1.0,
         ngram_range: tuple[int, int] = (1, 1),

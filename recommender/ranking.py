@@ -249,17 +249,17 @@ class RankingOptions:
 
     k: int = 5
     half_life: float | None = 180.0
-    recency_floor: float = 0.5
+    recency_floor: float = 0.8
     section_half_life: tuple[tuple[str, float | None], ...] = ()
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     max_age_days: float | None = None
     direction: str = "any"
     duplicate_threshold: float | None = 0.98
-    near_duplicate_threshold: float | None = 0.9
+    near_duplicate_threshold: float | None = 0.98
     collapse_keep: str = "newer"
     diversity: float = 0.0
-    feedback: float = 0.3
+    feedback: float = 0.0
     section: tuple[str, ...] = ()
     exclude_sections: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()

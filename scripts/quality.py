@@ -39,15 +39,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets  # noqa: E402
-from recommender.evaluation.quality import evaluate_set  # noqa: E402
+from recommender.evaluation.quality import (  # noqa: E402
+    evaluate_set,
+    graded_correlation,
+    precision_above,
+)
 from recommender.model import RelatedStories  # noqa: E402
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
 #: Each set's source: cross-validation holds out a whole source at a time.
 SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
           "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
-FIT_GRID = {"title_weight": [1.0, 2.0], "tags_weight": [0.0, 0.5]}
-OPTION_GRID = {"feedback": [0.0, 0.3], "near_duplicate_threshold": [0.9, 0.98]}
+FIT_GRID = {"title_weight": [1.0, 1.5, 2.0], "tags_weight": [0.0, 0.25]}
+OPTION_GRID = {"feedback": [0.0, 0.15, 0.3], "near_duplicate_threshold": [0.98]}
 
 
 def table(data: Path, names: list[str]) -> dict[str, Any]:
@@ -88,6 +92,21 @@ def table(data: Path, names: list[str]) -> dict[str, Any]:
               f"({'ok' if avg else 'FAIL'}: >= +0.02)")
         for n, d in deltas.items():
             print(f"      {n:<13} {d:+.3f}")
+    print("\nwhat a similarity means: share of list links judged relevant at or above it"
+          " (links per list)")
+    for ds in dev_sets([n for n in names if n in results and n != "mixed"], data):
+        model = RelatedStories(n_jobs=1).fit(ds.articles)
+        prec = precision_above(ds, model)
+        results[ds.name]["precision_above"] = prec
+        print(f"  {ds.name:<13} " + "   ".join(
+            f">= {c}: {v['precision']:.2f} ({v['links_per_list']:.1f})" for c, v in prec.items()))
+        if ds.name == "ecb-title":
+            graded = json.loads((data / "ecbplus" / "qrels_graded.json").read_text())
+            corr = graded_correlation(ds.articles, graded, model)
+            results[ds.name]["graded_pearson"] = corr
+            print(f"  Pearson r of similarity with ECB+ grades (2 same event, 1 same topic,"
+                  f" 0 other; {corr['pairs']} pairs): alsosee {corr['alsosee']:.3f}, "
+                  f"baseline {corr['baseline']:.3f}")
     for name, r in results.items():
         s = r["scores"]
         cost = s["no-recency"]["ndcg@10"] - s["defaults"]["ndcg@10"]

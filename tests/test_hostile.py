@@ -128,14 +128,15 @@ def test_ids_with_slashes_and_dots_round_trip_when_published(client):
 def test_unicode_titles_round_trip_intact(client):
     put = client.put("/v1/articles/unicode-1", headers=AUTH, json={
         "title": UNICODE_TITLE, "url": "https://news.example/日本/unicode-1",
-        "section": "Мир", "body": "Colombia journalist kidnapped by FARC rebels."})
+        "section": "Мир",
+        "body": "French journalist Roméo Langlois kidnapped in Colombia by FARC rebels."})
     assert put.status_code == 200, put.get_data(as_text=True)
     body = client.get("/v1/articles/unicode-1/related").get_json()
     assert body["article"]["title"] == UNICODE_TITLE
     assert body["article"]["section"] == "Мир"
     assert body["article"]["url"] == "https://news.example/日本/unicode-1"
-    # As a related item of another article, and in the HTML outputs.
-    # (title and body are separate feature blocks: a draft's body matches article bodies)
+    # As a related item of another article (its body is about that article's story), and
+    # in the HTML outputs.
     draft = client.post("/v1/related", json={
         "title": "journalist kidnapped", "body": "Colombia journalist kidnapped by FARC rebels",
         "k": 100})
@@ -365,3 +366,4 @@ def test_gunicorn_access_fields_not_built_while_its_access_log_is_off():
     theirs = Config()
     theirs.set("accesslog", "-")
     assert QuietAccessLogger(theirs).access_log_enabled is True
+

@@ -163,8 +163,12 @@ def test_neighbour_block_same_lists_whatever_the_slices(sample_model: RelatedSto
 
 
 def test_neighbour_progress_bar_covers_the_preparation(sample_model: RelatedStories,
-                                                       capfd: pytest.CaptureFixture) -> None:
+                                                       capfd: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from recommender.neighbors import compute_neighbors
+
+    # every update drawn: the whole run takes ~0.1 s, tqdm's default refresh interval
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")
 
     m = sample_model
     compute_neighbors(m.matrix_, m.index_, m.published_, 5, pruning=m._pruning(), n_jobs=2,
@@ -284,10 +288,12 @@ def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStor
     """Whatever the blocks (by terms, or by postings: one term per block at 1), the same
     maxima and common-term norms."""
     pruning = sample_model._pruning()
-    bounds = rescore_bounds(sample_model.index_, sample_model.df_, pruning.max_df, **limits)
+    # A small sample has no term in MIN_QUERY_DF articles: bounds for a lower cut.
+    max_df = 20
+    bounds = rescore_bounds(sample_model.index_, sample_model.df_, max_df, **limits)
     dense = sample_model.matrix_.toarray().astype(np.float64)
     np.testing.assert_allclose(bounds.term_max, dense.max(axis=0), rtol=1e-6)
-    common = sample_model.df_ > pruning.max_df
+    common = sample_model.df_ > max_df
     assert common.any()
     np.testing.assert_allclose(bounds.row_common_norm,
                                np.sqrt((dense[:, common] ** 2).sum(axis=1)), rtol=1e-5)

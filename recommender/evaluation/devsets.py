@@ -33,7 +33,12 @@ reading metadata is tested on whether it can ignore what does not help:
     All of ``ecb-title``, ``reuters`` and ``gv`` in one archive, each judged on its own queries
     (ids are unique across the sets), so each set's stories compete with the others'.
 
-Only ids present in a set are judged; every set is deterministic (seeded).
+Only ids present in a set are judged; every set is deterministic (seeded). A story whose
+title and body are identical (after whitespace and case folding) to the query's is a copy of the
+article itself (Reuters re-sent some wires word for word), which a related list must never show:
+it is not judged relevant to that query, for the baseline and alsosee alike. Lists are judged by
+story (:attr:`DevSet.story_of`): identical copies of one story count once, and a second copy
+in a list is a wasted slot.
 """
 
 from __future__ import annotations
@@ -87,6 +92,17 @@ class DevSet:
     description: str
 
     @property
+    def story_of(self) -> dict[str, str]:
+        """Article id -> its story: the id of the first article with the same text
+        (whitespace and case folded), so identical copies share one story."""
+        cached = self.__dict__.get("_story_of")
+        if cached is None:
+            first: dict[str, str] = {}
+            cached = {i: first.setdefault(key, i) for i, key in _copy_keys(self.articles).items()}
+            self.__dict__["_story_of"] = cached
+        return cached
+
+    @property
     def dated(self) -> bool:
         """Whether most stories carry a publication date (recency can act)."""
         return bool(self.articles["published_at"].notna().mean() > 0.5)
@@ -115,13 +131,22 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df[_COLUMNS].reset_index(drop=True)
 
 
-def _graded(raw: Mapping[str, Any], ids: set[str]) -> dict[str, dict[str, float]]:
+def _copy_keys(df: pd.DataFrame) -> dict[str, str]:
+    """Article id -> its text with whitespace and case folded (identical texts: copies)."""
+    text = df["title"].fillna("").astype(str) + "\n" + df["body"].fillna("").astype(str)
+    return dict(zip(df["id"], (" ".join(t.lower().split()) for t in text), strict=True))
+
+
+def _graded(raw: Mapping[str, Any], df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    ids = set(df["id"])
+    copy = _copy_keys(df)
     out: dict[str, dict[str, float]] = {}
     for q, rel in raw.items():
         if q not in ids:
             continue
         pairs = rel.items() if isinstance(rel, Mapping) else ((r, 1) for r in rel)
-        kept = {r: float(g) for r, g in pairs if r in ids and r != q and float(g) > 0}
+        kept = {r: float(g) for r, g in pairs
+                if r in ids and r != q and float(g) > 0 and copy[r] != copy[q]}
         if kept:
             out[q] = kept
     return out
@@ -138,7 +163,7 @@ def _ecb(data: Path, titles: bool) -> tuple[pd.DataFrame, dict[str, dict[str, fl
         rows.append({"id": rec["id"], "title": title, "body": body, "url": rec.get("url")})
     df = _frame(rows)
     raw = json.loads((data / "ecbplus" / "qrels_same_event.json").read_text())
-    return df, _graded(raw, set(df["id"]))
+    return df, _graded(raw, df)
 
 
 def _reuters(data: Path) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
@@ -152,7 +177,7 @@ def _reuters(data: Path) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
                      "published_at": rec.get("published_at")})
     df = _frame(rows)
     raw = json.loads((data / "reuters21578" / "qrels_same_topic_set_modapte_test.json").read_text())
-    return df, _graded(raw, set(df["id"]))
+    return df, _graded(raw, df)
 
 
 def _gv(data: Path, truth: str = "qrels_special_coverage.json"
@@ -165,7 +190,7 @@ def _gv(data: Path, truth: str = "qrels_special_coverage.json"
                      "section": rec.get("section"), "tags": rec.get("tags") or []})
     df = _frame(rows)
     raw = json.loads((data / "globalvoices-2012-05" / truth).read_text())
-    return df, _graded(raw, set(df["id"]))
+    return df, _graded(raw, df)
 
 
 def _with_wire(df: pd.DataFrame, seed: int, constant: bool) -> pd.DataFrame:

@@ -32,7 +32,8 @@ from ..model import RelatedStories
 from .devsets import DevSet
 from .metrics import ndcg_at_k, precision_at_k
 
-__all__ = ["SetResult", "baseline_vectors", "draft_of", "evaluate_set"]
+__all__ = ["SetResult", "baseline_vectors", "by_story", "draft_of", "evaluate_set",
+           "graded_correlation", "precision_above"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,23 @@ def _top_rows(scores: np.ndarray, exclude: int, k: int) -> np.ndarray:
     scores[exclude] = -np.inf
     top = np.argpartition(-scores, min(k, scores.size - 1))[:k]
     return top[np.lexsort((top, -scores[top]))]
+
+
+def by_story(ranked: Sequence[str], relevant: Mapping[str, float],
+             story_of: Mapping[str, str]) -> tuple[list[str], dict[str, float]]:
+    """A list and its judgements by story: each id becomes its story, a story already listed
+    becomes a wasted slot, and a story is relevant with the best grade of its copies."""
+    seen: set[str] = set()
+    stories: list[str] = []
+    for i, item in enumerate(ranked):
+        story = story_of.get(item, item)
+        stories.append(story if story not in seen else f"\x00repeat{i}")
+        seen.add(story)
+    graded: dict[str, float] = {}
+    for item, grade in relevant.items():
+        story = story_of.get(item, item)
+        graded[story] = max(graded.get(story, 0.0), grade)
+    return stories, graded
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -152,12 +170,12 @@ def evaluate_set(ds: DevSet, params: Mapping[str, Any] | None = None,
                 title, body, k=k + 1, article_tags=list(articles.at[row, "tags"] or []),
                 published_at=None if pd.isna(when) else when.isoformat(), **options).items
             lists["draft-defaults"].append([i.id for i in got if i.id != q][:k])
+    story_of = ds.story_of
     for name, ranked in lists.items():
+        judged = [by_story(r, ds.qrels[q], story_of) for q, r in zip(queries, ranked, strict=True)]
         result.scores[name] = {
-            f"ndcg@{k}": _mean([ndcg_at_k(r, ds.qrels[q], k)
-                                for q, r in zip(queries, ranked, strict=True)]),
-            "p@5": _mean([precision_at_k(r, ds.qrels[q], 5)
-                          for q, r in zip(queries, ranked, strict=True)]),
+            f"ndcg@{k}": _mean([ndcg_at_k(r, rel, k) for r, rel in judged]),
+            "p@5": _mean([precision_at_k(r, rel, 5) for r, rel in judged]),
         }
         if ds.dated:
             gaps = [abs((dates.iloc[pos[i]] - dates.iloc[pos[q]]).total_seconds()) / 86400
@@ -167,3 +185,48 @@ def evaluate_set(ds: DevSet, params: Mapping[str, Any] | None = None,
                 result.age_gap_days[name] = float(np.median(gaps))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def graded_correlation(articles: pd.DataFrame, graded: Mapping[str, Mapping[str, float]],
+                       model: RelatedStories, *, seed: int = 0) -> dict[str, float]:
+    """Pearson correlation of similarity with human grades over story pairs: every judged
+    pair (e.g. ECB+ 2 = same event, 1 = same topic) plus as many random unjudged pairs
+    (grade 0), for the model's cosine and the baseline's."""
+    rng = np.random.default_rng(seed)
+    ids = articles["id"].astype(str).to_numpy()
+    pos = {i: n for n, i in enumerate(ids)}
+    pairs, grades = [], []
+    for q, rel in graded.items():
+        if q not in pos:
+            continue
+        for r, g in rel.items():
+            if r in pos and r != q:
+                pairs.append((pos[q], pos[r]))
+                grades.append(float(g))
+        for r in rng.choice(len(ids), size=len(rel), replace=False):
+            if ids[r] not in rel and r != pos[q]:
+                pairs.append((pos[q], int(r)))
+                grades.append(0.0)
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    _, base = baseline_vectors(articles)
+    ours = np.asarray(model.matrix_[a].multiply(model.matrix_[b]).sum(axis=1)).ravel()
+    theirs = np.asarray(base[a].multiply(base[b]).sum(axis=1)).ravel()
+    g = np.array(grades)
+    return {"pairs": len(g), "alsosee": float(np.corrcoef(ours, g)[0, 1]),
+            "baseline": float(np.corrcoef(theirs, g)[0, 1])}
+
+
+def precision_above(ds: DevSet, model: RelatedStories, cutoffs: Sequence[float] = (0.1, 0.2, 0.3),
+                    k: int = 10) -> dict[str, dict[str, float]]:
+    """What a ``min_score`` means on an archive: of the links in the model's top-``k`` lists
+    whose similarity is at least each cutoff, the share judged relevant, and how many
+    links per list pass it."""
+    out: dict[str, dict[str, float]] = {}
+    lists = [(q, model.related(q, k=k)) for q in ds.qrels if model.has_article(q)]
+    for cut in cutoffs:
+        kept = [(q, r.id) for q, recs in lists for r in recs if r.score >= cut]
+        hits = sum(1 for q, i in kept if ds.qrels[q].get(i, 0) > 0)
+        out[f"{cut:g}"] = {"precision": hits / len(kept) if kept else float("nan"),
+                           "links_per_list": len(kept) / max(len(lists), 1)}
+    return out
