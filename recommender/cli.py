@@ -24,7 +24,14 @@ from .errors import AlsoseeError
 
 logger = logging.getLogger("recommender.cli")
 
-DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
+ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
+BUILTIN_MODEL_DIR = "models"
+DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
+
+
+def default_model_dir() -> str:
+    """``ALSOSEE_MODEL_DIR``, else ``models`` (read when a command runs)."""
+    return os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -51,7 +58,9 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except KeyError as exc:  # UnknownArticleError is a KeyError with a clear str()
             _fail(str(exc))
-        except (AlsoseeError, OSError, ValueError) as exc:
+        except AlsoseeError as exc:
+            _fail(exc.cli_message)
+        except (OSError, ValueError) as exc:
             _fail(str(exc))
 
     return wrapper
@@ -255,8 +264,11 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
 
 # -------------------------------------------------------------------- serve
 @cli.command()
-@click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
-              type=click.Path(path_type=Path), help="Models root (trained first if empty).")
+@click.option("--model", "model_dir", default=None, type=click.Path(path_type=Path),
+              help=f"Models root  [default: ALSOSEE_MODEL_DIR or {BUILTIN_MODEL_DIR}]")
+@click.option("--train-sample", is_flag=True,
+              help="Train the bundled sample into --model if it holds no model (done without "
+                   f"asking only for the default ./{BUILTIN_MODEL_DIR}).")
 @click.option("--host", default=None, help="Address  [default: ALSOSEE_HOST or 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port  [default: ALSOSEE_PORT or 8000]")
@@ -270,26 +282,36 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
               help="Seconds to finish requests on shutdown  [default: ALSOSEE_GRACEFUL_TIMEOUT "
                    "or 30]")
 @_guarded
-def serve(model_dir: Path, host: str | None, port: int | None, workers: int | None,
-          threads: int | None, timeout: int | None, graceful_timeout: int | None) -> None:
-    """Serve the HTTP API with gunicorn (trains the bundled sample first if no model exists).
+def serve(model_dir: Path | None, train_sample: bool, host: str | None, port: int | None,
+          workers: int | None, threads: int | None, timeout: int | None,
+          graceful_timeout: int | None) -> None:
+    """Serve the HTTP API with gunicorn.
 
+    With no model yet, the default ./models gets the bundled sample trained first (the quick
+    start); any other directory must hold a model, unless --train-sample is given: a mistyped
+    path is an error, never a demo model served in its place.
     Settings not given as flags come from ALSOSEE_* variables, then the ALSOSEE_CONFIG file.
     """
+    chosen = model_dir is not None or ENV_MODEL_DIR in os.environ
+    model_dir = model_dir or Path(default_model_dir())
     try:
         artifact.resolve(model_dir)
     except AlsoseeError:
         if artifact.list_versions(model_dir):
             raise
+        if chosen and not train_sample:
+            raise AlsoseeError(
+                f"no model in {model_dir}: train one (alsosee train CORPUS --out {model_dir}), "
+                "check the path, or add --train-sample to serve the bundled sample") from None
         click.echo(f"no model in {model_dir}: training the bundled sample first ...", err=True)
         from .training import train as run_training
 
         result = run_training(None, model_dir)
         click.echo(result.summary(), err=True)
     artifact.load(model_dir)  # fail here, with one clear line, rather than in every worker
-    click.echo(f"serving {model_dir}", err=True)
     # The library never imports the web layer: hand over to the service's own entry point
-    # (exec, so gunicorn receives signals directly and shuts down gracefully).
+    # (exec, so gunicorn receives signals directly and shuts down gracefully). It checks the
+    # configuration and the port first and reports problems as one "alsosee: error:" line.
     argv = [sys.executable, "-m", "service.server", "--model", str(model_dir)]
     for flag, value in (("--host", host), ("--port", port), ("--workers", workers),
                         ("--threads", threads), ("--timeout", timeout),

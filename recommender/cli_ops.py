@@ -127,12 +127,22 @@ def publish(file: Path, model_dir: Path, state_db: Path | None) -> None:
     from .corpus import load_corpus
 
     articles, report = load_corpus(file)
+    for row in report.bad_date_rows:  # refused as over HTTP (training keeps them undated)
+        raise CorpusError(f"{row['file']}: line {row['line']}: id {row['id']!r}: published_at "
+                          f"{row['value']!r} cannot be parsed as a date (bad_date); "
+                          "nothing published")
     for row in report.skipped_rows:
         if row["reason"] != "duplicate":
             raise CorpusError(f"{row['file']}: line {row['line']}: id {row['id']!r}: "
                               f"{row['reason']}; nothing published")
     if len(articles) == 0:
         raise CorpusError(f"{file}: no articles; nothing published")
+    from .live import ArticleTooLargeError, check_body_sizes
+
+    try:
+        check_body_sizes(articles)  # the limit of every publish path, HTTP included
+    except ArticleTooLargeError as exc:
+        raise CorpusError(f"{file}: {exc}; nothing published") from None
     ids = _store(model_dir, state_db).publish(articles)
     click.echo(f"published {len(ids)} live article(s) from {file}")
 

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 
 from .corpus import CORE_COLUMNS, articles_from_records
 from .db import StateDB, register_schema
-from .errors import CorpusError, InvalidParameterError, UnknownArticleError
+from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
 from .model import Recommendation, RelatedStories, _iso, _none_if_missing, top_k, validate_k
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ __all__ = [
     "parse_articles",
 ]
 
-#: Longest body (characters, after HTML removal) a live article may have.
+#: Longest body (characters, after HTML removal) a live article may have, whichever way it
+#: is published (HTTP PUT or batch, ``alsosee publish``, ``alsosee sync``).
 MAX_BODY_CHARS = 200_000
 #: Longest title (characters).
 MAX_TITLE_CHARS = 1_000
@@ -103,6 +104,23 @@ class InvalidArticleError(InvalidParameterError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ArticleTooLargeError(InvalidArticleError, TooLargeError):
+    """An article's body is longer than :data:`MAX_BODY_CHARS` (HTTP: a 413 naming it)."""
+
+
+def check_body_sizes(articles: pd.DataFrame, *, batch: bool = False) -> None:
+    """Refuse any article whose body (as stored, after HTML removal) is over the limit."""
+    lengths = articles["body"].str.len().fillna(0).to_numpy()
+    over = np.flatnonzero(lengths > MAX_BODY_CHARS)
+    if len(over):
+        i = int(over[0])
+        prefix = f"articles[{i}]." if batch else ""
+        raise ArticleTooLargeError(
+            f"{prefix}body", f"is too large: {int(lengths[i]):,} characters (article "
+            f"{articles['id'].iat[i]!r}); an article's body may have at most "
+            f"{MAX_BODY_CHARS:,} characters")
 
 
 # ------------------------------------------------------------------ validation
@@ -157,8 +175,6 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     if body is not None:
         if not isinstance(body, str):
             raise bad("body", f"must be a string, got {json_type_name(body)}")
-        if len(body) > MAX_BODY_CHARS:
-            raise bad("body", f"is too large: {len(body)} characters; at most {MAX_BODY_CHARS}")
     published_at = rec.get("published_at")
     if published_at is not None and not isinstance(published_at, str):
         raise bad("published_at",
@@ -223,6 +239,10 @@ def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFra
         frame, report = articles_from_records(checked, source="request")
     except CorpusError as exc:  # defensive: the checks above should make this unreachable
         raise InvalidArticleError("articles", str(exc)) from exc
+    if report.bad_date_rows:  # a corpus keeps such an article undated; a live write is refused
+        first = report.bad_date_rows[0]
+        prefix = f"articles[{int(first['line']) - 1}]." if batch else ""
+        raise InvalidArticleError(f"{prefix}published_at", _SKIP_MESSAGES["bad_date"])
     if report.skipped_rows:
         first = report.skipped_rows[0]
         index = int(first["line"]) - 1
@@ -232,6 +252,7 @@ def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFra
         if reason == "duplicate":
             raise InvalidArticleError(f"{prefix}id", f"{first['id']!r} appears more than once")
         raise InvalidArticleError(f"{prefix}{name}", _SKIP_MESSAGES.get(reason, reason))
+    check_body_sizes(frame, batch=batch)
     return frame
 
 

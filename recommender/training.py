@@ -38,6 +38,11 @@ def default_corpus() -> Path:
     )
 
 
+def _first_bad_date(corpus: dict[str, Any]) -> str:
+    row = corpus["bad_date_rows"][0]
+    return f"{row['file']}:{row['line']} id {row['id']!r}, value {row['value']!r}"
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -62,6 +67,8 @@ class TrainResult:
             f"skipped {sum(c['skipped'].values())}"
             + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(c['skipped'].items()))})"
                if c["skipped"] else ""),
+            *([f"  {c['bad_dates']} article(s) kept without a date: unparseable published_at "
+               f"(first: {_first_bad_date(c)})"] if c.get("bad_dates") else []),
             f"  duplicate ids replaced by a later version: {c['duplicates']}; "
             f"not published (kept, never recommended): {c['unpublished']}",
             *([f"live state folded in: {r['live']['added']} added, {r['live']['replaced']} "
