@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.livesrv import SERVICE_ENV, free_port
+from tests.livesrv import SERVICE_ENV, free_port, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # Left behind by builds, venvs and runs; never part of a source tree to build from.
@@ -84,6 +84,7 @@ def test_wheel_carries_every_package_the_sample_and_the_service_files(wheel: Pat
     for package in packages:
         assert f"{package}/__init__.py" in names, package
     for name in ("recommender/_sample/globalvoices-2012-05.jsonl", "recommender/_sample/NOTICE",
+                 "alsosee_client/__init__.py",
                  "recommender/py.typed", "service/openapi.yaml", "service/static/widget.js",
                  "service/templates/related.html"):
         assert name in names, name
@@ -174,3 +175,57 @@ def test_train_related_and_serve_from_the_wheel(installed: Path, workdir: Path) 
         proc.terminate()
         proc.wait(timeout=20)
 
+
+
+# ------------------------------------------------------------------ the light client
+# Run inside the client's venv: what a CMS back end does, and what got imported for it.
+CLIENT_SCRIPT = """
+import json, sys
+from alsosee_client import AlsoSeeClient, NotFoundError
+with AlsoSeeClient(sys.argv[1], api_key=sys.argv[2], timeout=10) as alsosee:
+    related = alsosee.related("gv-316447", k=3)
+    written = alsosee.publish({"id": "cms-1", "title": "Colombia: journalist kidnapped",
+                               "body": "Rebels in Colombia kidnapped a French journalist."})
+    draft = alsosee.related_to_text("Colombia kidnapping", "French journalist", k=5)
+    try:
+        alsosee.related("no-such-id")
+        missing = None
+    except NotFoundError as exc:
+        missing = exc.status
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {
+    "flask", "werkzeug", "sklearn", "pandas", "numpy", "scipy", "pyarrow", "service",
+    "recommender", "gunicorn"})
+print(json.dumps({"related": [r.id for r in related.related], "written": written.ids,
+                  "draft": [r.id for r in draft.related], "missing": missing, "heavy": heavy}))
+"""
+CLIENT_DISTRIBUTIONS = {"alsosee-client", "requests", "certifi", "charset-normalizer", "idna",
+                        "urllib3"}
+
+
+def test_the_client_installs_alone_and_calls_a_real_server(
+        trained_model_dir: Path, tmp_path: Path) -> None:
+    wheel = build_wheel(ROOT / "client", tmp_path / "wheel")
+    assert wheel.name.startswith("alsosee_client-")
+    assert {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()} == {
+        "alsosee_client", wheel.name.split("-py3")[0] + ".dist-info"}
+    bin_dir = fresh_venv(tmp_path / "venv", str(wheel))
+    listed = subprocess.run([sys.executable, "-m", "pip", "--python", str(bin_dir / "python"),
+                             "list", "--format", "json"], capture_output=True, text=True,
+                            check=True, env=clean_env())
+    assert {d["name"].lower() for d in json.loads(listed.stdout)} == CLIENT_DISTRIBUTIONS
+
+    key = "cms-key-0123456789"
+    env = {"ALSOSEE_API_KEYS": key, "ALSOSEE_STATE_DB": str(tmp_path / "state.db")}
+    with live_server(trained_model_dir, tmp_path / "server.log", env=env) as server:
+        # (before the client publishes an article that joins this list)
+        expected = requests.get(f"{server.base}/v1/articles/gv-316447/related?k=3",
+                                timeout=10).json()
+        done = subprocess.run([str(bin_dir / "python"), "-c", CLIENT_SCRIPT, server.base, key],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              env=clean_env())
+        assert done.returncode == 0, done.stderr
+        seen = json.loads(done.stdout)
+    assert seen["related"] == [r["id"] for r in expected["related"]]
+    assert seen["written"] == ["cms-1"] and "cms-1" in seen["draft"]
+    assert seen["missing"] == 404
+    assert seen["heavy"] == []
