@@ -17,10 +17,14 @@ from typing import Any
 
 import click
 
-from . import __version__, artifact
+from . import __version__
 from .cli_editorial import COMMANDS as EDITORIAL_COMMANDS
 from .cli_editorial import open_engine, options_from_flags, ranking_flags
 from .errors import AlsoseeError
+
+# This module is imported by every command: it imports no scikit-learn, pandas or model code
+# at module level (each command imports what it needs), so that `alsosee --help` and the
+# cron-run commands (takedown, pin, publish) start in a fraction of a second.
 
 logger = logging.getLogger("recommender.cli")
 
@@ -66,7 +70,54 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Versions kept by `alsosee train` (recommender.artifact.DEFAULT_KEEP; a test checks).
+DEFAULT_KEEP = 5
+
+#: Commands whose modules import heavy libraries (or a package that does) when loaded:
+#: name -> ("module:attribute", the short help `alsosee --help` lists; a test checks it).
+LAZY_COMMANDS = {
+    "bench": ("recommender.bench_cli:bench",
+              "Benchmark build, load, query and HTTP cost on derived corpora of SIZES articles."),
+    "evaluate": ("recommender.evaluation.commands:evaluate_cmd",
+                 "Measure related-links quality against editors' ground truth (and compare "
+                 "settings)."),
+    "mine-links": ("recommender.evaluation.commands:mine_links_cmd",
+                   "Mine editors' related links (in-body links, \"ALSO SEE:\" blocks) from "
+                   "CORPUS."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports the modules of LAZY_COMMANDS only when one of them runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name][0].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                stub = click.Command(name, help=LAZY_COMMANDS[name][1])  # shortened as click does
+                rows.append((name, stub.get_short_help_str(limit)))
+            else:
+                command = self.commands[name]
+                if not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alsosee")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -96,7 +147,7 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
 @click.option("--tags-weight", type=float, default=None, help="Weight of tag matches.")
 @click.option("--min-df", type=float, default=None, help="Minimum document frequency.")
 @click.option("--max-df", type=float, default=None, help="Maximum document frequency (share).")
-@click.option("--keep", type=click.IntRange(1), default=artifact.DEFAULT_KEEP, show_default=True,
+@click.option("--keep", type=click.IntRange(1), default=DEFAULT_KEEP, show_default=True,
               help="Model versions to keep.")
 @click.option("--strip-boilerplate/--no-strip-boilerplate", default=True, show_default=True,
               help='Remove "ALSO SEE:"/"Read more:" link blocks and stock lines before training.')
@@ -223,6 +274,8 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
     if plain:
         if options:
             raise click.UsageError("--plain takes no ranking options")
+        from . import artifact
+
         loaded = artifact.load(model_dir)
         model = loaded.model
         if article_id is not None:
@@ -292,6 +345,8 @@ def serve(model_dir: Path | None, train_sample: bool, host: str | None, port: in
     path is an error, never a demo model served in its place.
     Settings not given as flags come from ALSOSEE_* variables, then the ALSOSEE_CONFIG file.
     """
+    from . import artifact
+
     chosen = model_dir is not None or ENV_MODEL_DIR in os.environ
     model_dir = model_dir or Path(default_model_dir())
     try:
@@ -323,11 +378,6 @@ def serve(model_dir: Path | None, train_sample: bool, host: str | None, port: in
     os.execv(sys.executable, argv)
 
 
-from .evaluation.commands import evaluate_cmd, mine_links_cmd  # noqa: E402
-
-cli.add_command(evaluate_cmd)
-cli.add_command(mine_links_cmd)
-
 # Operations commands (models, publish, unpublish) live in their own module.
 from .cli_ops import COMMANDS as _OPS_COMMANDS  # noqa: E402
 
@@ -340,10 +390,6 @@ cli.add_command(_sync_command)
 
 for _command in EDITORIAL_COMMANDS:
     cli.add_command(_command)
-
-from .bench_cli import bench as _bench  # noqa: E402 - the scale benchmark (issue 6)
-
-cli.add_command(_bench)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

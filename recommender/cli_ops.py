@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 
-from . import artifact
 from .cli import DEFAULT_MODEL_DIR, _guarded
 from .errors import ArtifactError, CorpusError
 
@@ -40,6 +39,8 @@ def models() -> None:
 @_guarded
 def list_models(model_dir: Path, fmt: str) -> None:
     """The versions under --model, oldest first; * marks the current one."""
+    from . import artifact
+
     current = artifact.current_version(model_dir)
     rows = []
     for version in artifact.list_versions(model_dir):
@@ -67,6 +68,8 @@ def list_models(model_dir: Path, fmt: str) -> None:
 
 
 def _activate(model_dir: Path, version: str) -> None:
+    from . import artifact
+
     if version not in artifact.list_versions(model_dir):
         known = ", ".join(artifact.list_versions(model_dir)) or "none"
         raise ArtifactError(f"unknown model version {version!r} in {model_dir} (known: {known}); "
@@ -96,6 +99,8 @@ def activate(version: str, model_dir: Path) -> None:
 @_guarded
 def rollback(model_dir: Path) -> None:
     """Make the version before the current one current again."""
+    from . import artifact
+
     versions = artifact.list_versions(model_dir)
     current = artifact.current_version(model_dir)
     if current not in versions:

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,13 @@ import scipy.sparse as sp
 from .corpus import CORE_COLUMNS, articles_from_records
 from .db import StateDB, register_schema
 from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
-from .model import Recommendation, RelatedStories, _iso, _none_if_missing, top_k, validate_k
+from .values import _iso, _none_if_missing
+
+if TYPE_CHECKING:
+    from .model import Recommendation, RelatedStories
+
+# recommender.model (scikit-learn) is imported by the functions that query: publishing
+# (`alsosee publish`, a cron job) does not need it and starts without it.
 
 logger = logging.getLogger(__name__)
 
@@ -510,6 +516,8 @@ class LiveSnapshot:
         return np.bincount(rows, weights=values, minlength=self.n_live).astype(np.float32)
 
     def recommendation(self, row: int, score: float) -> Recommendation:
+        from .model import Recommendation
+
         rec = self.records[row]
         return Recommendation(
             id=rec["id"], title=rec.get("title") or "", url=rec.get("url"),
@@ -668,6 +676,8 @@ def live_candidates(live: LiveSnapshot, query: sp.spmatrix | tuple[np.ndarray, n
                     n: int,
                     exclude: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The best ``n`` live rows for a query vector (a small sparse product), published only."""
+    from .model import top_k
+
     scores = live.scores(query)
     if scores.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -691,6 +701,8 @@ def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: tuple[np.ndarr
 def merged_related(model: RelatedStories, live: LiveSnapshot, article_id: str,
                    k: int = 5) -> list[Recommendation]:
     """``model.related`` with the live articles merged in (see the module docstring)."""
+    from .model import validate_k
+
     k = validate_k(k)
     terms = query_terms(model, live, article_id)  # 404 for unpublished/unknown ids
     query = live.vector(article_id) if live.has(article_id) else None
@@ -703,6 +715,8 @@ def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str
                            body: str = "", k: int = 5,
                            tags: Sequence[str] = ()) -> list[Recommendation]:
     """``model.related_to_text`` with the live articles merged in."""
+    from .model import validate_k
+
     k = validate_k(k)
     query = model.vectorize_draft(title, body, tags)
     corpus = corpus_candidates(model, live, k, query=query)

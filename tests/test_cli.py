@@ -273,3 +273,55 @@ def test_an_unparseable_date_keeps_the_article_undated(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (linked,) = json.loads(proc.stdout)["related"]
     assert linked["id"] == "a" and linked["published_at"] is None
+
+
+# ------------------------------------------------------------------ start-up cost
+HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib", "recommender.model")
+
+
+def imported_after(code: str, cwd: Path) -> set[str]:
+    """The heavy modules a fresh interpreter has imported after running *code*."""
+    probe = (f"{code}\nimport sys\nprint(' '.join(sorted(m for m in sys.modules "
+             f"if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_the_cli_and_its_help_import_nothing_heavy(tmp_path: Path) -> None:
+    assert imported_after("import recommender.cli", tmp_path) == set()
+    help_run = ("import contextlib, io\nfrom recommender.cli import main\n"
+                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):"
+                "\n    main(['--help'])")
+    assert imported_after(help_run, tmp_path) == set()
+
+
+def test_cron_commands_do_not_import_the_model(tmp_path: Path) -> None:
+    """takedown/pin with --force or --list and publish need no scikit-learn."""
+    article = tmp_path / "a.jsonl"
+    article.write_text(json.dumps({"id": "cron-1", "title": "Floods in Dhaka"}) + "\n")
+    models = str(tmp_path / "models")
+    for argv in (["takedown", "x-1", "--force", "--reason", "test", "--model", models],
+                 ["pin", "--list", "--model", models],
+                 ["publish", str(article), "--model", models]):
+        code = ("import contextlib\nfrom recommender.cli import main\n"
+                f"with contextlib.suppress(SystemExit):\n    main({argv!r})")
+        heavy = imported_after(code, tmp_path)
+        assert not heavy & {"sklearn", "recommender.model", "flask", "joblib"}, (argv, heavy)
+
+
+def test_lazy_commands_are_listed_with_their_own_help() -> None:
+    from recommender import artifact
+    from recommender.cli import DEFAULT_KEEP, LAZY_COMMANDS, cli
+    from recommender.cli_editorial import _FLAGS
+    from recommender.ranking import RankingOptions
+
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    for name, (_, short_help) in LAZY_COMMANDS.items():
+        command = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(1000) == short_help, name
+        assert re.search(rf"^  {re.escape(name)}\s+\S", listing, re.M), name
+    assert DEFAULT_KEEP == artifact.DEFAULT_KEEP
+    assert set(_FLAGS) == set(RankingOptions.names()) - {"k"}, "every option needs a CLI flag"
