@@ -16,8 +16,9 @@ Layout of a models root (``models/`` by default)::
 
 joblib files are pickles, and unpickling runs code. ``load`` therefore checks the manifest,
 the SHA-256 of every file and (when a key is configured) the manifest's HMAC **before**
-calling ``joblib.load`` or opening any table; a model from another scikit-learn version is
-refused unless explicitly allowed. Format 1 directories (everything in one pickle) still
+calling ``joblib.load`` or opening any table, and it unpickles and maps the very files it
+checked (each opened once; see :class:`_OpenedVersion`); a model from another scikit-learn
+version is refused unless explicitly allowed. Format 1 directories (everything in one pickle) still
 load; their strings then live in each worker's private memory. A load either returns a
 complete, verified model or raises :class:`ArtifactError`: it never half-succeeds.
 """
@@ -34,6 +35,8 @@ import os
 import platform
 import secrets
 import shutil
+import stat
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -50,9 +53,11 @@ from .tables import attach_model_tables, without_tables, write_model_tables
 logger = logging.getLogger(__name__)
 
 FORMAT = "alsosee-model"
-FORMAT_VERSION = 2
-#: Formats this version reads (1: one pickle; 2: pickle + shared string tables).
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+#: Formats this version reads (3: one similarity space for headline, body and tags, pickle +
+#: shared string tables). Older models were built with separately normalised field blocks:
+#: this code would score them wrongly, so they are refused with "retrain needed".
+READABLE_FORMATS = (3,)
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
@@ -337,16 +342,86 @@ def read_manifest(version_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(version_dir: str | Path, *, key: bytes | str | None = None,
-           allow_version_mismatch: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """Check a version directory without unpickling anything.
+class _OpenedVersion:
+    """The files of one version directory, each opened once and verified through that open
+    file descriptor; :attr:`view` is a private directory whose entries lead to exactly
+    those descriptors (``/proc/self/fd/N``), so what is unpickled or memory-mapped is the
+    file that was hashed, even if a path in the version directory is replaced meanwhile."""
 
-    Returns the manifest and a list of warnings; raises :class:`ArtifactError` when the
-    format is foreign, a file is missing, truncated or modified, the signature is wrong, or
-    the scikit-learn version differs (unless ``allow_version_mismatch``).
-    """
-    version_dir = Path(version_dir)
-    manifest = read_manifest(version_dir)
+    def __init__(self, version_dir: Path) -> None:
+        self.version_dir = version_dir
+        self.fds: dict[str, int] = {}
+        self.view: Path | None = None
+        try:
+            self.dir_fd = os.open(version_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise ArtifactError(f"cannot open model directory {version_dir}: {exc}") from exc
+
+    def open(self, name: str) -> int:
+        if "/" in name or name.startswith(".") or not name:
+            raise ArtifactError(f"{self.version_dir}: manifest names an unsafe path {name!r}")
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.dir_fd)
+        except FileNotFoundError:
+            raise ArtifactError(f"{self.version_dir}: {name} is missing") from None
+        except OSError as exc:
+            raise ArtifactError(f"{self.version_dir}: cannot open {name}: {exc}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArtifactError(f"{self.version_dir}: {name} is not a regular file")
+        self.fds[name] = fd
+        return fd
+
+    def read(self, name: str) -> bytes:
+        with open(self.open(name), "rb", closefd=False) as fh:
+            return fh.read()
+
+    def sha256(self, name: str) -> str:
+        with open(self.open(name), "rb", closefd=False) as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+
+    def make_view(self) -> Path:
+        """A private directory of links to the verified descriptors (Linux ``/proc``)."""
+        proc = Path("/proc/self/fd")
+        if not proc.is_dir():
+            raise ArtifactError("loading a model needs /proc/self/fd (Linux) to open the "
+                                "verified files by descriptor")
+        self.view = Path(tempfile.mkdtemp(prefix="alsosee-verified-"))
+        for name, fd in self.fds.items():
+            os.symlink(proc / str(fd), self.view / name)
+        return self.view
+
+    def close(self) -> None:
+        # Memory maps keep their own references: closing the descriptors frees nothing
+        # that is still in use.
+        for fd in self.fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds.clear()
+        with contextlib.suppress(OSError):
+            os.close(self.dir_fd)
+        if self.view is not None:
+            shutil.rmtree(self.view, ignore_errors=True)
+            self.view = None
+
+
+def _parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise ArtifactError(f"{path} is not a readable JSON manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not an alsosee model manifest")
+    return manifest
+
+
+def _verify_opened(opened: _OpenedVersion, *, key: bytes | str | None,
+                   allow_version_mismatch: bool) -> tuple[dict[str, Any], list[str]]:
+    """Check a version directory through *opened* (each byte checked is a byte that will be
+    loaded: the manifest is read once, then signed-checked and parsed from that read)."""
+    version_dir = opened.version_dir
+    manifest_bytes = opened.read(MANIFEST_FILE)
+    manifest = _parse_manifest(version_dir / MANIFEST_FILE, manifest_bytes)
     notes: list[str] = []
     if manifest.get("format_version") not in READABLE_FORMATS:
         raise ArtifactError(
@@ -356,24 +431,21 @@ def verify(version_dir: str | Path, *, key: bytes | str | None = None,
         )
     hkey = _artifact_key(key)
     if hkey is not None:
-        sig_path = version_dir / SIGNATURE_FILE
-        if not sig_path.is_file():
-            raise ArtifactError(f"{version_dir}: {SIGNATURE_FILE} is missing and a key is set")
-        expected = hmac.new(
-            hkey, (version_dir / MANIFEST_FILE).read_bytes(), hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(expected, sig_path.read_text().strip()):
+        try:
+            signature = opened.read(SIGNATURE_FILE).decode("ascii", "replace").strip()
+        except ArtifactError:
+            raise ArtifactError(f"{version_dir}: {SIGNATURE_FILE} is missing and a key is set") \
+                from None
+        expected = hmac.new(hkey, manifest_bytes, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
             raise ArtifactError(f"{version_dir}: manifest signature does not match the key")
     files = manifest.get("files")
     if not isinstance(files, dict) or MODEL_FILE not in files:
         raise ArtifactError(f"{version_dir}: manifest lists no {MODEL_FILE}")
     for name, digest in files.items():
-        p = version_dir / name
-        if "/" in name or name.startswith("."):
+        if not isinstance(name, str) or name in (MANIFEST_FILE, SIGNATURE_FILE):
             raise ArtifactError(f"{version_dir}: manifest names an unsafe path {name!r}")
-        if not p.is_file():
-            raise ArtifactError(f"{version_dir}: {name} is missing")
-        actual = sha256_file(p)
+        actual = opened.sha256(name)
         if not hmac.compare_digest(actual, str(digest)):
             raise ArtifactError(
                 f"{version_dir}: {name} does not match its SHA-256 in the manifest "
@@ -395,6 +467,21 @@ def verify(version_dir: str | Path, *, key: bytes | str | None = None,
     return manifest, notes
 
 
+def verify(version_dir: str | Path, *, key: bytes | str | None = None,
+           allow_version_mismatch: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Check a version directory without unpickling anything.
+
+    Returns the manifest and a list of warnings; raises :class:`ArtifactError` when the
+    format is foreign, a file is missing, truncated or modified, the signature is wrong, or
+    the scikit-learn version differs (unless ``allow_version_mismatch``).
+    """
+    opened = _OpenedVersion(Path(version_dir))
+    try:
+        return _verify_opened(opened, key=key, allow_version_mismatch=allow_version_mismatch)
+    finally:
+        opened.close()
+
+
 def load(
     path: str | Path,
     *,
@@ -403,6 +490,10 @@ def load(
     allow_version_mismatch: bool | None = None,
 ) -> LoadedModel:
     """Verify, then load a model directory (a models root with ``current``, or a version).
+
+    Every file is opened once; its SHA-256 is computed through that descriptor, and the
+    pickle and the tables are then read and memory-mapped through the same descriptors, so
+    a file replaced in the directory between the check and the load is never used.
 
     Parameters
     ----------
@@ -423,21 +514,14 @@ def load(
             "1", "true", "yes",
         }
     version_dir = resolve(path)
-    manifest, notes = verify(version_dir, key=key, allow_version_mismatch=allow_version_mismatch)
+    opened = _OpenedVersion(version_dir)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = joblib.load(version_dir / MODEL_FILE, mmap_mode="r" if mmap else None)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not loadable"
-        raise ArtifactError(f"{version_dir / MODEL_FILE} could not be loaded: {exc}") from exc
-    tables = manifest.get("tables")
-    if tables and isinstance(model, RelatedStories):
-        try:
-            attach_model_tables(model, version_dir, tables, mmap=mmap,
-                                allowed=set(manifest["files"]))
-        except Exception as exc:  # noqa: BLE001 - a table that does not open: not loadable
-            raise ArtifactError(f"{version_dir}: string tables could not be opened: {exc}") \
-                from exc
+        manifest, notes = _verify_opened(opened, key=key,
+                                         allow_version_mismatch=allow_version_mismatch)
+        view = opened.make_view()
+        model, caught = _unpickle(view, version_dir, manifest, mmap=mmap)
+    finally:
+        opened.close()
     for w in caught:
         notes.append(str(w.message))
         logger.warning("while loading %s: %s", version_dir, w.message)
@@ -455,6 +539,26 @@ def load(
                 model.n_articles_, elapsed)
     return LoadedModel(model=model, manifest=manifest, path=version_dir,
                        version=manifest["version"], load_seconds=elapsed, warnings=notes)
+
+
+def _unpickle(view: Path, version_dir: Path, manifest: dict[str, Any], *,
+              mmap: bool) -> tuple[Any, list[Any]]:
+    """The model unpickled (and its tables opened) from the verified files of *view*."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = joblib.load(view / MODEL_FILE, mmap_mode="r" if mmap else None)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not loadable"
+        raise ArtifactError(f"{version_dir / MODEL_FILE} could not be loaded: {exc}") from exc
+    tables = manifest.get("tables")
+    if tables and isinstance(model, RelatedStories):
+        try:
+            attach_model_tables(model, view, tables, mmap=mmap,
+                                allowed=set(manifest["files"]))
+        except Exception as exc:  # noqa: BLE001 - a table that does not open: not loadable
+            raise ArtifactError(f"{version_dir}: string tables could not be opened: {exc}") \
+                from exc
+    return model, list(caught)
 
 
 def train_sample(root: str | Path) -> Path:

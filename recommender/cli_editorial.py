@@ -38,6 +38,8 @@ _FLAGS: dict[str, tuple[str, bool, bool, str]] = {
                                  "Mutual cosine above which two candidates show once."),
     "collapse_keep": ("--collapse-keep", False, False, "newer, older or higher."),
     "diversity": ("--diversity", False, False, "MMR diversity, 0 (off) to 1."),
+    "feedback": ("--feedback", False, False,
+                 "Pseudo-relevance feedback weight, 0 (off) to 1."),
     "section": ("--section", True, False, "Only this section (repeatable)."),
     "exclude_sections": ("--exclude-section", True, False, "Never this section (repeatable)."),
     "tags": ("--tag", True, False, "Only stories with this tag (repeatable)."),

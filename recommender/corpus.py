@@ -50,6 +50,7 @@ from .text import (
     looks_like_html,
     normalize_paragraphs,
 )
+from .urls import is_safe_link
 
 __all__ = [
     "CORE_COLUMNS",
@@ -688,6 +689,11 @@ class _Builder:
                 raise CorpusError(
                     f"{source}: line {line}: column 'tags': {e} (value {rec.get('tags')!r})"
                 ) from e
+            url = _opt_str(rec.get("url"))
+            if url is not None and not is_safe_link(url):
+                logger.warning("%s: line %d: id %r: url %r is not an http(s) URL or a path on "
+                               "the site; kept without a link", source, line, rid, url[:200])
+                url = None
             story = _opt_str(rec.get("story_id"))
             if story is None:
                 story = _opt_str(rec.get("canonical_url"))
@@ -697,7 +703,7 @@ class _Builder:
                 id=rid,
                 title=title,
                 body=body,
-                url=_opt_str(rec.get("url")),
+                url=url,
                 published_at=published,
                 section=_opt_str(rec.get("section")),
                 tags=tags,

@@ -30,7 +30,7 @@ from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
 from .errors import InvalidParameterError, UnknownArticleError, UnusableValueError
 from .explain import explain_vectors
 from .model import RelatedStories, _none_if_missing, iso_from_ns
-from .ranking import NAT, RankingOptions
+from .ranking import FEEDBACK_DOCS, NAT, RankingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +198,53 @@ class Universe:
         if row < self.n_corpus:
             return self.model.matrix_[row]
         return self.live.matrix[row - self.n_corpus]
+
+    def vectors(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The vectors of ``rows`` (corpus and live), stacked in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        is_live = rows >= self.n_corpus
+        if not is_live.any():
+            return self.model.matrix_[rows]
+        parts = [self.model.matrix_[rows[~is_live]],
+                 self.live.matrix[rows[is_live] - self.n_corpus]]
+        order = np.concatenate([np.flatnonzero(~is_live), np.flatnonzero(is_live)])
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return sp.vstack(parts, format="csr")[back]
+
+    def terms(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The columns and weights of one row's vector (corpus or live), without a copy."""
+        matrix = self.model.matrix_ if row < self.n_corpus else self.live.matrix
+        if row >= self.n_corpus:
+            row -= self.n_corpus
+        start, end = int(matrix.indptr[row]), int(matrix.indptr[row + 1])
+        return np.asarray(matrix.indices[start:end]), np.asarray(matrix.data[start:end])
+
+    def dot(self, rows: np.ndarray, vector: sp.csr_matrix) -> np.ndarray:
+        """Dot products (float64) of ``rows`` (corpus and live) with one sparse row vector:
+        the vector scattered into the model's all-zero scratch space and each row's entries
+        read against it (a few microseconds per row, no sparse product)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.float64)
+        if int(rows.max()) >= self.n_corpus:
+            return np.asarray((self.vectors(rows) @ vector.T).toarray(),
+                              dtype=np.float64).ravel()
+        matrix = self.model.matrix_
+        indptr = np.asarray(matrix.indptr)
+        starts = indptr[rows].astype(np.int64)
+        lens = (indptr[rows + 1] - starts).astype(np.int64)
+        ends = np.cumsum(lens)
+        pos = np.repeat(starts - (ends - lens), lens) + np.arange(int(ends[-1]))
+        scratch = self.model._scratch()
+        scratch[vector.indices] = vector.data
+        try:
+            contrib = (np.asarray(matrix.data)[pos].astype(np.float64)
+                       * scratch[np.asarray(matrix.indices)[pos]])
+        finally:
+            scratch[vector.indices] = 0.0
+        return np.bincount(np.repeat(np.arange(rows.size), lens), weights=contrib,
+                           minlength=rows.size)
 
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
@@ -815,6 +862,12 @@ class Recommender:
                 break
             n *= 4
 
+        # 3b. Relevance feedback: the query plus its closest stories re-scores the candidates
+        # (what the best matches share, the query's topic, counts more than an incidental
+        # word); the expanded vector is the query from here on, so explanations stay exact.
+        if opts.feedback > 0 and cand.size > FEEDBACK_DOCS:
+            sim = self._feedback(query, cand, sim, opts.feedback, uni)
+
         # 4. Recency; 5. near-duplicates among candidates show once (only the best 2 x k are
         # compared unless collapse empties slots: pairwise cosines cost the most here);
         # 6. diversity (MMR) over a larger pool.
@@ -896,6 +949,29 @@ class Recommender:
                           "candidates": int(rows.size), "dropped": dropped}
         return RelatedResult(article=article, items=items, options=opts,
                              state_version=snap.version, debug=debug_info)
+
+    @staticmethod
+    def _feedback(query: _Query, cand: np.ndarray, sim: np.ndarray, weight: float,
+                  uni: Universe) -> np.ndarray:
+        """Cosines of the candidates with the query expanded by its :data:`FEEDBACK_DOCS`
+        best candidates (Rocchio pseudo-relevance feedback): ``q + weight * mean(top)``,
+        L2-normalised. Sets the query's vector to the expanded one."""
+        top = cand[np.argsort(-sim, kind="stable")[:FEEDBACK_DOCS]]
+        q = query.vector
+        cols, vals = [np.asarray(q.indices)], [np.asarray(q.data, dtype=np.float64)]
+        for row in top.tolist():
+            c, v = uni.terms(row)
+            cols.append(c)
+            vals.append(v.astype(np.float64) * (weight / top.size))
+        col, inverse = np.unique(np.concatenate(cols), return_inverse=True)
+        val = np.bincount(inverse, weights=np.concatenate(vals), minlength=col.size)
+        norm = np.sqrt(np.dot(val, val))
+        if norm > 0:
+            val /= norm
+        expanded = sp.csr_matrix((val.astype(np.float32), col.astype(np.int32),
+                                  [0, col.size]), shape=q.shape)
+        query._vector = expanded
+        return uni.dot(cand, expanded)
 
     def _collapse(self, pool: np.ndarray, pool_adj: np.ndarray, opts: RankingOptions,
                   uni: Universe) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from .corpus import CORE_COLUMNS, articles_from_records
 from .db import StateDB, register_schema
 from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
+from .urls import is_safe_link
 from .values import _iso, _none_if_missing
 
 if TYPE_CHECKING:
@@ -194,6 +195,10 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
         value = rec.get(name)
         if value is not None and not isinstance(value, str):
             raise bad(name, f"must be a string or null, got {json_type_name(value)}")
+    url = rec.get("url")
+    if url is not None and url.strip() and not is_safe_link(url.strip()):
+        raise bad("url", f"must be an http(s) URL or a path on this site starting with one "
+                         f"'/' (no backslash or whitespace), got {url[:200]!r}")
     return out
 
 

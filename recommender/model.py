@@ -23,7 +23,6 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from .analyzer import fast_analyzer
 from .boilerplate import boilerplate_config, strip_boilerplate
@@ -37,7 +36,7 @@ from .index import (
 )
 from .tables import ListColumn, RowIndex, StringColumn
 from .values import _NS, _iso, _none_if_missing, iso_from_ns  # noqa: F401 - engine imports these
-from .vectorize import _release_arrow_memory, fit_vectorizers
+from .vectorize import _release_arrow_memory, fit_vectorizers, saturate
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +45,16 @@ _BOUNDS_LOCK = threading.Lock()
 #: Largest list a caller may ask for; a related-links box never shows more.
 MAX_K = 100
 
-#: Text fields the model vectorises, in the order their columns appear in ``matrix_``.
+#: Fields of an article the model reads.
 FIELDS = ("title", "body", "tags")
+
+#: The vector spaces, in the order their columns appear in ``matrix_``, and the fields each
+#: reads: headline and body words share one vocabulary (a word is one term wherever it
+#: occurs); tags are terms of their own (a tag is not split into words).
+SPACES = {"text": ("title", "body"), "tags": ("tags",)}
+
+#: Candidate generation always reads the postings of terms in up to this many articles.
+MIN_QUERY_DF = 1000
 
 #: Below this many articles, max_df is not applied (see RelatedStories).
 MIN_DOCS_FOR_MAX_DF = 20
@@ -106,22 +113,28 @@ class RelatedStories(BaseEstimator):
 
     Parameters
     ----------
-    title_weight, body_weight, tags_weight : float, default=1.0, 1.0, 0.5
-        Relative weight of each field. Every field is vectorised and L2-normalised on its
-        own, scaled by its weight, and the concatenation is L2-normalised again, so a
-        headline match counts ``title_weight / body_weight`` times a body match of the
-        same strength. A weight of 0 leaves the field out. Because each field is
-        normalised on its own, a headline's few words share as much weight as a body's
-        many, so one headline word already counts far more than one body word; 1.0 for
-        the title was best on the evaluation sets (higher weights lost up to 0.15 nDCG@10).
+    title_weight, body_weight : float, default=1.0, 1.0
+        How much one occurrence of a word counts in the headline and in the body. Headline
+        and body words share one vocabulary: a word's count in an article is
+        ``title_weight * (count in the title) + body_weight * (count in the body)``, then
+        sublinear tf, one IDF and one L2 norm over the whole vector (BM25F-style field
+        weighting), so a five-word headline cannot outweigh a 600-word body, and a short
+        draft is matched on what its words say, not on its field layout. A weight of 0 leaves
+        the field out.
+    tags_weight : float, default=0.5
+        Tags (and any other controlled labels) are terms of the same vector, one term per
+        tag, weighted by their IDF like words and then by this factor: a tag carried by a
+        third of the archive (a wire source, "News") weighs almost nothing, a rare tag
+        weighs about as much as ``tags_weight`` times a rare word. 0 leaves tags out.
     min_df : int or float, default=1
         Ignore terms in fewer documents than this (count, or share if float).
-    max_df : float, default=0.5
-        Ignore terms in more than this share of documents (they link everything).
-        Not applied to corpora of fewer than ``MIN_DOCS_FOR_MAX_DF`` (20) articles, where a
-        share of a handful of documents would remove every shared word.
-    ngram_range : tuple of int, default=(1, 2)
-        Word n-grams for title and body (unigrams and bigrams).
+    max_df : float, default=1.0
+        Ignore terms in more than this share of documents. IDF already makes very common
+        words weigh little; a cut is a size/speed setting, not a quality one. Not applied to
+        corpora of fewer than ``MIN_DOCS_FOR_MAX_DF`` (20) articles.
+    ngram_range : tuple of int, default=(1, 1)
+        Word n-grams for title and body (bigrams were measured to cost 0.02-0.08 nDCG@10 on
+        the development sets: they dilute the vector with rare pairs).
     stop_words : str or None, default="english"
         Stop word list passed to :class:`~sklearn.feature_extraction.text.TfidfVectorizer`.
     sublinear_tf : bool, default=True
@@ -137,7 +150,8 @@ class RelatedStories(BaseEstimator):
         More-Like-This); None uses every term. Candidates are then re-scored exactly.
     max_query_df : float or None, default=0.01
         Candidate generation skips terms found in more than this share of the articles
-        (their postings are long, their weight small); None keeps them.
+        (their postings are long, their weight small), and never terms found in fewer
+        than ``MIN_QUERY_DF`` (1,000) articles; None keeps them all.
     n_candidates : int, default=100
         Candidates of a pruned query that are re-scored exactly against the whole query.
     n_jobs : int or None, default=None
@@ -155,11 +169,12 @@ class RelatedStories(BaseEstimator):
     Attributes
     ----------
     vectorizers_ : dict of str -> TfidfVectorizer
-        One fitted vectoriser per field with a positive weight. Its ``vocabulary_`` is a
-        ``marisa_trie.Trie`` (term -> key id, which is the term's column in the field's
-        block; memory-mapped and shared once saved), not a dict.
+        One fitted vectoriser per space of :data:`SPACES` with a positive weight (``text``:
+        headline and body words; ``tags``). Its ``vocabulary_`` is a ``marisa_trie.Trie``
+        (term -> key id, which is the term's column in the space's block; memory-mapped
+        and shared once saved), not a dict.
     field_slices_ : dict of str -> tuple of int
-        Column range of each field inside ``matrix_``.
+        Column range of each space inside ``matrix_``.
     matrix_ : scipy.sparse.csr_matrix of float32, shape (n_articles, n_features)
         L2-normalised article vectors.
     index_ : scipy.sparse.csr_matrix of float32, shape (n_features, n_articles)
@@ -208,8 +223,8 @@ class RelatedStories(BaseEstimator):
         body_weight: float = 1.0,
         tags_weight: float = 0.5,
         min_df: int | float = 1,
-        max_df: float = 0.5,
-        ngram_range: tuple[int, int] = (1, 2),
+        max_df: float = 1.0,
+        ngram_range: tuple[int, int] = (1, 1),
         stop_words: str | None = "english",
         sublinear_tf: bool = True,
         max_features: int | None = None,
@@ -252,11 +267,12 @@ class RelatedStories(BaseEstimator):
             raise InvalidParameterError("title_weight", "at least one field weight must be > 0")
         return weights
 
-    def _make_vectorizer(self, field: str, n_docs: int = MIN_DOCS_FOR_MAX_DF) -> TfidfVectorizer:
-        if field == "tags":
+    def _make_vectorizer(self, space: str, n_docs: int = MIN_DOCS_FOR_MAX_DF) -> TfidfVectorizer:
+        # norm=None: the spaces are weighted and L2-normalised together, as one vector.
+        if space == "tags":
             # Tags are a controlled vocabulary: one token per tag, no stop words, no df cut.
             return TfidfVectorizer(
-                analyzer=_tag_analyzer, sublinear_tf=True, dtype=np.float32, norm="l2"
+                analyzer=_tag_analyzer, sublinear_tf=True, dtype=np.float32, norm=None
             )
         return TfidfVectorizer(
             sublinear_tf=self.sublinear_tf,
@@ -266,9 +282,20 @@ class RelatedStories(BaseEstimator):
             max_df=self.max_df if n_docs >= MIN_DOCS_FOR_MAX_DF else 1.0,
             max_features=self.max_features,
             dtype=np.float32,
-            norm="l2",
+            norm=None,
             strip_accents="unicode",
         )
+
+    def _spaces(self) -> dict[str, tuple[float, dict[str, float]]]:
+        """Each space with a positive weight: (its weight in the vector, {field: weight})."""
+        weights = self._weights()
+        out: dict[str, tuple[float, dict[str, float]]] = {}
+        text = {f: float(weights[f]) for f in SPACES["text"] if weights[f] > 0}
+        if text:
+            out["text"] = (1.0, text)
+        if weights["tags"] > 0:
+            out["tags"] = (float(weights["tags"]), {"tags": 1.0})
+        return out
 
     def _field_values(self, articles: pd.DataFrame, field: str,
                       removed: list[int] | None = None, *, strip: bool = True) -> list[Any]:
@@ -331,7 +358,7 @@ class RelatedStories(BaseEstimator):
         ids = X["id"].astype(str).to_numpy()
         if len(set(ids)) != len(ids):
             raise InvalidParameterError("id", "article ids must be unique")
-        weights = self._weights()
+        self._weights()
         self._check_query_params()
         t0, cpu0 = time.perf_counter(), time.process_time()
         # Reading a Parquet corpus leaves freed pages in Arrow's allocator (~1.2 GB at
@@ -341,11 +368,11 @@ class RelatedStories(BaseEstimator):
 
         # Counting runs in parallel shards (joblib: local processes or the Dask cluster);
         # vocabularies become MARISA tries whose key ids are the columns (shared in serving).
-        unfitted = {f: self._make_vectorizer(f, n_docs=len(X)) for f in FIELDS
-                    if weights[f] > 0}
+        spaces = self._spaces()
+        unfitted = {name: self._make_vectorizer(name, n_docs=len(X)) for name in spaces}
         # Each shard's texts become Python strings only when its task is sent: 1M bodies
         # as str objects are ~1.2 GB that no one needs all at once.
-        columns = {f: _LazyField(self, X, f) for f in unfitted}
+        columns = {f: _LazyField(self, X, f) for _, reads in spaces.values() for f in reads}
         config = boilerplate_config(self.boilerplate) if self.strip_boilerplate else None
         described: dict[str, Any] = {}
 
@@ -362,7 +389,8 @@ class RelatedStories(BaseEstimator):
         # fit_vectorizers: no per-field blocks, no stacked copy (1.1 GB each at 1M).
         vectorized = fit_vectorizers(unfitted, columns, boilerplate=config, n_jobs=self.n_jobs,
                                      dask_scheduler=dask_scheduler, progress=progress,
-                                     weights={f: weights[f] for f in unfitted},
+                                     weights={name: w for name, (w, _) in spaces.items()},
+                                     fields_of={name: r for name, (_, r) in spaces.items()},
                                      while_counting=describe_rows)
         del columns
         for field, reason in vectorized.skipped.items():  # e.g. a corpus without tags
@@ -429,9 +457,10 @@ class RelatedStories(BaseEstimator):
     def _pruning(self) -> Pruning:
         max_df = None
         if self.max_query_df is not None:
-            # Never fewer than 50 articles: on a small corpus a 1% cut would skip
-            # ordinary words and lose candidates for nothing.
-            max_df = max(int(self.max_query_df * self.n_articles_), 50)
+            # Never fewer than MIN_QUERY_DF articles: on a small archive a 1% cut skips the
+            # very topic words (a commodity, a country) that make two stories related, and
+            # lost 0.013 nDCG@10 on Reuters (11k articles); their postings are short there.
+            max_df = max(int(self.max_query_df * self.n_articles_), MIN_QUERY_DF)
         return Pruning(max_terms=self.max_query_terms, max_df=max_df,
                        n_candidates=max(int(self.n_candidates), 1))
 
@@ -478,12 +507,17 @@ class RelatedStories(BaseEstimator):
         self._check_fitted()
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(list(X))
-        weights = self._weights()
-        blocks = []
-        for field, vec in self.vectorizers_.items():
-            blocks.append(vec.transform(self._field_values(X, field)) * np.float32(weights[field]))
-        matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
-        return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+        values = {f: self._field_values(X, f, strip=False) for f in FIELDS}
+        cols, vals, indptr = [], [], [0]
+        for i in range(len(X)):
+            col, val = self._terms_one({f: values[f][i] for f in FIELDS})
+            cols.append(col)
+            vals.append(val)
+            indptr.append(indptr[-1] + col.size)
+        return sp.csr_matrix(
+            (np.concatenate(vals) if vals else np.zeros(0, np.float32),
+             np.concatenate(cols) if cols else np.zeros(0, np.int32), indptr),
+            shape=(len(X), self.matrix_.shape[1]), dtype=np.float32)
 
     # ----------------------------------------------------------------- queries
     def has_article(self, article_id: str) -> bool:
@@ -703,10 +737,10 @@ class RelatedStories(BaseEstimator):
         return self._row_matrix(*self._terms_one(fields))
 
     def _terms_one(self, fields: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`transform` of one article as ``(columns, weights)``, without the per-call
-        overhead of scikit-learn (validation, DataFrames): the same analyzers, vocabulary,
-        IDF and norms (float32), about 20x faster for a draft. Tested equal to
-        :meth:`transform`.
+        """One article as ``(columns, weights)``, as :meth:`fit` vectorises it: each space's
+        fields' counts added with their weights, sublinear tf, IDF, the space's weight, one
+        L2 norm (float32). Without scikit-learn's per-call overhead (validation,
+        DataFrames), about 20x faster for a draft.
         """
         key = (self.title_weight, self.body_weight, self.tags_weight, id(self.vectorizers_))
         cached = self.__dict__.get("_draft")
@@ -714,33 +748,43 @@ class RelatedStories(BaseEstimator):
             cached = self.__dict__["_draft"] = (key, self._draft_fields())
         draft = cached[1]
         cols, vals = [], []
-        for field, analyze, get, idf, sublinear, offset, weight in draft:
-            value = fields.get(field)
-            if field == "tags":
-                if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
-                    continue
-            else:
-                value = "" if value is None else str(value)
-                if field == "body" and getattr(self, "strip_boilerplate", False):
-                    # the same cleaning as in training (a draft's own "ALSO SEE:" block)
-                    value = strip_boilerplate(value, boilerplate_config(self.boilerplate))[0]
-            # Count first (C-level Counter), then look up each distinct token once: the
-            # vocabulary is a memory-mapped trie (~1-2 us a lookup, shared by the workers).
-            tokens = Counter(analyze(value))
-            ids = list(map(get, tokens))
-            counts = {j: c for j, c in zip(ids, tokens.values(), strict=True) if j is not None}
-            if not counts:
+        for reads, analyze, get, idf, sublinear, offset, weight in draft:
+            found_cols, found_tf = [], []
+            for field, field_weight in reads:
+                value = fields.get(field)
+                if field == "tags":
+                    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+                        continue
+                else:
+                    value = "" if value is None else str(value)
+                    if field == "body" and getattr(self, "strip_boilerplate", False):
+                        # the same cleaning as in training (a draft's own "ALSO SEE:" block)
+                        value = strip_boilerplate(value, boilerplate_config(self.boilerplate))[0]
+                # Count first (C-level Counter), then look up each distinct token once: the
+                # vocabulary is a memory-mapped trie (~1-2 us a lookup, shared by workers).
+                tokens = Counter(analyze(value))
+                ids = list(map(get, tokens))
+                counts = {j: c for j, c in zip(ids, tokens.values(), strict=True)
+                          if j is not None}
+                if counts:
+                    found_cols.append(np.fromiter(counts.keys(), dtype=np.int64,
+                                                  count=len(counts)))
+                    tf = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
+                    found_tf.append((tf * field_weight).astype(np.float32)
+                                    if field_weight != 1.0 else tf.astype(np.float32))
+            if not found_cols:
                 continue
-            j = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            if len(found_cols) == 1:
+                j, tf = found_cols[0], found_tf[0]
+            else:  # a word of the headline and the body is one term: add its counts
+                j, inverse = np.unique(np.concatenate(found_cols), return_inverse=True)
+                tf = np.zeros(j.size, dtype=np.float32)
+                np.add.at(tf, inverse, np.concatenate(found_tf))
             if sublinear:
-                tf = np.log(tf) + np.float32(1)
+                tf = saturate(tf)
             w = (tf * idf[j].astype(np.float32)).astype(np.float32)
-            norm = np.float32(np.sqrt(np.dot(w, w)))
-            if norm > 0:
-                w = w / norm
             cols.append(j + offset)
-            vals.append(w * weight)
+            vals.append(w * weight if weight != 1 else w)
         if not cols:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         if len(cols) == 1:
@@ -756,13 +800,14 @@ class RelatedStories(BaseEstimator):
         return col.astype(np.int32), val.astype(np.float32, copy=False)
 
     def _draft_fields(self) -> list[tuple[Any, ...]]:
-        """Per process, what vectorising one draft needs of each field: its analyzer, the
-        vocabulary's lookup, IDF, sublinear flag, column offset and weight (validated once
-        instead of on every draft)."""
-        weights = self._weights()
-        return [(field, fast_analyzer(vec), vec.vocabulary_.get, vec.idf_, vec.sublinear_tf,
-                 self.field_slices_[field][0], np.float32(weights[field]))
-                for field, vec in self.vectorizers_.items()]
+        """Per process, what vectorising one draft needs of each space: the fields it reads
+        and their weights, its analyzer, the vocabulary's lookup, IDF, sublinear flag,
+        column offset and weight (validated once instead of on every draft)."""
+        spaces = self._spaces()
+        return [(tuple(spaces[name][1].items()), fast_analyzer(vec), vec.vocabulary_.get,
+                 vec.idf_, vec.sublinear_tf, self.field_slices_[name][0],
+                 np.float32(spaces[name][0]))
+                for name, vec in self.vectorizers_.items()]
 
     def _top(self, scores: np.ndarray, k: int, exclude_row: int | None) -> list[Recommendation]:
         scores = scores.copy()

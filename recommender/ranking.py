@@ -29,6 +29,9 @@ NS_PER_DAY = 86_400 * 10**9
 #: ``datetime64[ns]`` NaT viewed as int64.
 NAT = np.iinfo(np.int64).min
 
+#: Best candidates whose mean expands the query (``RankingOptions.feedback``).
+FEEDBACK_DOCS = 2
+
 DIRECTIONS = ("any", "before", "after")
 KEEP_RULES = ("newer", "older", "higher")
 TAG_MODES = ("any", "all")
@@ -218,6 +221,11 @@ class RankingOptions:
         Which one of a near-duplicate group is shown (``higher``: the better score).
     diversity : float in [0, 1]
         Maximal-marginal-relevance trade-off; 0 is pure relevance.
+    feedback : float in [0, 1]
+        Pseudo-relevance feedback: the candidates are re-scored against the query plus
+        ``feedback`` times the mean of its :data:`FEEDBACK_DOCS` best candidates (what the
+        closest stories share counts more than an incidental word). ``similarity`` is then
+        the cosine with that expanded query, and explanations decompose it. 0: off.
     section, exclude_sections, tags : tuple of str
         Filters; ``tags_mode`` ``any`` (default) or ``all``.
     language : str or None
@@ -251,6 +259,7 @@ class RankingOptions:
     near_duplicate_threshold: float | None = 0.9
     collapse_keep: str = "newer"
     diversity: float = 0.0
+    feedback: float = 0.3
     section: tuple[str, ...] = ()
     exclude_sections: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -329,8 +338,8 @@ class RankingOptions:
 
 
 _NUMERIC = frozenset({"k", "half_life", "recency_floor", "max_age_days", "duplicate_threshold",
-                      "near_duplicate_threshold", "diversity", "min_score", "explain_terms",
-                      "pool"})
+                      "near_duplicate_threshold", "diversity", "feedback", "min_score",
+                      "explain_terms", "pool"})
 _NULLABLE = frozenset({"half_life", "max_age_days", "duplicate_threshold",
                        "near_duplicate_threshold", "since", "until", "language", "fallback"})
 _BOOLEAN = frozenset({"explain", "debug"})
@@ -362,6 +371,7 @@ _VALIDATORS: dict[str, Any] = {
                                                      allow_none=True),
     "collapse_keep": lambda n, v: _choice(n, v, KEEP_RULES),
     "diversity": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
+    "feedback": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
     "section": _strings,
     "exclude_sections": _strings,
     "tags": _strings,

@@ -122,33 +122,80 @@ class Vectorized:
 
 
 def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[str, Sequence[Any]],
-                 boilerplate: Any) -> tuple[dict[str, Any], int, float, float]:
-    """Count the tokens of one shard: per field, (local terms as an Arrow string array,
+                 boilerplate: Any, fields_of: Mapping[str, Mapping[str, float]] | None = None,
+                 ) -> tuple[dict[str, Any], int, float, float]:
+    """Count the tokens of one shard: per space, (local terms as an Arrow string array,
     indptr, indices, counts) or, if a term cannot be stored, the reason as a str; the
-    boilerplate blocks removed, the task's CPU time and the process's peak memory (MiB)."""
+    boilerplate blocks removed, the task's CPU time and the process's peak memory (MiB).
+
+    A space reads one or more fields (``fields_of``: space -> {field: weight}); the fields'
+    counts are added with their weights into the space's one vocabulary (float32 counts when
+    a weight is not 1), so a headline word and the same word in the body are one term."""
     cpu = time.thread_time()
     removed = 0
     out: dict[str, Any] = {}
-    for name, docs in columns.items():
-        if name == "body" and boilerplate is not None:
-            stripped = [strip_boilerplate(d, boilerplate) for d in docs]
-            removed += sum(n for _, n in stripped)
-            docs = [t for t, _ in stripped]
-        vec = vectorizers[name]
-        counted = _word_counts(vec, docs)
-        if counted is None:
-            counted = _generic_counts(vec, docs)
-        terms, counts = counted
-        if isinstance(terms, list):
-            try:
-                terms = pa.array(terms, type=pa.large_string())
-            except UnicodeEncodeError:  # a lone surrogate (e.g. a tag from lax JSON)
-                bad = next(t for t in terms if not _encodable(t))
-                out[name] = f"term {bad!r} is not valid Unicode text (lone surrogate)"
-                continue
+    if fields_of is None:
+        fields_of = {name: {name: 1.0} for name in vectorizers}
+    for name, vec in vectorizers.items():
+        parts: list[tuple[pa.Array, sp.csr_matrix, float]] = []
+        error = None
+        for source, weight in fields_of[name].items():
+            docs = columns[source]
+            if source == "body" and boilerplate is not None:
+                stripped = [strip_boilerplate(d, boilerplate) for d in docs]
+                removed += sum(n for _, n in stripped)
+                docs = [t for t, _ in stripped]
+            counted = _word_counts(vec, docs)
+            if counted is None:
+                counted = _generic_counts(vec, docs)
+            terms, counts = counted
+            if isinstance(terms, list):
+                try:
+                    terms = pa.array(terms, type=pa.large_string())
+                except UnicodeEncodeError:  # a lone surrogate (e.g. a tag from lax JSON)
+                    bad = next(t for t in terms if not _encodable(t))
+                    error = f"term {bad!r} is not valid Unicode text (lone surrogate)"
+                    break
+            parts.append((terms, counts, float(weight)))
+        if error is not None:
+            out[name] = error
+            continue
+        terms, counts = _weighted_sum(parts)
         out[name] = (terms, counts.indptr.astype(np.int64), counts.indices.astype(np.int32),
-                     counts.data.astype(np.int32))
+                     counts.data)
     return out, removed, time.thread_time() - cpu, peak_rss_mib()
+
+
+def _weighted_sum(parts: Sequence[tuple[pa.Array, sp.csr_matrix, float]]
+                  ) -> tuple[pa.Array, sp.csr_matrix]:
+    """The fields' counts of one shard added with their weights over one local vocabulary
+    (int32 counts when every weight is 1, else float32)."""
+    if len(parts) == 1 and parts[0][2] == 1.0:
+        terms, counts, _ = parts[0]
+        return terms, counts.astype(np.int32)
+    encoded = pc.dictionary_encode(pa.concat_arrays(
+        [t.cast(pa.large_string()) for t, _, _ in parts]))
+    dictionary = encoded.dictionary
+    local = np.split(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                     np.cumsum([len(t) for t, _, _ in parts])[:-1])
+    integral = all(w == 1.0 for _, _, w in parts)
+    dtype = np.int32 if integral else np.float32
+    total = None
+    for glob, (_, counts, weight) in zip(local, parts, strict=True):
+        m = sp.csr_matrix(((counts.data * weight).astype(dtype), glob[counts.indices],
+                           counts.indptr), shape=(counts.shape[0], len(dictionary)))
+        total = m if total is None else total + m
+    total.sort_indices()
+    return dictionary, total
+
+
+def saturate(tf: np.ndarray) -> np.ndarray:
+    """Sublinear term frequency: ``1 + log(tf)`` from 1 up, ``tf`` itself below 1 (a field
+    weighted under 1 contributes less than one occurrence, never a negative weight)."""
+    tf = np.asarray(tf)
+    out = np.log(np.maximum(tf, 1), dtype=tf.dtype if tf.dtype.kind == "f" else np.float32)
+    out += 1
+    return np.where(tf < 1, tf, out).astype(out.dtype, copy=False)
 
 
 def _encodable(term: str) -> bool:
@@ -327,6 +374,7 @@ class _FieldFit:
     column_of: np.ndarray  # global term id -> column (-1: pruned)
     local_to_global: list[np.ndarray]
     shards: list[Any]
+    sublinear: bool = False
 
     def chunk(self, k: int) -> sp.csr_matrix:
         """Shard ``k``'s TF-IDF rows (scikit-learn's transform), its counts freed."""
@@ -337,7 +385,10 @@ class _FieldFit:
         keep = cols >= 0
         csum = np.zeros(keep.size + 1, dtype=np.int64)
         np.cumsum(keep, out=csum[1:])
-        chunk = sp.csr_matrix((counts[keep].astype(self.dtype), cols[keep], csum[indptr]),
+        tf = counts[keep].astype(self.dtype)
+        if self.sublinear:
+            tf = saturate(tf)
+        chunk = sp.csr_matrix((tf, cols[keep], csum[indptr]),
                               shape=(indptr.size - 1, self.n_columns))
         chunk.sort_indices()
         return self.tfidf.transform(chunk, copy=False)
@@ -392,8 +443,9 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     dtype = np.dtype(vec.dtype)
     if dtype not in (np.float32, np.float64):
         dtype = np.dtype(np.float64)
+    # Sublinear tf is applied by _FieldFit.chunk (saturate: weighted counts may be < 1).
     tfidf = TfidfTransformer(norm=vec.norm, use_idf=vec.use_idf, smooth_idf=vec.smooth_idf,
-                             sublinear_tf=vec.sublinear_tf)
+                             sublinear_tf=False)
     tfidf.n_features_in_ = n_columns
     if vec.use_idf:
         # TfidfTransformer.fit's own arithmetic (same dtype, same operations: same bits),
@@ -409,8 +461,14 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
         tfidf.idf_ = idf
     vec.vocabulary_ = trie
     vec.fixed_vocabulary_ = False
-    vec._tfidf = tfidf
-    return _FieldFit(name, tfidf, n_columns, dtype, column_of, local_to_global, shards)
+    # The vectoriser's own transform keeps scikit-learn's behaviour (its sublinear_tf).
+    vec._tfidf = own = TfidfTransformer(norm=vec.norm, use_idf=vec.use_idf,
+                                        smooth_idf=vec.smooth_idf, sublinear_tf=vec.sublinear_tf)
+    own.n_features_in_ = n_columns
+    if vec.use_idf:
+        own.idf_ = tfidf.idf_
+    return _FieldFit(name, tfidf, n_columns, dtype, column_of, local_to_global, shards,
+                     sublinear=bool(vec.sublinear_tf))
 
 
 def _assemble(fits: Sequence[_FieldFit], bounds: Sequence[tuple[int, int]], n_docs: int,
@@ -478,16 +536,21 @@ def fit_vectorizers(
     min_parallel: int = MIN_PARALLEL_ARTICLES,
     weights: Mapping[str, float] | None = None,
     while_counting: Callable[[], Any] | None = None,
+    fields_of: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Vectorized:
-    """Fit one TF-IDF vectoriser per field over the same articles, counting in parallel.
+    """Fit one TF-IDF vectoriser per space over the same articles, counting in parallel.
 
     Parameters
     ----------
     vectorizers : mapping of str -> TfidfVectorizer
-        Unfitted vectorisers (their parameters: analyzer, ``min_df``, ``max_df``,
-        ``max_features``, ``sublinear_tf``, ``norm``, ``dtype``).
+        Unfitted vectorisers, one per space (their parameters: analyzer, ``min_df``,
+        ``max_df``, ``max_features``, ``sublinear_tf``, ``norm``, ``dtype``).
     columns : mapping of str -> sequence
         The values of each field, one per article, in row order.
+    fields_of : mapping of str -> mapping of str -> float, optional
+        The fields each space reads and their weights (the term counts of a space are the
+        weighted sum of its fields' counts, before sublinear tf, IDF and norm). Default:
+        each vectoriser reads the field of its own name with weight 1.
     boilerplate : optional
         A :func:`recommender.boilerplate.boilerplate_config`: stripped from ``body``
         values (inside the tasks) before counting.
@@ -519,8 +582,11 @@ def fit_vectorizers(
         empty vocabulary: a corpus without tags), and timings.
     """
     start, cpu_start = time.perf_counter(), time.process_time()
-    names = [f for f in vectorizers if f in columns]
-    n_docs = len(columns[names[0]]) if names else 0
+    if fields_of is None:
+        fields_of = {name: {name: 1.0} for name in vectorizers}
+    fields_of = {name: dict(fields_of[name]) for name in vectorizers}
+    names = [f for f in vectorizers if fields_of[f] and all(c in columns for c in fields_of[f])]
+    n_docs = len(columns[next(iter(fields_of[names[0]]))]) if names else 0
     stats = VectorizeStats()
     skipped: dict[str, str] = {}
     for name in list(names):
@@ -560,13 +626,15 @@ def fit_vectorizers(
             bar.update(bounds[i][1] - bounds[i][0])
 
     specs = {name: vectorizers[name] for name in names}
+    reads = {name: fields_of[name] for name in names}
+    needed = list(dict.fromkeys(f for name in names for f in reads[name]))
 
     def shard(i: int) -> dict[str, Sequence[Any]]:
         s, e = bounds[i]
-        return {name: columns[name][s:e] for name in names}
+        return {f: columns[f][s:e] for f in needed}
 
     def task(i: int) -> tuple[int, tuple]:
-        return i, _count_shard(specs, shard(i), boilerplate)
+        return i, _count_shard(specs, shard(i), boilerplate, reads)
 
     def meanwhile() -> None:
         if while_counting is not None:
@@ -584,7 +652,7 @@ def fit_vectorizers(
                 with parallel_config(backend="dask", client=client,
                                      wait_for_workers_timeout=CONNECT_TIMEOUT):
                     results = Parallel(return_as="generator_unordered")(
-                        delayed(_indexed_count)(i, specs, shard(i), boilerplate)
+                        delayed(_indexed_count)(i, specs, shard(i), boilerplate, reads)
                         for i in range(len(bounds)))
                     meanwhile()
                     for i, result in results:
@@ -599,7 +667,7 @@ def fit_vectorizers(
             with parallel_config(backend="loky", inner_max_num_threads=1):
                 # The generator has sent the first tasks when Parallel returns it.
                 results = Parallel(n_jobs=stats.n_jobs, return_as="generator_unordered")(
-                    delayed(_indexed_count)(i, specs, shard(i), boilerplate)
+                    delayed(_indexed_count)(i, specs, shard(i), boilerplate, reads)
                     for i in range(len(bounds)))
                 meanwhile()
                 for i, result in results:
@@ -659,9 +727,10 @@ def fit_vectorizers(
 
 
 def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
-                   columns: Mapping[str, Sequence[Any]],
-                   boilerplate: Any) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
-    return i, _count_shard(vectorizers, columns, boilerplate)
+                   columns: Mapping[str, Sequence[Any]], boilerplate: Any,
+                   fields_of: Mapping[str, Mapping[str, float]] | None = None,
+                   ) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
+    return i, _count_shard(vectorizers, columns, boilerplate, fields_of)
 
 
 def _release_arrow_memory() -> None:

@@ -39,7 +39,7 @@ from serverutil import ROOT, Server  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from recommender import artifact  # noqa: E402
 
-KEY = "bench"
+KEY = "bench-key-0123456789abcdef"
 
 
 def two_versions(models: Path) -> list[str]:

@@ -25,7 +25,8 @@ class Server:
     """``python -m service.server`` (or ``gunicorn service.wsgi:app`` with ``stock=True``: the
     stock HUP behaviour, for comparison) in its own process group."""
 
-    def __init__(self, models: Path, workers: int, log_path: Path, *, api_key: str = "bench",
+    def __init__(self, models: Path, workers: int, log_path: Path, *,
+                 api_key: str = "bench-key-0123456789",
                  state_db: Path | None = None, stock: bool = False,
                  extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()

@@ -136,6 +136,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config.update(_settings(test_config))
+    from service.auth import ENV_API_KEYS, parse_keys
+
+    try:
+        parse_keys(app.config.get("API_KEYS"))
+    except ValueError as exc:
+        raise RuntimeError(f"{ENV_API_KEYS} / api_keys: {exc}") from None
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Article ids may contain "//": never let routing rewrite them.
     app.url_map.merge_slashes = False

@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, request
 
 from service import openapi, ranking_params, validation
+from service.auth import key_for_some_options
 from service.caching import cacheable
-from service.errors import invalid_parameter
+from service.errors import invalid_parameter, public_message
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -93,6 +94,7 @@ def _response(article: dict[str, Any], items: list[dict[str, Any]],
 
 @bp.get("/articles/<path:article_id>/related")
 @cacheable
+@key_for_some_options
 def related(article_id: str):
     """Related stories of an article of the corpus.
 
@@ -119,6 +121,7 @@ def related(article_id: str):
 
 
 @bp.post("/related")
+@key_for_some_options
 def related_to_draft():
     """Related stories of a draft that is not in the corpus.
 
@@ -197,6 +200,10 @@ def model():
     body["state_version"] = view.state_version
     body["live_articles"] = view.live.n_live if view.live is not None else None
     body["unpublished_ids"] = len(view.live.tombstones) if view.live is not None else None
-    body["last_reload"] = state.last_reload
-    body["last_reload_error"] = state.last_reload_error
+    # Errors name files: anonymous clients get them without absolute paths.
+    last = state.last_reload
+    if last is not None and last.get("error"):
+        last = {**last, "error": public_message(last["error"])}
+    body["last_reload"] = last
+    body["last_reload_error"] = public_message(state.last_reload_error)
     return body

@@ -35,6 +35,8 @@ from flask import current_app, g, request
 from service.errors import Problem
 
 ENV_API_KEYS = "ALSOSEE_API_KEYS"
+#: Shortest secret accepted (``openssl rand -hex 16`` gives 32 characters).
+MIN_SECRET_LENGTH = 16
 REALM = 'Bearer realm="alsosee"'
 
 
@@ -45,7 +47,11 @@ class ApiKey:
 
 
 def parse_keys(value: Any) -> tuple[ApiKey, ...]:
-    """``"k1,name:k2"`` or ``["k1", "name:k2"]`` -> keys (empty entries ignored)."""
+    """``"k1,name:k2"`` or ``["k1", "name:k2"]`` -> keys (empty entries ignored).
+
+    Raises ``ValueError`` (naming the entry by its name or position, never its secret) for
+    an empty secret (``"desk:"``, as ``desk:$(openssl rand -hex 16)`` gives without openssl)
+    or one shorter than :data:`MIN_SECRET_LENGTH`."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -55,15 +61,24 @@ def parse_keys(value: Any) -> tuple[ApiKey, ...]:
     else:
         raise ValueError("api_keys must be a string of comma-separated keys or a list of strings")
     keys = []
-    for entry in entries:
+    for position, entry in enumerate(entries, 1):
         entry = entry.strip()
         if not entry:
             continue
         name, sep, secret = entry.partition(":")
-        if not sep or not name.strip() or not secret.strip():
-            secret = entry
+        name, secret = name.strip(), secret.strip()
+        if not sep or not name:
+            secret = entry  # a bare key (it may itself contain ':')
             name = "key-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-        keys.append(ApiKey(name.strip(), hashlib.sha256(secret.strip().encode()).digest()))
+            label = f"API key #{position}"
+        else:
+            label = f"API key {name!r}"
+        if len(secret) < MIN_SECRET_LENGTH:
+            what = "has an empty secret" if not secret else \
+                f"has a {len(secret)}-character secret"
+            raise ValueError(f"{label} {what}; secrets need at least {MIN_SECRET_LENGTH} "
+                             "characters (e.g. name:$(openssl rand -hex 16))")
+        keys.append(ApiKey(name, hashlib.sha256(secret.encode()).digest()))
     return tuple(keys)
 
 
@@ -92,16 +107,17 @@ def _match(token: str) -> ApiKey | None:
     return found
 
 
-def check_request() -> ApiKey:
-    """The key of the current request, or raise a 401/403 problem."""
+def check_request(what: str = "This endpoint needs an API key") -> ApiKey:
+    """The key of the current request, or raise a 401/403 problem (*what* starts the 401's
+    detail: what needed the key)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "This endpoint needs an API key: send 'Authorization: Bearer <key>'.",
+        raise Problem(401, f"{what}: send 'Authorization: Bearer <key>'.",
                       slug="unauthorized", title="Unauthorized",
                       headers=[("WWW-Authenticate", REALM)])
     if not configured_keys():
-        raise Problem(403, "Write access is disabled: no API key is configured "
+        raise Problem(403, "Writes and previews are disabled: no API key is configured "
                            f"(set {ENV_API_KEYS} or api_keys in the config file).",
                       slug="forbidden", title="Forbidden")
     key = _match(token.strip())
@@ -129,7 +145,24 @@ def require_api_key(view: Callable[..., Any] | None = None, *,
     return decorate(view) if view is not None else decorate
 
 
+def key_for_some_options(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view open to anyone whose privileged ranking options need a key
+    (:func:`service.ranking_params.require_key_for`): its description gets the optional
+    bearer security and the 401/403 answers."""
+    view.alsosee_auth = "read"  # type: ignore[attr-defined]
+    return view
+
+
 def current_actor() -> str:
     """Who made the current (authenticated) request: the key's name."""
     key = g.get("alsosee_api_key")
     return f"api:{key.name}" if key is not None else "api:anonymous"
+
+
+def request_key() -> ApiKey | None:
+    """The valid API key the current request carries, if any (never raises: for code that
+    treats keyed callers differently, such as the rate limiter, on public endpoints)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or not configured_keys():
+        return None
+    return _match(token.strip())

@@ -7,10 +7,13 @@ Views decorated with :func:`cacheable` answer with
   version on every reload, so a tag can only match a response that is still right;
 * ``Cache-Control: public, max-age=<CACHE_MAX_AGE>`` (short, default 10 s: the longest a
   browser or CDN may show a list without asking again);
-* ``304 Not Modified`` when ``If-None-Match`` names the current tag (decided once the view
+* ``304 Not Modified`` when ``If-None-Match`` names the current tag, weak or strong (RFC 9110
+  weak comparison: nginx marks the tag of a body it gzips ``W/``; decided once the view
   answered 200, so an unknown or invalid article stays a 404/400).
 
-Errors and writes get ``Cache-Control: no-store`` (a 404 for an article published a second
+Answers to privileged options (``status=any``, ``debug=true``: they need an API key) get
+``Cache-Control: private, no-store`` and are never kept. Errors and writes get
+``Cache-Control: no-store`` (a 404 for an article published a second
 later must not be cached).
 
 Each worker also keeps its recent 200 answers in memory under the same tag
@@ -81,6 +84,9 @@ def _before() -> None:
 
 def _after(response: Response) -> Response:
     tag = g.get("alsosee_etag")
+    if g.get("alsosee_private"):  # a keyed preview or debug answer: no cache may keep it
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
     # The 304 is decided here, on a successful answer only: deciding before the view ran
     # answered 304 to an unknown or invalid article id (with "If-None-Match: *" or any
     # current ETag), found by schemathesis. The list is computed anyway (milliseconds).
@@ -97,7 +103,7 @@ def _after(response: Response) -> Response:
         rule = request.url_rule
         request.environ[ENVIRON_KEY] = (tag, rule.rule if rule is not None else "",
                                         view.version, view.state_version)
-    if request.if_none_match.contains(tag):
+    if request.if_none_match.contains_weak(tag):
         not_modified = Response(status=304)
         for name in NOT_MODIFIED_HEADERS:
             if name in response.headers:

@@ -25,7 +25,6 @@ bp = Blueprint("embed", __name__)
 
 STATIC = Path(__file__).with_name("static")
 WIDGET_MAX_AGE = 3600
-OEMBED_CACHE_AGE = 3600
 OEMBED_DEFAULT_WIDTH = 600
 MAX_URL_LENGTH = 2048
 _URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -211,7 +210,8 @@ def oembed():
         "title": str(article.get("title") or article_id),
         "provider_name": "alsosee",
         "provider_url": request.host_url,
-        "cache_age": OEMBED_CACHE_AGE,
+        # The lists' own max-age: no consumer keeps a removed story longer than that.
+        "cache_age": int(current_app.config.get("CACHE_MAX_AGE", 10)),
     }
     return Response(
         current_app.json.dumps(body) + "\n", mimetype="application/json"

@@ -21,6 +21,7 @@ specific to alsosee use ``urn:alsosee:problem:<slug>`` type URIs:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 from flask import Flask, Response, current_app, has_request_context, request
@@ -131,11 +132,22 @@ def _handle_alsosee_error(exc: AlsoseeError) -> Response:
     return problem_response(Problem(400, str(exc), slug="invalid-request", title="Invalid request"))
 
 
+_ABS_PATH_RE = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*([^\s/:'\"]*)")
+
+
+def public_message(text: str | None) -> str | None:
+    """*text* without absolute paths (each replaced by its last component): error messages
+    shown to anonymous clients (``/v1/model``, ``/readyz``, 503 bodies)."""
+    if text is None:
+        return None
+    return _ABS_PATH_RE.sub(lambda m: m.group(1) or "<path>", text)
+
 def _handle_state_error(exc: StateError) -> Response:
     current_app.logger.error("state database error on %s %s: %s", request.method, request.path,
                              exc)
     return problem_response(
-        Problem(503, f"The live-state database is unavailable: {exc}", slug="state-unavailable",
+        Problem(503, f"The live-state database is unavailable: {public_message(str(exc))}",
+                slug="state-unavailable",
                 title="State database unavailable", headers=[("Retry-After", "5")])
     )
 

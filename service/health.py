@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app
 
-from service.errors import Problem
+from service.errors import Problem, public_message
 from service.state import get_state
 
 bp = Blueprint("health", __name__)
@@ -54,6 +56,16 @@ def readyz():
                   const: ready
                 model:
                   $ref: "#/components/schemas/ModelInfo"
+                current:
+                  type: [string, "null"]
+                  description: The version the models root's `current` pointer names.
+                serving:
+                  enum: [current, last-verified]
+                  description: >-
+                    `last-verified` when `current` did not verify at start-up and the last
+                    version that did serves instead (`model` names it; `refused` says why).
+                refused:
+                  type: string
       "503":
         $ref: "#/components/responses/Unavailable"
     """
@@ -70,4 +82,9 @@ def readyz():
             slug="not-ready",
             title="Not ready",
         ) from None
-    return {"status": "ready", "model": state.model_info()}
+    body: dict[str, Any] = {"status": "ready", "model": state.model_info(),
+                            "current": state.pointer(), "serving": "current"}
+    if state.fallback is not None:
+        body["serving"] = "last-verified"
+        body["refused"] = public_message(state.fallback["error"])
+    return body

@@ -1,7 +1,8 @@
 """The embeddable "ALSO SEE:" HTML fragment.
 
 Every value is HTML-escaped by Jinja's autoescape; links are only emitted for ``http(s)://``
-URLs and site-relative paths (a ``javascript:`` URL renders the title as plain text).
+URLs and paths that stay on the page's origin (:mod:`recommender.urls`; a ``javascript:`` or
+``/\\evil.example`` URL renders the title as plain text).
 An article with no related stories yields an empty (200) fragment, so a page embedding it
 shows nothing rather than a lone heading.
 """
@@ -9,7 +10,6 @@ shows nothing rather than a lone heading.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +18,10 @@ from typing import Any
 import jinja2
 from flask import Blueprint, Response, request
 
+from recommender.urls import is_safe_link
 from service import openapi, ranking_params, validation
 from service.api import related_for_article
+from service.auth import key_for_some_options
 from service.caching import cacheable
 
 bp = Blueprint("pages", __name__, url_prefix="/v1")
@@ -38,11 +40,8 @@ _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December",
 )  # fmt: skip
-_SAFE_URL_RE = re.compile(r"(?:https?://|/(?!/))[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
-
-
 def _safe_href(url: Any) -> str | None:
-    if isinstance(url, str) and _SAFE_URL_RE.fullmatch(url):
+    if is_safe_link(url):
         return url
     return None
 
@@ -84,6 +83,7 @@ def render_fragment(items: Iterable[Mapping[str, Any]], article_id: str | None =
 
 @bp.get("/articles/<path:article_id>/related.html")
 @cacheable
+@key_for_some_options
 def related_html(article_id: str):
     """The "ALSO SEE:" HTML fragment of an article (empty when it has no related stories).
 

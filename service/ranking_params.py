@@ -17,6 +17,11 @@ switches a nullable option off, dates are ISO 8601 (``2012-05-01``, ``2012-05-01
 no offset means UTC). The library's own parser is more forgiving (CLI flags: ``off``, ``yes``,
 upper case); HTTP is not, so one request has one spelling.
 
+**Privileged options.** ``status=any`` (previews: unpublished and killed stories) and
+``debug=true`` (the dropped candidates, taken-down ids among them) show what readers must not
+see: a request using either needs an API key (:func:`require_key_for`), on every path that
+takes ranking options (query string or JSON); without one it is a 401/403 problem.
+
 Errors: a value that breaks this grammar or a range is a 400 problem naming the field; a
 well-formed value naming what the corpus does not have (an unknown section or language) is a
 400 of type ``unusable-value`` (:class:`recommender.errors.UnusableValueError`, raised by the
@@ -32,10 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Request
+from flask import Request, g
 
 from recommender import ranking
 from recommender.ranking import RankingOptions
+from service.auth import check_request
 from service.errors import invalid_parameter
 
 #: Top-level fields of POST /v1/related that describe the draft, not the ranking.
@@ -302,6 +308,8 @@ QUERY: dict[str, QueryParam] = {p.name: p for p in (
     _param("collapse_keep", "Which near-duplicate is shown: `newer`, `older` or `higher`.",
            _choice(ranking.KEEP_RULES)),
     _param("diversity", "MMR diversity, 0 (off) to 1.", _number(0, 1)),
+    _param("feedback", "Pseudo-relevance feedback: weight of the best two candidates added to "
+                       "the query before re-scoring, 0 (off) to 1.", _number(0, 1)),
     _param("section", "Only this section (repeatable; an unknown section is a 400 of type "
            "unusable-value).",
            _string_list(), repeatable=True),
@@ -323,6 +331,21 @@ QUERY: dict[str, QueryParam] = {p.name: p for p in (
     _param("explain_terms", "Terms per explanation.", _integer(1, 50)),
     _param("pool", "Candidates examined for collapse and diversity.", _integer(1, 1000)),
 )}
+
+
+#: Option values that reveal what readers must not see; each needs an API key.
+PRIVILEGED = (("status", "any", "status=any (unpublished stories)"),
+              ("debug", True, "debug=true (dropped candidates)"))
+
+
+def require_key_for(options: dict[str, Any]) -> None:
+    """401/403 problem unless the request carries an API key, when *options* use a
+    privileged value (:data:`PRIVILEGED`); such an answer is then never shared by a cache
+    (``g.alsosee_private``, read by :mod:`service.caching`)."""
+    wanted = [what for name, value, what in PRIVILEGED if options.get(name) == value]
+    if wanted:
+        g.alsosee_api_key = check_request(f"{' and '.join(wanted)} needs an API key")
+        g.alsosee_private = True
 
 
 def component_name(name: str) -> str:
@@ -361,6 +384,7 @@ def from_query(request: Request) -> dict[str, Any]:
         return options
     # The library's own checks (the same ranges) still run, before any work is done.
     RankingOptions.from_mapping(options)
+    require_key_for(options)
     return options
 
 
@@ -406,4 +430,5 @@ def from_json(payload: dict[str, Any]) -> dict[str, Any]:
         options[name] = value
     parsed = {name: QUERY[name].parse_json(name, value) for name, value in options.items()}
     RankingOptions.from_mapping(parsed)
+    require_key_for(parsed)
     return parsed

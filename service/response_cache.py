@@ -143,7 +143,7 @@ class ResponseCacheMiddleware:
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         extra = [(REQUEST_ID_HEADER, request_id), ("X-Cache", "hit")]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if if_none_match and parse_etags(if_none_match).contains(entry.etag):
+        if if_none_match and parse_etags(if_none_match).contains_weak(entry.etag):
             headers = [(n, v) for n, v in entry.headers if n.lower() in _NOT_MODIFIED] + extra
             status, body = "304 NOT MODIFIED", b""
         else:

@@ -207,6 +207,24 @@ def ensure_model(model_dir: str) -> None:
         artifact.train_sample(model_dir)
 
 
+def check_api_keys() -> None:
+    """Before any worker starts: exit with one line when a configured API key is empty or
+    short; say once that writes and previews are disabled when no key is configured."""
+    from service import ENV_CONFIG, _load_toml
+    from service.auth import ENV_API_KEYS, parse_keys
+
+    try:
+        file_values = _load_toml(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else {}
+        app_settings = ops_settings.resolve({}, ops_settings.APP_SETTINGS,
+                                            file_values=file_values)
+        keys = parse_keys(app_settings.get("API_KEYS"))
+    except (ValueError, RuntimeError) as exc:
+        sys.exit(f"alsosee: error: {ENV_API_KEYS} / api_keys: {exc}")
+    if not keys:
+        log.warning("no API key configured (%s or api_keys): writes, previews (status=any), "
+                    "debug and the editorial lists are refused", ENV_API_KEYS)
+
+
 def run(
     model_dir: str | os.PathLike[str],
     host: str = "127.0.0.1",
@@ -221,18 +239,23 @@ def run(
     train_if_missing: bool = False,
     keepalive: int = 5,
     max_requests: int = 0,
+    request_read_timeout: float = 15.0,
 ) -> None:
     """Serve ``model_dir`` with gunicorn until stopped (blocks; exits the process on error).
 
     The model directory reaches the workers through ``ALSOSEE_MODEL_DIR`` (set here, before
-    the workers fork). ``threads > 1`` selects gunicorn's threaded (gthread) worker; either
-    way its own error answers are problem bodies (:mod:`service.gunicorn_worker`).
+    the workers fork). Workers are gunicorn's threaded (gthread) worker, reading each request
+    without a thread until it is complete (``request_read_timeout`` seconds at most), with
+    gunicorn's own error answers as problem bodies (:mod:`service.gunicorn_worker`).
     ``access_log`` is kept for compatibility: every request is logged (JSON) anyway.
     """
     model_dir = os.fspath(model_dir)
+    check_api_keys()
     if train_if_missing:
         ensure_model(model_dir)
     os.environ[ENV_MODEL_DIR] = model_dir
+    # Read by the workers (service.gunicorn_worker), which gunicorn builds from a class path.
+    os.environ["ALSOSEE_REQUEST_READ_TIMEOUT"] = str(request_read_timeout)
     _prometheus_dir()
     options: dict[str, Any] = {
         "bind": _bind(host, port),
@@ -255,9 +278,10 @@ def run(
         # characters is 6,144 bytes percent-encoded; longer lines get gunicorn's own HTML 414.
         "limit_request_line": 8190,
         # Requests gunicorn itself refuses (malformed request line, header too long...) get
-        # an RFC 9457 problem body like every other error, not gunicorn's HTML page.
-        "worker_class": ("service.gunicorn_worker.ProblemThreadWorker" if threads > 1
-                         else "service.gunicorn_worker.ProblemSyncWorker"),
+        # an RFC 9457 problem body like every other error, not gunicorn's HTML page; a
+        # request is read without a thread until it is complete, so slow clients cannot take
+        # the threads (even with threads=1: the sync worker would give its only one away).
+        "worker_class": "service.gunicorn_worker.ProblemThreadWorker",
         "logger_class": "service.gunicorn_worker.QuietAccessLogger",
     }
     _preimport()
@@ -298,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run(opts["MODEL_DIR"], opts["HOST"], opts["PORT"], opts["WORKERS"], opts["THREADS"],
         opts["TIMEOUT"], graceful_timeout=opts["GRACEFUL_TIMEOUT"], log_level=opts["LOG_LEVEL"],
         train_if_missing=args.train_if_missing, keepalive=opts["KEEPALIVE"],
-        max_requests=opts["MAX_REQUESTS"])
+        max_requests=opts["MAX_REQUESTS"], request_read_timeout=opts["REQUEST_READ_TIMEOUT"])
 
 
 def server_options(args: dict[str, Any]) -> dict[str, Any]:

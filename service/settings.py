@@ -58,6 +58,12 @@ def _str(value: Any, source: str) -> str:
     return str(value)
 
 
+def _pairs(value: Any, source: str) -> str:
+    if isinstance(value, dict):  # TOML table {name = "limit"}
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return _str(value, source)
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -90,8 +96,16 @@ APP_SETTINGS: tuple[Setting, ...] = (
     Setting("RESPONSE_CACHE_TTL", "ALSOSEE_RESPONSE_CACHE_TTL", "response_cache_ttl", 60.0,
             _float, "seconds a cached related list may be reused (bounds drafts' recency)"),
     Setting("RATE_LIMIT", "ALSOSEE_RATE_LIMIT", "rate_limit", "60/minute", _str,
-            "limit of `POST /v1/related` per client address (per worker with memory "
-            "storage); `off` disables"),
+            "limit of `POST /v1/related` per client address for callers without an API key "
+            "(per worker with memory storage); `off` disables every limit"),
+    Setting("KEY_RATE_LIMIT", "ALSOSEE_KEY_RATE_LIMIT", "key_rate_limit", "600/minute", _str,
+            "limit of `POST /v1/related` per API key (callers with a valid key); `off` "
+            "exempts them"),
+    Setting("KEY_RATE_LIMITS", "ALSOSEE_KEY_RATE_LIMITS", "key_rate_limits", None, _pairs,
+            "per-key limits by key name: `cms=off,desk=120/minute` (a TOML table too)"),
+    Setting("TRUSTED_PROXIES", "ALSOSEE_TRUSTED_PROXIES", "trusted_proxies", None, _str,
+            "addresses/networks of reverse proxies whose `X-Forwarded-For` names the client "
+            "(`127.0.0.1,10.0.0.0/8`); none: the peer's address is the client's"),
     Setting("RATE_LIMIT_STORAGE", "ALSOSEE_RATE_LIMIT_STORAGE", "rate_limit_storage",
             "memory://", _str, "flask-limiter storage URI (e.g. `redis://host:6379`)"),
     Setting("MAX_BATCH_BYTES", "ALSOSEE_MAX_BATCH_BYTES", "max_batch_bytes", 16 * 1024 * 1024,
@@ -109,9 +123,12 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
     # 4: the same requests/s with a lower tail (the GIL is shared by a worker's threads;
     # 100k by-id, idle machine: p99 15-20 ms vs 25-26 ms, docs/performance.md).
     Setting("THREADS", "ALSOSEE_THREADS", "threads", 2, _int(1),
-            "threads per worker (> 1 selects the gthread worker, with keep-alive)"),
+            "threads per worker (gunicorn's gthread worker, with keep-alive)"),
     Setting("TIMEOUT", "ALSOSEE_TIMEOUT", "timeout", 30, _int(1),
             "seconds a worker may spend on one request before it is restarted"),
+    Setting("REQUEST_READ_TIMEOUT", "ALSOSEE_REQUEST_READ_TIMEOUT", "request_read_timeout",
+            15.0, _float, "seconds a client gets to send its request (head and first MiB of "
+            "body, read without a thread); later body reads each get as long; 408 after"),
     Setting("GRACEFUL_TIMEOUT", "ALSOSEE_GRACEFUL_TIMEOUT", "graceful_timeout", 30, _int(0),
             "seconds workers get to finish requests on shutdown (SIGTERM)"),
     Setting("KEEPALIVE", "ALSOSEE_KEEPALIVE", "keepalive", 5, _int(0),

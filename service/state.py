@@ -24,11 +24,23 @@ from typing import Any
 
 from flask import current_app, g, has_request_context
 
-from service.errors import Problem
+from recommender.db import register_schema
+from service.errors import Problem, public_message
 
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
 RELOAD_COUNTER = "model_reload_requests"
+#: The last model version that verified and served, per models root: a worker that starts
+#: (or restarts) while ``current`` names a version that does not verify serves this one.
+VERIFIED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_verified (
+    root    TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    at      TEXT NOT NULL
+)
+"""
+register_schema("model_verified", VERIFIED_SCHEMA)
+
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +112,9 @@ class ServiceState:
     editorial: Any | None = None
     _engine: Any | None = field(default=None, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Set when ``current`` did not verify at start-up and the last verified version serves
+    #: instead: ``{"current": name, "error": why}`` (shown by ``/readyz``).
+    fallback: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -113,13 +128,83 @@ class ServiceState:
         state._open_db(state_db)
         try:
             loaded = artifact.load(model_dir)
+            _probe(loaded)
         except (AlsoseeError, OSError) as exc:
-            log.warning("no model loaded from %s: %s", model_dir, exc)
-            state.load_error = str(exc)
-            return state
+            loaded = state._load_last_verified(exc)
+            if loaded is None:
+                log.warning("no model loaded from %s: %s", model_dir, exc)
+                state.load_error = str(exc)
+                return state
         log.info("loaded model %s from %s", loaded.version, model_dir)
         state.serving = state._prepare(loaded)
+        state._remember_verified(loaded)
         return state
+
+    def pointer(self) -> str | None:
+        """The version ``current`` names now (None for a version directory or no pointer)."""
+        from recommender import artifact
+        from recommender.errors import AlsoseeError
+
+        try:
+            return artifact.current_version(self._models_root())
+        except AlsoseeError:
+            return None
+
+    def _verified_key(self) -> str:
+        return str(self._models_root().resolve())
+
+    def last_verified(self) -> str | None:
+        """The version recorded as the last one that verified under this models root."""
+        if self.db is None:
+            return None
+        try:
+            with self.db.read() as conn:
+                row = conn.execute("SELECT version FROM model_verified WHERE root = ?",
+                                   (self._verified_key(),)).fetchone()
+        except Exception as exc:  # noqa: BLE001 - an unreadable record: no fallback
+            log.warning("last verified model version unreadable: %s", exc)
+            return None
+        return str(row[0]) if row else None
+
+    def _remember_verified(self, loaded: Any) -> None:
+        if self.db is None or loaded.path.parent.resolve() != self._models_root().resolve():
+            return  # a version directory served directly: nothing to fall back within
+        if self.last_verified() == loaded.version:
+            return  # no write (and no state-version bump) when nothing changed
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO model_verified (root, version, at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(root) DO UPDATE SET version = excluded.version, "
+                    "at = excluded.at", (self._verified_key(), loaded.version, _now()))
+        except Exception as exc:  # noqa: BLE001 - serving matters more than the record
+            log.warning("could not record verified model %s: %s", loaded.version, exc)
+
+    def _load_last_verified(self, error: Exception) -> Any | None:
+        """The last verified version of this models root, when ``current`` does not verify."""
+        from recommender import artifact
+        from recommender.errors import AlsoseeError
+
+        version = self.last_verified()
+        root = self._models_root()
+        try:
+            current = artifact.current_version(root)
+        except AlsoseeError:
+            current = None
+        if version is None or version == current:
+            return None
+        try:
+            loaded = artifact.load(root / version)
+            _probe(loaded)
+        except (AlsoseeError, OSError) as exc:
+            log.error("last verified model %s does not load either: %s", version, exc)
+            return None
+        log.error("model %s (current) refused: %s; serving the last verified version %s",
+                  current, error, version)
+        self.fallback = {"current": current, "error": str(error)}
+        self._failed_version = current
+        self.last_reload_error = str(error)
+        return loaded
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
         from recommender import live  # noqa: F401 - registers the live_articles table
@@ -235,7 +320,7 @@ class ServiceState:
             raise Problem(
                 503,
                 "The state database (takedowns, pins, blocks) is unavailable: "
-                f"{self.state_error or 'not open'}",
+                f"{public_message(self.state_error) or 'not open'}",
                 slug="state-unavailable", title="State database unavailable",
             )
         engine = self._engine
@@ -261,7 +346,8 @@ class ServiceState:
 
     def require_db(self) -> Any:
         if self.db is None:
-            raise Problem(503, f"The live-state database is not available: {self.state_error}",
+            raise Problem(503, "The live-state database is not available: "
+                               f"{public_message(self.state_error)}",
                           slug="state-unavailable", title="State database unavailable")
         return self.db
 
@@ -304,6 +390,8 @@ class ServiceState:
             self.serving = serving  # the swap: one reference assignment
             if engine is not None:
                 self._engine = engine  # built above, so no request pays for it after the swap
+            self._remember_verified(loaded)
+            self.fallback = None
             self.load_error = None
             self.last_reload_error = None
             self._failed_version = None

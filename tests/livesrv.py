@@ -47,10 +47,12 @@ class Live:
 
 @contextlib.contextmanager
 def live_server(
-    model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None, workers: int = 1
+    model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None, workers: int = 1,
+    args: Iterable[str] = (),
 ) -> Iterator[Live]:
     """``python -m service.server`` on a free port, ready (``/readyz`` 200) or failing the
-    test with its log; always killed on exit."""
+    test with its log; always killed on exit. ``args`` are added to the command line (a
+    repeated flag wins over the defaults here)."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT),
@@ -63,7 +65,7 @@ def live_server(
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.server", "--model", str(model_dir),
              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-             "--timeout", "20", "--graceful-timeout", "3"],
+             "--timeout", "20", "--graceful-timeout", "3", *args],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"

@@ -232,6 +232,7 @@ def test_serve_train_sample_then_a_busy_port_is_one_line(tmp_path: Path) -> None
     ('cache_max_age = "soon"\n', "cache_max_age (config file): expected an integer >= 0"),
     ("port = -1\n", "port (config file): expected an integer >= 0"),
     ("workers = [\n", "invalid TOML"),
+    ('api_keys = ["desk:short"]\n', "API key 'desk' has a 5-character secret"),
 ])
 def test_serve_bad_config_is_one_line(trained_model_dir: Path, tmp_path: Path, toml: str,
                                       expected: str) -> None:

@@ -27,7 +27,7 @@ from service.client import (
 
 pytestmark = pytest.mark.server
 
-API_KEY = "client-test-key"
+API_KEY = "client-test-key-0123456789"
 ARTICLE = "gv-316447"
 
 

@@ -142,7 +142,7 @@ def test_explanation_shares_sum_to_the_score(engine):
         assert ex["score"] == pytest.approx(item.score, abs=1e-5)
         assert ex["recency_factor"] == pytest.approx(item.score / item.similarity, rel=1e-4)
         assert len(ex["terms"]) <= 3
-        assert {t["field"] for t in ex["terms"]} <= {"title", "body", "tags"}
+        assert {t["field"] for t in ex["terms"]} <= {"text", "tags"}
         shares = [t["share"] for t in ex["terms"]] + [ex["other_terms"]["share"]]
         assert sum(shares) == pytest.approx(1.0, abs=1e-5)
     fresh = next(i for i in result.items if i.id == "fresh")

@@ -574,11 +574,13 @@ def test_cli_mine_links_then_evaluate_with_comparisons_end_to_end(
          "--json", str(out), "--report", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "[plain-cosine]" in run.stdout and "best setting per metric" in run.stdout
+    assert "[plain-cosine]" in run.stdout and "best system per metric" in run.stdout
+    assert "[tfidf-baseline]" in run.stdout
     assert "bundled sample" in run.stderr  # re-fitted on the manifest's corpus
     payload = json.loads(out.read_text())
     names = [s["name"] for s in payload["systems"]]
-    assert names[0] == "defaults" and {"random", "latest-in-section", "plain-cosine"} <= set(names)
+    assert names[0] == "defaults" and {"random", "latest-in-section", "plain-cosine",
+                                       "tfidf-baseline"} <= set(names)
     assert names.count("title_weight=2") == 1
     assert payload["queries"]["reported_on"] == "test"
     assert all(s["metrics"]["takedown_leaks"] == 0 for s in payload["systems"])

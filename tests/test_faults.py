@@ -128,10 +128,10 @@ def test_read_only_state_database(tmp_path, trained_model_dir):
     store.db.close()
     with read_only_view(data, tmp_path / "ro") as ro:
         app = create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
-                          "STATE_DB": str(ro / "state.db"), "API_KEYS": "k"})
+                          "STATE_DB": str(ro / "state.db"), "API_KEYS": "faults-key-0123456789"})
         client = app.test_client()
         response = client.put("/v1/articles/new", json={"title": "t"},
-                              headers={"Authorization": "Bearer k"})
+                              headers={"Authorization": "Bearer faults-key-0123456789"})
         assert response.status_code == 503
         detail = response.get_json(force=True)["detail"]
         assert "read-only" in detail or "cannot be opened" in detail, detail

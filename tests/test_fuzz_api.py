@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 pytestmark = pytest.mark.server
 
 MAX_EXAMPLES = 15
-API_KEY = "fuzz-key"
+API_KEY = "fuzz-key-0123456789abcdef"
 PROBLEM_FIELDS = {"type": str, "title": str, "status": int, "detail": str}
 # Operations whose bodies are validated beyond what their schema says (the body's id must
 # match the URL's; an HTML title must keep some text once tags are stripped; dates must

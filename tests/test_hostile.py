@@ -16,7 +16,7 @@ from livesrv import live_server
 
 from service import create_app
 
-KEY = "hostile-key"
+KEY = "hostile-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 PROBLEM = "application/problem+json"
 ARTICLE = "gv-316447"
@@ -203,17 +203,21 @@ def test_html_and_js_in_every_text_field_is_escaped_in_every_html_output(client)
     proto_rel = {"title": "protocol relative journalist kidnapped FARC",
                  "body": "Press freedom groups ask FARC to free the kidnapped journalist.",
                  "url": "//evil.example/x"}
-    for article_id, record in (("evil/<i>id</i>", hostile), ("js-url", js_url),
-                               ("data-url", data_url), ("proto-rel", proto_rel)):
-        from urllib.parse import quote
+    from urllib.parse import quote
 
-        put = client.put(f"/v1/articles/{quote(article_id, safe='')}", headers=AUTH,
-                         json=record)
-        assert put.status_code == 200, put.get_data(as_text=True)
+    put = client.put(f"/v1/articles/{quote('evil/<i>id</i>', safe='')}", headers=AUTH,
+                     json=hostile)
+    assert put.status_code == 200, put.get_data(as_text=True)
+    # Links that would run code or leave the site are refused when published.
+    for article_id, record in (("js-url", js_url), ("data-url", data_url),
+                               ("proto-rel", proto_rel)):
+        put = client.put(f"/v1/articles/{article_id}", headers=AUTH, json=record)
+        assert put.status_code == 400, put.get_data(as_text=True)
+        assert put.get_json()["field"] == "url"
 
     stored = client.get(f"/v1/articles/{ARTICLE}/related?k=100").get_json()["related"]
     by_id = {item["id"]: item for item in stored}
-    assert {"evil/<i>id</i>", "js-url", "data-url", "proto-rel"} <= set(by_id)
+    assert "evil/<i>id</i>" in by_id and not {"js-url", "data-url", "proto-rel"} & set(by_id)
     evil_title = by_id["evil/<i>id</i>"]["title"]
     assert evil_title.startswith("<img src=x onerror=alert(1)><script>alert(2)</script>")
 
@@ -236,8 +240,6 @@ def test_html_and_js_in_every_text_field_is_escaped_in_every_html_output(client)
             assert evil_title in text, name  # shown as text, exactly
             hrefs = [attrs.get("href") for tag, attrs in parser.tags if tag == "a"]
             assert hostile["url"] in hrefs  # attribute-escaped, intact once parsed
-            for bad in (js_url, data_url, proto_rel):
-                assert bad["url"] not in hrefs and bad["title"] in text, (name, bad["url"])
 
 
 # ------------------------------------------------------------------ the real server

@@ -76,7 +76,7 @@ def test_pruned_candidates_have_exact_scores_and_high_recall(
         q = sample_model.matrix_[row]
         rows, scores = query_candidates(
             q, sample_model.matrix_, sample_model.index_, sample_model.df_, 10,
-            pruning=Pruning(max_terms=16, max_df=20, n_candidates=40),
+            pruning=Pruning(max_terms=24, max_df=30, n_candidates=50),
             allowed=sample_model.published_, exclude_row=row)
         exact = np.asarray((q @ sample_model.matrix_[rows].T).todense()).ravel()
         np.testing.assert_allclose(scores, exact, rtol=1e-5, atol=1e-6)

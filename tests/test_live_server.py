@@ -32,7 +32,7 @@ from recommender import artifact
 
 pytestmark = pytest.mark.server
 
-KEY = "server-test-key"
+KEY = "server-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 WORKERS = 3
 STARTUP_TIMEOUT = 60.0

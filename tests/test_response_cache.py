@@ -6,7 +6,7 @@ import pytest
 
 from service import create_app
 
-KEY = "cache-test-key"
+KEY = "cache-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTICLE = "gv-316447"
 ENV = ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_STATE_DB", "ALSOSEE_API_KEYS",
@@ -166,3 +166,16 @@ def test_bad_settings_fail_at_start_naming_the_variable(trained_model_dir, tmp_p
     with pytest.raises((ValueError, RuntimeError), match=f"ALSOSEE_{name}"):
         create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
                     "STATE_DB": str(tmp_path / "s.db")})
+
+
+def test_a_weak_tag_revalidates_like_the_strong_one(trained_model_dir, tmp_path):
+    """A proxy that gzips the list (nginx) hands clients W/"tag": If-None-Match compares
+    weakly (RFC 9110), from the response cache and without it."""
+    for size in (4096, 0):
+        client = make_app(trained_model_dir, tmp_path, RESPONSE_CACHE_SIZE=size).test_client()
+        tag = client.get(f"/v1/articles/{ARTICLE}/related").headers["ETag"]
+        assert not tag.startswith("W/")
+        weak = client.get(f"/v1/articles/{ARTICLE}/related", headers={"If-None-Match": "W/" + tag})
+        assert weak.status_code == 304, size
+        other = client.get(f"/v1/articles/{ARTICLE}/related", headers={"If-None-Match": 'W/"x"'})
+        assert other.status_code == 200

@@ -18,7 +18,7 @@ from tests.test_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = "gv-316447"
-KEY = "test-key-123"
+KEY = "test-key-123-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 pytestmark = pytest.mark.server
@@ -70,7 +70,7 @@ def answers_by_worker(base: str, want_workers: int = 2, max_requests: int = 400)
     for _ in range(max_requests):
         body = requests.get(f"{base}/v1/articles/{ARTICLE}/related",
                             params={"debug": "true", "k": 10}, timeout=5,
-                            headers={"Connection": "close"}).json()
+                            headers={"Connection": "close", **AUTH}).json()
         seen.setdefault(body["debug"]["worker_pid"], []).append(
             [item["id"] for item in body["related"]])
         if len(seen) >= want_workers and all(len(v) >= 5 for v in seen.values()):

@@ -241,7 +241,7 @@ def test_related_html_hostile_title(tiny_client):
     # The corpus loader may clean the title; whatever it kept must come out escaped.
     related = tiny_client.get("/v1/articles/a/b/related").get_json()["related"]
     hostile = next(item for item in related if item["id"] == "hostile")
-    assert hostile["url"] == "javascript:alert(1)"
+    assert hostile["url"] is None  # "javascript:alert(1)" in the corpus: dropped at training
     html = tiny_client.get("/v1/articles/a/b/related.html").get_data(as_text=True)
     assert f'<span class="alsosee__title">{escape(hostile["title"])}</span>' in html
     assert "&amp; &#34;q&#34; &#39;s floods in the delta" in html

@@ -6,7 +6,7 @@ import pytest
 
 from service import create_app
 
-KEY = "s3cret-key"
+KEY = "s3cret-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ARTICLE = "gv-316447"
 PROBLEM = "application/problem+json"
@@ -31,7 +31,7 @@ def app(trained_model_dir, tmp_path_factory):
             mp.delenv(name, raising=False)
         return create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
                            "STATE_DB": str(tmp_path_factory.mktemp("state") / "state.db"),
-                           "API_KEYS": f"desk:{KEY},other-key"})
+                           "API_KEYS": f"desk:{KEY},other-key-0123456789"})
 
 
 @pytest.fixture
@@ -61,7 +61,8 @@ def problem(response, status, field=None):
 def test_ranking_options_as_query_params(client):
     response = client.get(f"/v1/articles/{ARTICLE}/related",
                           query_string={"section": "Latin America", "explain": "true",
-                                        "debug": "true", "half_life": "30", "k": "4"})
+                                        "debug": "true", "half_life": "30", "k": "4"},
+                          headers=AUTH)
     body = response.get_json()
     assert response.status_code == 200
     assert body["related"] and all(i["section"] == "Latin America" for i in body["related"])

@@ -91,8 +91,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory, sample_model: RelatedStories
 
 def test_loaded_model_maps_its_tables(saved: Path, sample_model: RelatedStories) -> None:
     manifest = json.loads((saved / artifact.MANIFEST_FILE).read_text())
-    assert manifest["format_version"] == 2
-    assert {"ids.utf8.npy", "row_of.marisa", "vocab.body.marisa",
+    assert manifest["format_version"] == artifact.FORMAT_VERSION
+    assert {"ids.utf8.npy", "row_of.marisa", "vocab.text.marisa",
             "meta.title.utf8.npy", "meta.tags.rows.npy"} <= set(manifest["files"])
     m = artifact.load(saved).model
     # Nothing string-like is a private Python object any more: tables are memory-mapped.
@@ -119,12 +119,12 @@ def test_loaded_model_maps_its_tables(saved: Path, sample_model: RelatedStories)
 def test_tampered_or_unlisted_table_is_refused(saved: Path, tmp_path: Path) -> None:
     bad = tmp_path / "v"
     shutil.copytree(saved, bad)
-    with open(bad / "vocab.body.marisa", "r+b") as fh:
+    with open(bad / "vocab.text.marisa", "r+b") as fh:
         fh.seek(100)
         byte = fh.read(1)
         fh.seek(100)
         fh.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(ArtifactError, match="vocab.body.marisa does not match its SHA-256"):
+    with pytest.raises(ArtifactError, match="vocab.text.marisa does not match its SHA-256"):
         artifact.load(bad)
     other = tmp_path / "w"
     shutil.copytree(saved, other)
@@ -135,34 +135,18 @@ def test_tampered_or_unlisted_table_is_refused(saved: Path, tmp_path: Path) -> N
         artifact.load(other)
 
 
-def test_format_1_directory_still_loads(sample_model: RelatedStories, tmp_path: Path) -> None:
-    """A directory written before the tables (one pickle, format 1) loads and answers."""
-    old = object.__new__(RelatedStories)
-    old.__dict__.update(sample_model.__dict__)
-    old.ids_ = np.asarray(sample_model.ids_, dtype=object)
-    old.row_of_ = {i: r for r, i in enumerate(old.ids_)}
-    old.meta_ = {k: np.asarray(v) for k, v in sample_model.meta_.items()}
-    vecs = {}
-    for field, vec in sample_model.vectorizers_.items():
-        copy = object.__new__(type(vec))
-        copy.__dict__.update(vec.__dict__)
-        copy.vocabulary_ = dict(vec.vocabulary_.items())
-        vecs[field] = copy
-    old.vectorizers_ = vecs
-    version = tmp_path / "20260101T000000Z-000001"
-    version.mkdir()
-    joblib.dump(old, version / artifact.MODEL_FILE)
-    manifest = {"format": artifact.FORMAT, "format_version": 1, "version": version.name,
-                "articles": old.n_articles_, "versions": artifact.library_versions(),
-                "files": {artifact.MODEL_FILE: artifact.sha256_file(version /
-                                                                    artifact.MODEL_FILE)}}
-    (version / artifact.MANIFEST_FILE).write_text(json.dumps(manifest))
-    m = artifact.load(version).model
-    assert isinstance(m.row_of_, dict)
-    first = sample_model.ids_[0]
-    assert m.related(first, k=5) == sample_model.related(first, k=5)
-    draft = sample_model.meta_["title"][3]
-    assert m.related_to_text(draft, k=5) == sample_model.related_to_text(draft, k=5)
+@pytest.mark.parametrize("old_format", [1, 2])
+def test_older_formats_are_refused_with_retrain_needed(saved: Path, tmp_path: Path,
+                                                       old_format: int) -> None:
+    """Models of older formats had separately normalised field blocks: this version would
+    score them wrongly, so loading names the problem and the remedy instead."""
+    old = tmp_path / saved.name
+    shutil.copytree(saved, old)
+    manifest = json.loads((old / artifact.MANIFEST_FILE).read_text())
+    manifest["format_version"] = old_format
+    (old / artifact.MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=rf"format version {old_format} .*retrain"):
+        artifact.load(old)
 
 
 def test_arrow_and_python_paths_build_the_same_columns() -> None:

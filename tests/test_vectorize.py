@@ -99,27 +99,55 @@ def test_parallel_equals_sequential_exactly(sample_articles: pd.DataFrame) -> No
         assert (one[field] != many[field]).nnz == 0
 
 
-def test_model_matrix_equals_the_single_process_pipeline(sample_articles: pd.DataFrame) -> None:
-    """The whole fit (weights, concatenation, normalisation) against the former
-    scikit-learn-only computation, column for column."""
+@pytest.mark.parametrize("weights", [
+    {},
+    {"title_weight": 2.5, "body_weight": 1.0, "tags_weight": 1.5},
+    {"title_weight": 0.3, "body_weight": 0.7, "tags_weight": 0.0},
+])
+def test_model_matrix_equals_a_scikit_learn_one_space_reference(
+        sample_articles: pd.DataFrame, weights: dict) -> None:
+    """The whole fit against the same vectors computed with scikit-learn only: one
+    vocabulary for headline and body, counts added with the field weights, sublinear tf
+    (``tf`` below 1), one IDF, tags as IDF-weighted terms times their weight, one L2 norm."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     articles = sample_articles
-    model = RelatedStories(n_neighbors=0).fit(articles)
-    weights = model._weights()
-    blocks = []
-    perm = []
-    for field in FIELDS:
-        values = model._field_values(articles, field)  # stripped like before
-        ref, ref_vocab = _reference(model._make_vectorizer(field, len(articles)), values)
-        trie = model.vectorizers_[field].vocabulary_
-        blocks.append(ref * np.float32(weights[field]))
-        start = sum(b.shape[1] for b in blocks[:-1])
-        p = np.empty(len(ref_vocab), dtype=np.int64)
-        for term, col in ref_vocab.items():
+    model = RelatedStories(n_neighbors=0, **weights).fit(articles)
+    tw, bw, gw = model.title_weight, model.body_weight, model.tags_weight
+    title = model._field_values(articles, "title")
+    body = model._field_values(articles, "body")  # stripped as in training
+    words = CountVectorizer(stop_words="english", strip_accents="unicode").fit(
+        [t + "\n" + b for t, b in zip(title, body, strict=True)])
+    counts = (tw * words.transform(title) + bw * words.transform(body)).astype(np.float64)
+    counts = sp.csr_matrix(counts)
+    counts.eliminate_zeros()
+    counts.data = np.where(counts.data < 1, counts.data,
+                           1 + np.log(np.maximum(counts.data, 1)))
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    n = counts.shape[0]
+    text = counts @ sp.diags(np.log((1 + n) / (1 + df)) + 1)
+    blocks, vocabs = [text], [("text", words.vocabulary_)]
+    if gw > 0:
+        tags = TfidfVectorizer(analyzer=lambda ts: [t.strip().lower() for t in ts if t.strip()],
+                               sublinear_tf=True, norm=None)
+        blocks.append(gw * tags.fit_transform(model._field_values(articles, "tags")))
+        vocabs.append(("tags", tags.vocabulary_))
+    reference = normalize(sp.hstack(blocks, format="csr"), norm="l2")
+    perm, start = [], 0
+    for (space, vocab), block in zip(vocabs, blocks, strict=True):
+        trie = model.vectorizers_[space].vocabulary_
+        assert set(trie.keys()) == set(vocab)
+        assert model.field_slices_[space][0] == start
+        p = np.empty(len(vocab), dtype=np.int64)
+        for term, col in vocab.items():
             p[trie[term]] = start + col
         perm.append(p)
-    reference = normalize(sp.hstack(blocks, format="csr", dtype=np.float32), norm="l2")
+        start += block.shape[1]
     _assert_close(model.matrix_, sp.csr_matrix(reference[:, np.concatenate(perm)]))
     assert model.fit_stats_["vectorize"]["counting"]["backend"] == "sequential"
+    # A draft is vectorised exactly as the fit vectorises an article.
+    rows = model.transform(articles.iloc[:40])
+    _assert_close(rows, model.matrix_[:40])
 
 
 def test_field_without_terms_is_left_out_with_the_reason() -> None:
@@ -134,7 +162,7 @@ def test_field_without_terms_is_left_out_with_the_reason() -> None:
     assert "empty vocabulary" in result.skipped["body"]
     assert "empty vocabulary" in result.skipped["tags"]
     fitted = model.fit(articles)
-    assert set(fitted.vectorizers_) == {"title"}
+    assert set(fitted.vectorizers_) == {"text"}  # headline words; no tags
     assert [r.id for r in fitted.related("a", k=1)] == ["b"]
 
 

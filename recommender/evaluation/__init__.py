@@ -25,6 +25,7 @@ from .systems import (
     ModelSystem,
     PlainCosineSystem,
     RandomSystem,
+    TfidfBaselineSystem,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "QrelsReport",
     "RandomSystem",
     "SystemResult",
+    "TfidfBaselineSystem",
     "average_precision",
     "baselines",
     "evaluate",

@@ -45,6 +45,29 @@ def _sample_corpus_for(manifest: dict[str, Any]) -> Path | None:
     return None
 
 
+def _training_corpus(manifest: dict[str, Any]) -> list[Path] | None:
+    """The files the model was trained on, found by SHA-256: the bundled sample, or files of
+    the recorded names in the working directory (the manifest keeps names, not paths)."""
+    from ..artifact import sha256_file
+
+    sample = _sample_corpus_for(manifest)
+    if sample is not None:
+        return [sample]
+    corpus = manifest.get("corpus") or []
+    found = []
+    for entry in corpus:
+        candidate = Path(Path(str(entry.get("name", ""))).name or ".")
+        if not candidate.is_file() or sha256_file(candidate) != entry.get("sha256"):
+            return None
+        found.append(candidate)
+    return found or None
+
+
+def _corpus_hint(manifest: dict[str, Any]) -> str:
+    names = [str(e.get("name")) for e in manifest.get("corpus") or [] if e.get("name")]
+    return f" ({', '.join(names)})" if names else ""
+
+
 def _open_state(path: Path | None, model_dir: Path | None) -> Any:
     """The state database to apply: ``--state-db``, else the service's default if it exists
     (a read of existing state: an evaluation never creates one)."""
@@ -73,7 +96,12 @@ def _open_state(path: Path | None, model_dir: Path | None) -> Any:
               help="Ground truth: JSON {id: [ids]} / {id: {id: grade}} or CSV pairs.")
 @click.option("--k", "ks", default="5,10", show_default=True, help="Cut-offs, e.g. 5,10.")
 @click.option("--corpus", "corpus", multiple=True, type=click.Path(path_type=Path),
-              help="The model's corpus (needed to re-fit when comparing model parameters).")
+              help="The model's corpus: the TF-IDF baseline is fitted on it, and model "
+                   "parameters are compared by re-fitting on it [default: the bundled sample "
+                   "or the manifest's files in the working directory, matched by SHA-256].")
+@click.option("--no-tfidf-baseline", "no_tfidf_baseline", is_flag=True, default=False,
+              help="Evaluate without the TF-IDF baseline when the model's corpus is not at "
+                   "hand (the other baselines still run).")
 @click.option("--column", "columns", multiple=True, metavar="SOURCE=TARGET",
               help="Column mapping of the corpus (as for train).")
 @click.option("--id-prefix", default=None, help="Id prefix of WordPress posts (as for train).")
@@ -107,7 +135,8 @@ def _open_state(path: Path | None, model_dir: Path | None) -> Any:
               help="Write an HTML report with plots into this directory.")
 @_guarded
 def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Path, ...],
-                 columns: tuple[str, ...], id_prefix: str | None, sets: tuple[str, ...],
+                 no_tfidf_baseline: bool, columns: tuple[str, ...], id_prefix: str | None,
+                 sets: tuple[str, ...],
                  grid_file: Path | None, test_size: float | None, seed: int,
                  select_by: str | None, takedowns_file: Path | None,
                  duplicate_threshold: float, state_db: Path | None, max_queries: int | None,
@@ -115,11 +144,12 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     """Measure related-links quality against editors' ground truth (and compare settings)."""
     from .. import artifact
     from ..corpus import load_corpus
+    from ..errors import InvalidParameterError
     from ..model import RelatedStories
     from . import compare
     from .qrels import load_qrels
     from .runner import baselines, evaluate_systems, parse_ks
-    from .systems import takedown_ids
+    from .systems import TfidfBaselineSystem, takedown_ids
 
     t_start = time.perf_counter()
     k_values = parse_ks(ks)
@@ -138,6 +168,19 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
         loaded = artifact.load(model_dir or DEFAULT_MODEL_DIR)
         model, manifest = loaded.model, loaded.manifest
         model_label = f"{loaded.path}"
+    if articles is None and not no_tfidf_baseline:
+        found = _training_corpus(manifest)
+        if found is None:
+            raise InvalidParameterError(
+                "--corpus", "the TF-IDF baseline is fitted on the articles the model was "
+                f"trained on{_corpus_hint(manifest)} and the model does not keep their text: "
+                "pass them with --corpus FILE, or evaluate without that baseline with "
+                "--no-tfidf-baseline")
+        articles, _ = load_corpus(found)
+        sample = _sample_corpus_for(manifest)
+        _echo_err("corpus: the model's training corpus, found by its SHA-256: "
+                  + (f"the bundled sample {sample.name}" if sample is not None
+                     else ", ".join(map(str, found))))
     db = _open_state(state_db, model_dir if model_dir is not None or articles is None else None)
     qrels = load_qrels(truth, known_ids=set(map(str, model.ids_)))
     _echo_err(qrels.report.summary())
@@ -149,18 +192,28 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
         settings += compare.expand_grid(compare.parse_set(sets))
     compare.validate_settings(model, settings)
     if articles is None and compare.needs_refit(model, settings):
-        sample = _sample_corpus_for(manifest)
-        if sample is not None:
-            _echo_err(f"re-fitting on the model's corpus, the bundled sample {sample.name}")
-            articles, _ = load_corpus(sample)
+        found = _training_corpus(manifest)
+        if found is not None:
+            articles, _ = load_corpus(found)
     systems = compare.build_systems(
         model, settings, articles, db=db,
         on_fit=lambda label: _echo_err(f"re-fitting the model with {label} ..."))
     takedowns = set(_read_ids(takedowns_file)) if takedowns_file else set()
     takedowns |= takedown_ids(db, model)
-    systems += baselines(model, seed)
+    n_configs = len(systems)
+    baseline_corpus = None if no_tfidf_baseline else articles
+    try:
+        systems += baselines(model, seed, baseline_corpus)
+    except InvalidParameterError as e:
+        raise InvalidParameterError(
+            "--corpus", f"{e.message}; pass the model's own corpus, or evaluate without that "
+            "baseline with --no-tfidf-baseline") from e
+    if baseline_corpus is not None:
+        _echo_err(f"baseline: {TfidfBaselineSystem.name} fitted on "
+                  f"{len(baseline_corpus)} articles (title + body)")
     if test_size is None:
-        test_size = 0.5 if len(systems) > 4 else 0.0
+        # choosing among several settings needs held-out queries; the baselines are not tuned
+        test_size = 0.5 if n_configs > 1 else 0.0
     result = evaluate_systems(
         systems, qrels, model, ks=k_values,
         takedowns=takedowns,
@@ -172,16 +225,28 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     click.echo(f"model: {model_label}; truth: {truth}")
     click.echo(result.table())
     best = result.best
-    if len([s for s in result.systems if s.kind == "config"]) > 1 and best:
-        click.echo("best setting per metric (chosen on the train queries, value on the test "
-                   "queries):")
+    if best:
+        split = bool(result.train_queries)
+        click.echo("best system per metric, baselines included"
+                   + (" (chosen on the train queries, value on the test queries):"
+                      if split else ":"))
         for metric, b in best.items():
             if metric.startswith(("P@", "nDCG@", "MAP", "MRR", "age_gap", "near_dup")):
-                click.echo(f"  {metric:<22} {b['name']}  ({_num(b['value'])}; train "
-                           f"{_num(b['train_value'])})")
-        front = [r["name"] for r in result.tradeoff() if r["pareto"]]
+                name = f"[{b['name']}]" if b.get("kind") == "baseline" else b["name"]
+                click.echo(f"  {metric:<22} {name}  ({_num(b['value'])}"
+                           + (f"; train {_num(b['train_value'])})" if split else ")"))
+        front = [f"[{r['name']}]" if r["kind"] == "baseline" else r["name"]
+                 for r in result.tradeoff() if r["pareto"]]
         click.echo(f"relevance/freshness trade-off (Pareto front, nDCG@{result.main_k} vs median"
                    f" age gap): {', '.join(front) or 'n/a'}")
+    names = {s.name for s in result.systems}
+    if {"defaults", TfidfBaselineSystem.name} <= names:
+        metric = f"nDCG@{result.main_k}"
+        d = result.system("defaults").metrics.get(metric)
+        b = result.system(TfidfBaselineSystem.name).metrics.get(metric)
+        if d is not None and b is not None:
+            click.echo(f"defaults vs {TfidfBaselineSystem.name}: {metric} {d:.3f} vs {b:.3f} "
+                       f"({d - b:+.3f})")
     leaks = {s.name: s.metrics.get("takedown_leaks") for s in result.systems
              if s.kind == "config" and s.metrics.get("takedown_leaks")}
     if leaks:

@@ -88,8 +88,9 @@ def _plot_tradeoff(result: EvaluationResult, path: Path) -> None:
     rows = [r for r in result.tradeoff()
             if r[f"nDCG@{k}"] is not None and r["age_gap_median_days"] is not None]
     for r in sorted(rows, key=lambda r: r["kind"] == "config"):  # configs drawn on top
-        color = "#888" if r["kind"] == "baseline" else ("#1a7f1a" if r["pareto"] else "#1f77b4")
-        ax.scatter(r["age_gap_median_days"], r[f"nDCG@{k}"], color=color, s=40)
+        color = "#1a7f1a" if r["pareto"] else ("#888" if r["kind"] == "baseline" else "#1f77b4")
+        ax.scatter(r["age_gap_median_days"], r[f"nDCG@{k}"], color=color, s=40,
+                   marker="s" if r["kind"] == "baseline" else "o")
         ax.annotate(r["name"], (r["age_gap_median_days"], r[f"nDCG@{k}"]), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["age_gap_median_days"])
@@ -101,7 +102,7 @@ def _plot_tradeoff(result: EvaluationResult, path: Path) -> None:
                 transform=ax.transAxes)
     ax.set_xlabel(f"median age gap of the top {k} (days, lower = fresher)")
     ax.set_ylabel(f"nDCG@{k}")
-    ax.set_title("relevance vs freshness (green: Pareto front)")
+    ax.set_title("relevance vs freshness (green: Pareto front; squares: baselines)")
     ax.grid(alpha=.3)
     fig.savefig(path)
 
@@ -155,9 +156,12 @@ def _metrics_table(result: EvaluationResult) -> str:
            *(f'<th title="{_e(c)}">{_e(short.get(c, c))}</th>' for c in cols),
            "<th>time (s)</th></tr>"]
     for s in result.systems:
-        cls = "baseline" if s.kind == "baseline" else ("best" if s.name == best else "")
-        out.append(f'<tr class="{cls}"><td>{_e(s.name)}{" (baseline)" if cls == "baseline" else ""}'
-                   "</td>")
+        cls = " ".join(c for c, on in (("baseline", s.kind == "baseline"),
+                                       ("best", s.name == best)) if on)
+        label = _e(s.name) + (" (baseline)" if s.kind == "baseline" else "")
+        if s.name == best:
+            label += f' <span class="mark">best {_e(result.select_by)}</span>'
+        out.append(f'<tr class="{cls}"><td>{label}</td>')
         out += [f'<td class="num">{_e(_fmt(s.metrics.get(c)))}</td>' for c in cols]
         out.append(f'<td class="num">{s.seconds:.2f}</td></tr>')
     out.append("</table></div>")
@@ -167,10 +171,11 @@ def _metrics_table(result: EvaluationResult) -> str:
 def _best_table(result: EvaluationResult) -> str:
     if not result.best:
         return ""
-    rows = ["<table><tr><th>metric</th><th>best setting</th><th>value (reported part)</th>"
+    rows = ["<table><tr><th>metric</th><th>best system</th><th>value (reported part)</th>"
             "<th>value (train part)</th></tr>"]
     for metric, b in result.best.items():
-        rows.append(f"<tr><td>{_e(metric)}</td><td>{_e(b['name'])}</td>"
+        name = _e(b["name"]) + (" (baseline)" if b.get("kind") == "baseline" else "")
+        rows.append(f"<tr><td>{_e(metric)}</td><td>{name}</td>"
                     f'<td class="num">{_e(_fmt(b["value"]))}</td>'
                     f'<td class="num">{_e(_fmt(b["train_value"]))}</td></tr>')
     rows.append("</table>")
@@ -247,11 +252,10 @@ def write_report(result: EvaluationResult, model: RelatedStories, out_dir: str |
     k = result.main_k
     configs = [s for s in result.systems if s.kind == "config"]
     best_name = result.best.get(result.select_by, {}).get("name")
-    shown = [configs[0]] if configs else []
-    if best_name and best_name != configs[0].name:
-        shown.append(result.system(best_name))
-    if any(s.name == "plain-cosine" for s in result.systems):
-        shown.append(result.system("plain-cosine"))
+    # the served lists, the best ones, the baseline and plain cosine, each once
+    wanted = [configs[0].name if configs else None, best_name, "tfidf-baseline", "plain-cosine"]
+    names = {s.name for s in result.systems}
+    shown = [result.system(n) for n in dict.fromkeys(wanted) if n is not None and n in names]
     score_systems = [s for s in shown if s.scores_relevant or s.scores_other]
 
     images = {
@@ -266,6 +270,11 @@ def write_report(result: EvaluationResult, model: RelatedStories, out_dir: str |
         draw(out / name)
         figures.append(f'<h2>{_e(caption)}</h2><img src="{_e(name)}" alt="{_e(caption)}">')
 
+    baseline_note = (
+        ' <b>tfidf-baseline</b> is plain scikit-learn (<code>TfidfVectorizer(sublinear_tf=True,'
+        ' stop_words="english")</code> over the raw title and body, cosine top-k): the lists a'
+        " newsroom gets from ten lines of code." if "tfidf-baseline" in names else
+        " The TF-IDF baseline was not run (no corpus).")
     q = result.qrels.report
     split = (f"{len(result.queries)} test queries, settings chosen on "
              f"{len(result.train_queries)} train queries"
@@ -283,8 +292,9 @@ read; skipped {q.unknown_queries} unknown query ids, {q.unknown_related} unknown
 {q.empty_queries} queries without a relevant article. Near-duplicate threshold: cosine
 &ge; {result.duplicate_threshold}.</p>
 <h2>Metrics</h2>{_metrics_table(result)}
-<p class="small">Green row: the best setting by {_e(result.select_by)}; grey rows: baselines.</p>
-{"<h2>Best setting per metric</h2>" + _best_table(result) if len(configs) > 1 else ""}
+<p class="small">Green row: the best system by {_e(result.select_by)}, chosen among all of
+them, baselines included; grey text: baselines.{baseline_note}</p>
+{"<h2>Best system per metric</h2>" + _best_table(result) if len(result.systems) > 1 else ""}
 {"".join(figures)}
 <h2>Sample queries: editors' links beside the machine's</h2>
 <p class="small">&#10003; and green: a link the editors also chose.</p>

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import InvalidParameterError
 from ..model import MAX_K, RelatedStories
@@ -27,6 +28,7 @@ from .systems import (
     PlainCosineSystem,
     RandomSystem,
     System,
+    TfidfBaselineSystem,
     ranked_system,
     takedown_ids,
 )
@@ -155,7 +157,9 @@ class EvaluationResult:
 
     def tradeoff(self) -> list[dict[str, Any]]:
         """Relevance (nDCG at the largest k) against freshness (median age gap) per system,
-        with the configurations on the Pareto front marked."""
+        with the systems on the Pareto front marked (baselines included: a baseline that is
+        fresher or more relevant than every configuration is on the front, and pushes off
+        the configurations it dominates)."""
         k = self.main_k
         rows = []
         for s in self.systems:
@@ -163,8 +167,8 @@ class EvaluationResult:
                          "age_gap_median_days": s.metrics.get(f"age_gap_median_days@{k}")})
         for r in rows:
             rel, gap = r[f"nDCG@{k}"], r["age_gap_median_days"]
-            r["pareto"] = r["kind"] == "config" and rel is not None and gap is not None and not any(
-                o is not r and o["kind"] == "config" and o[f"nDCG@{k}"] is not None
+            r["pareto"] = rel is not None and gap is not None and not any(
+                o is not r and o[f"nDCG@{k}"] is not None
                 and o["age_gap_median_days"] is not None
                 and o[f"nDCG@{k}"] >= rel and o["age_gap_median_days"] <= gap
                 and (o[f"nDCG@{k}"] > rel or o["age_gap_median_days"] < gap)
@@ -190,7 +194,8 @@ class EvaluationResult:
         }
 
     def table(self, columns: Sequence[str] | None = None) -> str:
-        """A plain-text table, one row per system (configurations first, then baselines)."""
+        """A plain-text table, one row per system (configurations first, then baselines
+        in brackets); ``*`` marks the best system by ``select_by``, whatever its kind."""
         k = self.main_k
         if columns is None:
             columns = [*(f"P@{x}" for x in self.ks), *(f"nDCG@{x}" for x in self.ks), "MAP",
@@ -205,9 +210,9 @@ class EvaluationResult:
         rows = []
         selected = self.best.get(self.select_by, {}).get("name")
         for s in self.systems:
-            label = s.name + (" *" if s.name == selected else "")
-            if s.kind == "baseline":
-                label = f"[{s.name}]"
+            label = f"[{s.name}]" if s.kind == "baseline" else s.name
+            if s.name == selected:
+                label += " *"
             rows.append([label, *(_fmt(s.metrics.get(c)) for c in columns), f"{s.seconds:.2f}"])
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
@@ -246,9 +251,22 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def baselines(model: RelatedStories, seed: int = 0) -> list[System]:
-    """The three baselines every comparison includes."""
-    return [PlainCosineSystem(model), LatestInSectionSystem(model), RandomSystem(model, seed)]
+def baselines(model: RelatedStories, seed: int = 0,
+              articles: pd.DataFrame | None = None) -> list[System]:
+    """The baselines every comparison includes: with ``articles`` (the corpus ``model`` was
+    trained on) first the TF-IDF baseline, then plain cosine, latest-in-section and random.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``articles`` are not the articles of ``model``.
+    """
+    out: list[System] = []
+    if articles is not None:
+        out.append(TfidfBaselineSystem.for_model(model, articles))
+    else:
+        logger.info("no corpus given: the TF-IDF baseline is not run")
+    return [*out, PlainCosineSystem(model), LatestInSectionSystem(model), RandomSystem(model, seed)]
 
 
 class _Reference:
@@ -420,8 +438,9 @@ def evaluate_systems(
     seed : int
         Seed of the split and of the random baseline.
     select_by : str, optional
-        Metric that defines "the best configuration" (default nDCG at the largest k); the best
-        configuration for every other metric is reported too.
+        Metric that defines "the best system" (default nDCG at the largest k), chosen among
+        every system, baselines included; the best system for every other metric is
+        reported too.
     max_queries : int, optional
         Evaluate at most this many queries (a seeded sample), for quick runs.
     depth : int, default=100
@@ -504,8 +523,12 @@ _LOWER_IS_BETTER = ("age_gap", "near_duplicate", "takedown_leaks")
 
 
 def _best(result: EvaluationResult, select_by: str) -> dict[str, dict[str, Any]]:
-    """Best configuration per metric, chosen on the train part when there is one."""
-    configs = [s for s in result.systems if s.kind == "config"]
+    """Best system per metric, chosen on the train part when there is one.
+
+    Every system competes, baselines included: when a baseline beats every configuration it
+    is the best (and says so with ``kind``). Ties go to the system listed first (the defaults,
+    then the other configurations, then the baselines)."""
+    configs = list(result.systems)
     if not configs:
         return {}
     if select_by not in configs[0].metrics:
@@ -523,7 +546,7 @@ def _best(result: EvaluationResult, select_by: str) -> dict[str, dict[str, Any]]
             continue
         winner = max(configs, key=key)  # ties: the first listed (the defaults come first)
         best[metric] = {
-            "name": winner.name, "params": _jsonable(winner.params),
+            "name": winner.name, "kind": winner.kind, "params": _jsonable(winner.params),
             "chosen_on": "train" if winner.train_metrics is not None else "all",
             "value": winner.metrics.get(metric),
             "train_value": (winner.train_metrics or {}).get(metric),
@@ -543,6 +566,7 @@ def evaluate(
     duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
     seed: int = 0,
     db: Any = None,
+    articles: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Evaluate one model (or any ``fn(article_id, k)``) against ground truth.
 
@@ -561,7 +585,8 @@ def evaluate(
     options : dict, optional
         Ranking options (``half_life``, ``diversity``...).
     include_baselines : bool
-        Add random, latest-in-section and plain cosine.
+        Add the baselines: the TF-IDF baseline (given ``articles``), plain cosine,
+        latest-in-section and random.
     takedowns : collection of str
         Ids that must never be recommended.
     duplicate_threshold : float
@@ -571,6 +596,9 @@ def evaluate(
     db : StateDB, optional
         State database: its takedowns, pins and blocks apply, and its takedowns count as
         leaks if they show up.
+    articles : DataFrame, optional
+        The corpus the reference model was trained on (``id``, ``title``, ``body``): the
+        TF-IDF baseline is fitted on it. Without it that baseline is left out.
 
     Returns
     -------
@@ -596,7 +624,7 @@ def evaluate(
         system = FunctionSystem(model, name=getattr(model, "__name__", "function"))
     systems: list[System] = [system]
     if include_baselines and reference is not None:
-        systems += baselines(reference, seed)
+        systems += baselines(reference, seed, articles)
     takedowns = {*takedowns, *takedown_ids(db, reference)}
     return evaluate_systems(systems, qrels, reference, ks=ks, takedowns=takedowns,
                             duplicate_threshold=duplicate_threshold, seed=seed)

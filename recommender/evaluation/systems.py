@@ -5,6 +5,12 @@ one article of the corpus, best first, never the article itself.
 
 Baselines (always run, so a number has something to be compared with):
 
+* ``tfidf-baseline`` — **the baseline**: scikit-learn's ``TfidfVectorizer(sublinear_tf=True,
+  stop_words="english")`` fitted on ``title + "\\n" + body`` of the articles the model was
+  trained on, one L2-normalised row per article, cosine top-k. Deliberately plain: the raw
+  title and body as the corpus loader returns them (no boilerplate stripping, no tags, no
+  section, no ranking rule), so it stays the ten lines of scikit-learn a newsroom would write
+  first. It needs the articles' text, which a fitted model does not keep (pass the corpus);
 * ``random`` — published articles drawn uniformly (seeded);
 * ``latest-in-section`` — what a section page showed when the story was published: the
   newest published stories of the same section dated at or before it, then the earliest ones
@@ -19,7 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
+from ..errors import InvalidParameterError
 from ..model import RelatedStories, top_k
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "PlainCosineSystem",
     "RandomSystem",
     "System",
+    "TfidfBaselineSystem",
     "ranked_system",
     "ranking_option_defaults",
     "ranking_option_names",
@@ -273,3 +282,96 @@ class LatestInSectionSystem:
         after = group[self._t[group] > t0][::-1]      # earliest first
         picked = np.concatenate([before, after])[:depth]
         return [str(self.model.ids_[r]) for r in picked], [0.0] * len(picked)
+
+
+class TfidfBaselineSystem:
+    """The baseline: plain scikit-learn TF-IDF over ``title + "\\n" + body``, cosine top-k.
+
+    ``TfidfVectorizer(sublinear_tf=True, stop_words="english")`` fitted on the raw text of
+    ``articles`` (one L2-normalised row per article), nothing else: no boilerplate stripping,
+    no tags or section, no recency. Lists hold published articles only, never the article
+    itself, best first, ties by corpus order.
+
+    Parameters
+    ----------
+    articles : DataFrame
+        ``id``, ``title`` and ``body`` columns (missing text counts as empty).
+    published : array of bool, optional
+        Which rows may be recommended, in the order of ``articles`` (default: all).
+
+    Raises
+    ------
+    InvalidParameterError
+        Duplicate ids, or no word left once English stop words are removed.
+    """
+
+    kind = "baseline"
+    name = "tfidf-baseline"
+    #: How the vectors are made (shown as this system's parameters).
+    VECTORIZER = {"class": "sklearn.feature_extraction.text.TfidfVectorizer",
+                  "sublinear_tf": True, "stop_words": "english", "text": "title + \\n + body"}
+
+    def __init__(self, articles: pd.DataFrame, published: Sequence[bool] | np.ndarray | None = None
+                 ) -> None:
+        from .quality import baseline_vectors  # the one definition of the baseline's vectors
+
+        ids = articles["id"].astype(str).tolist()
+        self._row = {article_id: row for row, article_id in enumerate(ids)}
+        if len(self._row) != len(ids):
+            dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
+            raise InvalidParameterError("corpus", f"duplicate article id {dup!r}")
+        self.ids = ids
+        self.params: dict[str, Any] = dict(self.VECTORIZER)
+        text = pd.DataFrame({"title": _text(articles, "title"), "body": _text(articles, "body")})
+        try:
+            self.vectorizer, self.matrix = baseline_vectors(text)
+        except ValueError as e:  # "empty vocabulary": nothing but stop words
+            raise InvalidParameterError("corpus", f"the TF-IDF baseline cannot be fitted: {e}"
+                                        ) from e
+        self._by_term = self.matrix.T.tocsr()  # inverted index: only shared terms are read
+        self._published = (np.ones(len(ids), dtype=bool) if published is None
+                           else np.asarray(published, dtype=bool))
+        if self._published.shape != (len(ids),):
+            raise InvalidParameterError(
+                "published", f"expected {len(ids)} flags, got {self._published.shape}")
+
+    @classmethod
+    def for_model(cls, model: RelatedStories, articles: pd.DataFrame) -> TfidfBaselineSystem:
+        """The baseline over the articles ``model`` was trained on, with its published flags.
+
+        Raises
+        ------
+        InvalidParameterError
+            When the ids of ``articles`` are not exactly the model's (the baseline must see the
+            same articles), naming a few missing and extra ids.
+        """
+        ids = set(articles["id"].astype(str))
+        model_ids = set(map(str, model.ids_))
+        if ids != model_ids:
+            missing, extra = sorted(model_ids - ids), sorted(ids - model_ids)
+            raise InvalidParameterError(
+                "corpus", f"the corpus ({len(ids)} articles) is not the one the model was "
+                f"trained on ({len(model_ids)} articles; {len(missing)} of the model's ids "
+                f"missing{_examples(missing)}, {len(extra)} ids not in the model"
+                f"{_examples(extra)}): the TF-IDF baseline must be fitted on the same articles")
+        published = np.asarray(model.published_, dtype=bool)
+        flags = [bool(published[model.row(str(i))]) for i in articles["id"]]
+        return cls(articles, flags)
+
+    def recommend(self, query_id: str, depth: int) -> Ranked:
+        row = self._row[query_id]
+        scores = np.asarray((self.matrix[row] @ self._by_term).todense()).ravel()
+        scores[~self._published] = 0.0
+        scores[row] = 0.0
+        rows = top_k(scores, depth)
+        return [self.ids[r] for r in rows], [float(scores[r]) for r in rows]
+
+
+def _text(articles: pd.DataFrame, column: str) -> pd.Series:
+    if column not in articles:
+        return pd.Series([""] * len(articles), index=articles.index)
+    return articles[column].map(lambda v: v if isinstance(v, str) else "")
+
+
+def _examples(ids: Sequence[str], n: int = 3) -> str:
+    return f" (e.g. {', '.join(map(repr, ids[:n]))})" if ids else ""

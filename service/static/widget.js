@@ -35,7 +35,9 @@
     ":where(.alsosee__list){margin:0;padding-left:1.2em}" +
     ":where(.alsosee__item){margin:.25em 0}" +
     ":where(.alsosee__date){color:#555;font-size:.85em;margin-left:.4em}";
-  var SAFE_URL = /^(?:https?:\/\/|\/(?!\/))[^\s\x00-\x1f\x7f]*$/i;
+  // http(s), or a path that stays on this origin: browsers read "\" as "/", so "/\x" and
+  // "//x" both leave the site; no backslash at all.
+  var SAFE_URL = /^(?:https?:\/\/[^\s\x00-\x1f\x7f\\\/]|\/(?![\/]))[^\s\x00-\x1f\x7f\\]*$/i;
 
   var script = document.currentScript;
   var warned = false;

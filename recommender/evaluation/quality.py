@@ -1,0 +1,169 @@
+"""Link quality against the outside baseline, on the development sets, in one run.
+
+*The baseline* is what ten lines of scikit-learn give: ``TfidfVectorizer(sublinear_tf=True,
+stop_words="english")`` over ``title + "\\n" + body``, one L2-normalised row per article,
+cosine top-k. Every figure alsosee reports about its lists is shown next to it, computed on
+the same articles in the same run:
+
+* ``baseline`` — the lists above (the article itself excluded);
+* ``plain`` — the model's own cosine lists (``RelatedStories.related``), no ranking rule;
+* ``defaults`` — what the service shows: the ranking engine with its default options;
+* ``no-recency`` — the engine with ``half_life=None`` (what recency costs or gains);
+* ``draft-baseline`` / ``draft-defaults`` — each query article as a draft (its title and
+  first paragraph, see :func:`draft_of`), dated as the article, the article itself left out.
+
+Used by ``scripts/quality.py`` (the full table) and by the quality gate test.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..model import RelatedStories
+from .devsets import DevSet
+from .metrics import ndcg_at_k, precision_at_k
+
+__all__ = ["SetResult", "baseline_vectors", "draft_of", "evaluate_set"]
+
+logger = logging.getLogger(__name__)
+
+#: Words of a draft's first paragraph kept (a paragraph of a wire story, not the story).
+DRAFT_WORDS = 60
+_PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+@dataclass
+class SetResult:
+    """The figures of one development set: per system, nDCG@10 and P@5 (means over the
+    set's queries), and for dated sets the median age gap (days) of the lists."""
+
+    name: str
+    n_articles: int
+    n_queries: int
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    age_gap_days: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "articles": self.n_articles, "queries": self.n_queries,
+                "scores": self.scores, "age_gap_days": self.age_gap_days,
+                "seconds": round(self.seconds, 1)}
+
+
+def _texts(articles: pd.DataFrame) -> list[str]:
+    title = articles["title"].fillna("").astype(str)
+    body = articles["body"].fillna("").astype(str)
+    return (title + "\n" + body).tolist()
+
+
+def baseline_vectors(articles: pd.DataFrame) -> tuple[Any, sp.csr_matrix]:
+    """The baseline's fitted vectoriser and its article rows (title + body, L2-normalised)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(sublinear_tf=True, stop_words="english")
+    return vec, sp.csr_matrix(vec.fit_transform(_texts(articles)))
+
+
+def draft_of(title: Any, body: Any) -> tuple[str, str]:
+    """A draft made from a stored article: its title and its first paragraph (text up to the
+    first blank line, at most :data:`DRAFT_WORDS` words)."""
+    title = title if isinstance(title, str) else ""
+    body = body if isinstance(body, str) else ""
+    first = _PARAGRAPH.split(body.strip(), maxsplit=1)[0]
+    return title, " ".join(first.split()[:DRAFT_WORDS])
+
+
+def _top_rows(scores: np.ndarray, exclude: int, k: int) -> np.ndarray:
+    scores = scores.copy()
+    scores[exclude] = -np.inf
+    top = np.argpartition(-scores, min(k, scores.size - 1))[:k]
+    return top[np.lexsort((top, -scores[top]))]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate_set(ds: DevSet, params: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None, *, drafts: bool = True,
+                 model: RelatedStories | None = None, k: int = 10) -> SetResult:
+    """Fit the model (``params``) on a development set and score every system on its queries.
+
+    Parameters
+    ----------
+    ds : DevSet
+        The set (its archive and ground truth).
+    params : mapping, optional
+        :class:`RelatedStories` parameters (default: the defaults).
+    options : mapping, optional
+        Ranking options of the ``defaults`` system (default: the engine's defaults).
+    drafts : bool
+        Also score the draft systems.
+    model : RelatedStories, optional
+        An already fitted model of ``ds.articles`` (``params`` is then ignored).
+    k : int
+        Depth of nDCG.
+    """
+    from ..engine import Recommender
+
+    t0 = time.perf_counter()
+    articles = ds.articles
+    if model is None:
+        model = RelatedStories(n_jobs=1, **dict(params or {})).fit(articles)
+    engine = Recommender(model, None)
+    options = dict(options or {})
+    ids = articles["id"].astype(str).to_numpy()
+    pos = {i: n for n, i in enumerate(ids)}
+    dates = pd.to_datetime(articles["published_at"], utc=True)
+    queries = [q for q in ds.qrels if q in pos]
+    result = SetResult(ds.name, len(articles), len(queries))
+    vec, base = baseline_vectors(articles)
+    by_term = base.T.tocsr()
+
+    lists: dict[str, list[list[str]]] = {name: [] for name in (
+        "baseline", "plain", "defaults", "no-recency")}
+    if drafts:
+        lists["draft-baseline"] = []
+        lists["draft-defaults"] = []
+    for q in queries:
+        row = pos[q]
+        scores = (base[row] @ by_term).toarray().ravel()
+        lists["baseline"].append([ids[r] for r in _top_rows(scores, row, k)])
+        lists["plain"].append([r.id for r in model.related(q, k=k)])
+        lists["defaults"].append([i.id for i in engine.related(q, k=k, **options).items])
+        lists["no-recency"].append(
+            [i.id for i in engine.related(q, k=k, **{**options, "half_life": None}).items])
+        if drafts:
+            title, body = draft_of(articles.at[row, "title"], articles.at[row, "body"])
+            dq = sp.csr_matrix(vec.transform([title + "\n" + body]))
+            scores = (dq @ by_term).toarray().ravel()
+            lists["draft-baseline"].append([ids[r] for r in _top_rows(scores, row, k)])
+            when = dates.iloc[row]
+            got = engine.related_to_text(
+                title, body, k=k + 1, article_tags=list(articles.at[row, "tags"] or []),
+                published_at=None if pd.isna(when) else when.isoformat(), **options).items
+            lists["draft-defaults"].append([i.id for i in got if i.id != q][:k])
+    for name, ranked in lists.items():
+        result.scores[name] = {
+            f"ndcg@{k}": _mean([ndcg_at_k(r, ds.qrels[q], k)
+                                for q, r in zip(queries, ranked, strict=True)]),
+            "p@5": _mean([precision_at_k(r, ds.qrels[q], 5)
+                          for q, r in zip(queries, ranked, strict=True)]),
+        }
+        if ds.dated:
+            gaps = [abs((dates.iloc[pos[i]] - dates.iloc[pos[q]]).total_seconds()) / 86400
+                    for q, r in zip(queries, ranked, strict=True) for i in r
+                    if not pd.isna(dates.iloc[pos[i]]) and not pd.isna(dates.iloc[pos[q]])]
+            if gaps:
+                result.age_gap_days[name] = float(np.median(gaps))
+    result.seconds = time.perf_counter() - t0
+    return result

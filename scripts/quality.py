@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Link quality of alsosee's defaults against the scikit-learn baseline on every development set.
+
+Builds the honest development sets from ``../shared/data`` (see
+``recommender/evaluation/devsets.py``: no field holds the answer; some sets add hostile tags),
+fits the model with its defaults on each, and prints, per set, nDCG@10 / P@5 of
+
+* ``baseline``   TfidfVectorizer(sublinear_tf=True, stop_words="english") on title + body,
+* ``plain``      the model's own cosine lists,
+* ``defaults``   what the service shows (ranking engine, default options),
+* ``no-recency`` the defaults with ``half_life=None``,
+* drafts         each query as a draft (title + first paragraph), baseline and defaults,
+
+and the median age gap (days) of the lists on dated sets; then the bars: defaults at least
+baseline - 0.005 on every set, and baseline + 0.02 on average.
+
+``--cv`` also chooses settings by leave-one-source-out cross-validation (ECB+, Reuters and
+Global Voices in turn held out; the setting with the best mean nDCG@10 on the other sources'
+sets is scored on the held-out ones), over a grid of field weights, feedback and
+near-duplicate threshold.
+
+Usage::
+
+    python scripts/quality.py [--data ../shared/data] [--sets ecb-title,reuters] [--json out.json]
+    python scripts/quality.py --cv [--json cv.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets  # noqa: E402
+from recommender.evaluation.quality import evaluate_set  # noqa: E402
+from recommender.model import RelatedStories  # noqa: E402
+
+SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
+#: Each set's source: cross-validation holds out a whole source at a time.
+SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
+          "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
+FIT_GRID = {"title_weight": [1.0, 2.0], "tags_weight": [0.0, 0.5]}
+OPTION_GRID = {"feedback": [0.0, 0.3], "near_duplicate_threshold": [0.9, 0.98]}
+
+
+def table(data: Path, names: list[str]) -> dict[str, Any]:
+    results = {}
+    header = f"{'set':<13}{'arts':>7}{'qs':>5} " + " ".join(f"{s:>14}" for s in SYSTEMS)
+    print("nDCG@10 / P@5", flush=True)
+    print(header)
+    for ds in dev_sets(names, data):
+        r = evaluate_set(ds)
+        results[ds.name] = r.to_dict()
+        cells = " ".join(f"{r.scores[s]['ndcg@10']:>7.3f}/{r.scores[s]['p@5']:.3f}"
+                         for s in SYSTEMS)
+        print(f"{ds.name:<13}{r.n_articles:>7}{r.n_queries:>5} {cells}   ({r.seconds:.0f} s)",
+              flush=True)
+    if not results:
+        print("no development set found under", data)
+        return {}
+    print("\nmedian age gap of the lists (days), dated sets:")
+    for name, r in results.items():
+        if r["age_gap_days"]:
+            gaps = r["age_gap_days"]
+            print(f"  {name:<13} defaults {gaps.get('defaults', float('nan')):6.1f}   "
+                  f"no-recency {gaps.get('no-recency', float('nan')):6.1f}   "
+                  f"baseline {gaps.get('baseline', float('nan')):6.1f}")
+    print("\nbars (nDCG@10):")
+    ok = True
+    for prefix in ("", "draft-"):
+        deltas = {n: r["scores"][f"{prefix}defaults"]["ndcg@10"]
+                  - r["scores"][f"{prefix}baseline"]["ndcg@10"] for n, r in results.items()}
+        worst = min(deltas, key=deltas.get)
+        mean = sum(deltas.values()) / len(deltas)
+        kind = "drafts" if prefix else "by id "
+        each = deltas[worst] >= -0.005
+        avg = mean >= 0.02
+        ok &= each and avg
+        print(f"  {kind}: worst set {worst} {deltas[worst]:+.3f} "
+              f"({'ok' if each else 'FAIL'}: >= -0.005); mean {mean:+.3f} "
+              f"({'ok' if avg else 'FAIL'}: >= +0.02)")
+        for n, d in deltas.items():
+            print(f"      {n:<13} {d:+.3f}")
+    for name, r in results.items():
+        s = r["scores"]
+        cost = s["no-recency"]["ndcg@10"] - s["defaults"]["ndcg@10"]
+        if r["age_gap_days"]:
+            print(f"  recency on {name}: costs {cost:+.3f} nDCG@10 vs half_life=None "
+                  f"({'ok' if cost <= 0.005 else 'FAIL'}: <= 0.005)")
+    return {"sets": results, "bars_met": ok}
+
+
+def cross_validate(data: Path, names: list[str]) -> dict[str, Any]:
+    """nDCG@10 of every (fit params x options) setting on every set, then the held-out
+    choice per source."""
+    fit_grid = [dict(zip(FIT_GRID, v, strict=True)) for v in itertools.product(*FIT_GRID.values())]
+    opt_grid = [dict(zip(OPTION_GRID, v, strict=True))
+                for v in itertools.product(*OPTION_GRID.values())]
+    scores: dict[str, dict[str, float]] = {}
+    for ds in dev_sets(names, data):
+        t0 = time.perf_counter()
+        for params in fit_grid:
+            model = RelatedStories(n_jobs=1, **params).fit(ds.articles)
+            for opts in opt_grid:
+                key = json.dumps({**params, **opts}, sort_keys=True)
+                r = evaluate_set(ds, options=opts, model=model, drafts=False)
+                scores.setdefault(key, {})[ds.name] = r.scores["defaults"]["ndcg@10"]
+                scores[key][f"baseline:{ds.name}"] = r.scores["baseline"]["ndcg@10"]
+        print(f"{ds.name}: {len(fit_grid) * len(opt_grid)} settings in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    sets = [n for n in names if any(n in v for v in scores.values())]
+
+    def mean_delta(key: str, on: list[str]) -> float:
+        return sum(scores[key][n] - scores[key][f"baseline:{n}"] for n in on) / len(on)
+
+    out: dict[str, Any] = {"held_out": {}}
+    print("\nleave-one-source-out (mean nDCG@10 - baseline):")
+    for source in ("ecb", "reuters", "gv"):
+        held = [n for n in sets if SOURCE[n] == source]
+        train = [n for n in sets if SOURCE[n] not in (source, "all")]
+        if not held or not train:
+            continue
+        best = max(scores, key=lambda k: mean_delta(k, train))
+        out["held_out"][source] = {"chosen": json.loads(best),
+                                   "held_out_delta": {n: round(scores[best][n] - scores[best][
+                                       f"baseline:{n}"], 4) for n in held}}
+        print(f"  hold out {source:<8} chose {best}: " + ", ".join(
+            f"{n} {scores[best][n] - scores[best][f'baseline:{n}']:+.3f}" for n in held))
+    best = max(scores, key=lambda k: mean_delta(k, sets))
+    out["all_sets"] = {"chosen": json.loads(best), "mean_delta": round(mean_delta(best, sets), 4)}
+    print(f"  all sets: best {best}, mean {mean_delta(best, sets):+.3f}")
+    ranked = sorted(scores, key=lambda k: -mean_delta(k, sets))[:8]
+    print("\ntop settings over all sets (mean delta; worst set delta):")
+    for key in ranked:
+        worst = min(scores[key][n] - scores[key][f"baseline:{n}"] for n in sets)
+        print(f"  {mean_delta(key, sets):+.4f}  {worst:+.4f}  {key}")
+    out["scores"] = scores
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--sets", default=",".join(SET_NAMES))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--cv", action="store_true", help="also cross-validate the settings")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    report: dict[str, Any] = {"table": table(args.data, names)}
+    if args.cv:
+        report["cv"] = cross_validate(args.data, names)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    sys.exit(0 if report["table"].get("bars_met") else 1)
+
+
+if __name__ == "__main__":
+    main()
