@@ -103,7 +103,7 @@ for package in (recommender, service):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if not info.name.endswith(("__main__", ".wsgi")):  # these run on import
             importlib.import_module(info.name)
-for name in cli.commands:
+for name in cli.list_commands(click.Context(cli)):
     try:
         cli.main([name, "--help"], prog_name="alsosee", standalone_mode=False)
     except click.exceptions.Exit:
@@ -131,6 +131,7 @@ def test_every_module_imports_and_every_command_runs(installed: Path, workdir: P
     assert json.loads((workdir / "mined.json").read_text())
 
 
+@pytest.mark.server
 def test_train_related_and_serve_from_the_wheel(installed: Path, workdir: Path) -> None:
     trained = run(installed, workdir, "train")
     assert trained.returncode == 0, trained.stderr
@@ -202,6 +203,7 @@ CLIENT_DISTRIBUTIONS = {"alsosee-client", "requests", "certifi", "charset-normal
                         "urllib3"}
 
 
+@pytest.mark.server
 def test_the_client_installs_alone_and_calls_a_real_server(
         trained_model_dir: Path, tmp_path: Path) -> None:
     wheel = build_wheel(ROOT / "client", tmp_path / "wheel")
