@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .cli_editorial import COMMANDS as EDITORIAL_COMMANDS
-from .cli_editorial import open_engine, options_from_flags, ranking_flags
+from .cli_editorial import cli_message, open_engine, options_from_flags, ranking_flags
 from .errors import AlsoseeError
 
 # This module is imported by every command: it imports no scikit-learn, pandas or model code
@@ -60,12 +60,9 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except KeyError as exc:  # UnknownArticleError is a KeyError with a clear str()
-            _fail(str(exc))
-        except AlsoseeError as exc:
-            _fail(exc.cli_message)
-        except (OSError, ValueError) as exc:
-            _fail(str(exc))
+        except (AlsoseeError, KeyError, OSError, ValueError) as exc:
+            # (UnknownArticleError is a KeyError with a clear str())
+            _fail(cli_message(exc))
 
     return wrapper
 

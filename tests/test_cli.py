@@ -258,6 +258,19 @@ def test_missing_column_hint_names_the_flag_on_the_cli(tmp_path: Path) -> None:
         load_corpus(src)
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (["related", "gv-316447", "--half-life", "abc"], "alsosee: error: --half-life: must be a "),
+    (["related", "gv-316447", "-k", "500"], "alsosee: error: -k: must be between 1 and 100"),
+    (["train", "--title-weight", "-1", "--quiet"], "alsosee: error: --title-weight: must be "),
+])
+def test_errors_name_the_flag_not_the_python_name(trained_model_dir: Path, tmp_path: Path,
+                                                  args: list[str], expected: str) -> None:
+    where = ["--model", str(trained_model_dir)] if args[0] == "related" else \
+        ["--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(cli, [*args, *where])
+    assert result.exit_code == 1 and result.output.startswith(expected), result.output
+
+
 def test_an_unparseable_date_keeps_the_article_undated(tmp_path: Path) -> None:
     src = tmp_path / "archive.jsonl"
     rows = [{"id": "a", "title": "Flood in Dhaka", "body": "River flood forces evacuation",
