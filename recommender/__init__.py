@@ -11,17 +11,33 @@ The small public API::
 
 __version__ = "0.1.0"
 
-from .artifact import LoadedModel, load, save  # noqa: E402
-from .corpus import CorpusReport, load_corpus  # noqa: E402
-from .errors import (  # noqa: E402
-    AlsoseeError,
-    ArtifactError,
-    CorpusError,
-    InvalidParameterError,
-    UnknownArticleError,
-)
-from .model import Recommendation, RelatedStories  # noqa: E402
-from .training import TrainResult, train  # noqa: E402
+from importlib import import_module
+from typing import Any
+
+# Public names -> the module defining them. Imported on first use (PEP 562), so that
+# `import recommender.cli` and short commands do not pay for scikit-learn and pandas.
+_EXPORTS = {
+    "LoadedModel": "artifact", "load": "artifact", "save": "artifact",
+    "CorpusReport": "corpus", "load_corpus": "corpus",
+    "AlsoseeError": "errors", "ArtifactError": "errors", "CorpusError": "errors",
+    "InvalidParameterError": "errors", "UnknownArticleError": "errors",
+    "Recommendation": "model", "RelatedStories": "model",
+    "TrainResult": "training", "train": "training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "AlsoseeError",

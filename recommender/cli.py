@@ -17,14 +17,25 @@ from typing import Any
 
 import click
 
-from . import __version__, artifact
+from . import __version__
 from .cli_editorial import COMMANDS as EDITORIAL_COMMANDS
-from .cli_editorial import open_engine, options_from_flags, ranking_flags
+from .cli_editorial import cli_message, open_engine, options_from_flags, ranking_flags
 from .errors import AlsoseeError
+
+# This module is imported by every command: it imports no scikit-learn, pandas or model code
+# at module level (each command imports what it needs), so that `alsosee --help` and the
+# cron-run commands (takedown, pin, publish) start in a fraction of a second.
 
 logger = logging.getLogger("recommender.cli")
 
-DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
+ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
+BUILTIN_MODEL_DIR = "models"
+DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
+
+
+def default_model_dir() -> str:
+    """``ALSOSEE_MODEL_DIR``, else ``models`` (read when a command runs)."""
+    return os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -49,15 +60,61 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except KeyError as exc:  # UnknownArticleError is a KeyError with a clear str()
-            _fail(str(exc))
-        except (AlsoseeError, OSError, ValueError) as exc:
-            _fail(str(exc))
+        except (AlsoseeError, KeyError, OSError, ValueError) as exc:
+            # (UnknownArticleError is a KeyError with a clear str())
+            _fail(cli_message(exc))
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Versions kept by `alsosee train` (recommender.artifact.DEFAULT_KEEP; a test checks).
+DEFAULT_KEEP = 5
+
+#: Commands whose modules import heavy libraries (or a package that does) when loaded:
+#: name -> ("module:attribute", the short help `alsosee --help` lists; a test checks it).
+LAZY_COMMANDS = {
+    "bench": ("recommender.bench_cli:bench",
+              "Benchmark build, load, query and HTTP cost on derived corpora of SIZES articles."),
+    "evaluate": ("recommender.evaluation.commands:evaluate_cmd",
+                 "Measure related-links quality against editors' ground truth (and compare "
+                 "settings)."),
+    "mine-links": ("recommender.evaluation.commands:mine_links_cmd",
+                   "Mine editors' related links (in-body links, \"ALSO SEE:\" blocks) from "
+                   "CORPUS."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports the modules of LAZY_COMMANDS only when one of them runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name][0].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                stub = click.Command(name, help=LAZY_COMMANDS[name][1])  # shortened as click does
+                rows.append((name, stub.get_short_help_str(limit)))
+            else:
+                command = self.commands[name]
+                if not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alsosee")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -87,7 +144,7 @@ def _parse_columns(values: Sequence[str]) -> dict[str, str]:
 @click.option("--tags-weight", type=float, default=None, help="Weight of tag matches.")
 @click.option("--min-df", type=float, default=None, help="Minimum document frequency.")
 @click.option("--max-df", type=float, default=None, help="Maximum document frequency (share).")
-@click.option("--keep", type=click.IntRange(1), default=artifact.DEFAULT_KEEP, show_default=True,
+@click.option("--keep", type=click.IntRange(1), default=DEFAULT_KEEP, show_default=True,
               help="Model versions to keep.")
 @click.option("--strip-boilerplate/--no-strip-boilerplate", default=True, show_default=True,
               help='Remove "ALSO SEE:"/"Read more:" link blocks and stock lines before training.')
@@ -214,6 +271,8 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
     if plain:
         if options:
             raise click.UsageError("--plain takes no ranking options")
+        from . import artifact
+
         loaded = artifact.load(model_dir)
         model = loaded.model
         if article_id is not None:
@@ -255,8 +314,11 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
 
 # -------------------------------------------------------------------- serve
 @cli.command()
-@click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
-              type=click.Path(path_type=Path), help="Models root (trained first if empty).")
+@click.option("--model", "model_dir", default=None, type=click.Path(path_type=Path),
+              help=f"Models root  [default: ALSOSEE_MODEL_DIR or {BUILTIN_MODEL_DIR}]")
+@click.option("--train-sample", is_flag=True,
+              help="Train the bundled sample into --model if it holds no model (done without "
+                   f"asking only for the default ./{BUILTIN_MODEL_DIR}).")
 @click.option("--host", default=None, help="Address  [default: ALSOSEE_HOST or 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port  [default: ALSOSEE_PORT or 8000]")
@@ -270,26 +332,38 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
               help="Seconds to finish requests on shutdown  [default: ALSOSEE_GRACEFUL_TIMEOUT "
                    "or 30]")
 @_guarded
-def serve(model_dir: Path, host: str | None, port: int | None, workers: int | None,
-          threads: int | None, timeout: int | None, graceful_timeout: int | None) -> None:
-    """Serve the HTTP API with gunicorn (trains the bundled sample first if no model exists).
+def serve(model_dir: Path | None, train_sample: bool, host: str | None, port: int | None,
+          workers: int | None, threads: int | None, timeout: int | None,
+          graceful_timeout: int | None) -> None:
+    """Serve the HTTP API with gunicorn.
 
+    With no model yet, the default ./models gets the bundled sample trained first (the quick
+    start); any other directory must hold a model, unless --train-sample is given: a mistyped
+    path is an error, never a demo model served in its place.
     Settings not given as flags come from ALSOSEE_* variables, then the ALSOSEE_CONFIG file.
     """
+    from . import artifact
+
+    chosen = model_dir is not None or ENV_MODEL_DIR in os.environ
+    model_dir = model_dir or Path(default_model_dir())
     try:
         artifact.resolve(model_dir)
     except AlsoseeError:
         if artifact.list_versions(model_dir):
             raise
+        if chosen and not train_sample:
+            raise AlsoseeError(
+                f"no model in {model_dir}: train one (alsosee train CORPUS --out {model_dir}), "
+                "check the path, or add --train-sample to serve the bundled sample") from None
         click.echo(f"no model in {model_dir}: training the bundled sample first ...", err=True)
         from .training import train as run_training
 
         result = run_training(None, model_dir)
         click.echo(result.summary(), err=True)
     artifact.load(model_dir)  # fail here, with one clear line, rather than in every worker
-    click.echo(f"serving {model_dir}", err=True)
     # The library never imports the web layer: hand over to the service's own entry point
-    # (exec, so gunicorn receives signals directly and shuts down gracefully).
+    # (exec, so gunicorn receives signals directly and shuts down gracefully). It checks the
+    # configuration and the port first and reports problems as one "alsosee: error:" line.
     argv = [sys.executable, "-m", "service.server", "--model", str(model_dir)]
     for flag, value in (("--host", host), ("--port", port), ("--workers", workers),
                         ("--threads", threads), ("--timeout", timeout),
@@ -300,11 +374,6 @@ def serve(model_dir: Path, host: str | None, port: int | None, workers: int | No
     sys.stderr.flush()
     os.execv(sys.executable, argv)
 
-
-from .evaluation.commands import evaluate_cmd, mine_links_cmd  # noqa: E402
-
-cli.add_command(evaluate_cmd)
-cli.add_command(mine_links_cmd)
 
 # Operations commands (models, publish, unpublish) live in their own module.
 from .cli_ops import COMMANDS as _OPS_COMMANDS  # noqa: E402
@@ -318,10 +387,6 @@ cli.add_command(_sync_command)
 
 for _command in EDITORIAL_COMMANDS:
     cli.add_command(_command)
-
-from .bench_cli import bench as _bench  # noqa: E402 - the scale benchmark (issue 6)
-
-cli.add_command(_bench)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,8 +16,6 @@ from typing import Any
 
 import click
 
-from .ranking import RankingOptions
-
 DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
 
 # option name -> (flag, multiple, is_flag, help)
@@ -57,7 +55,8 @@ _FLAGS: dict[str, tuple[str, bool, bool, str]] = {
     "explain_terms": ("--explain-terms", False, False, "Terms per explanation."),
     "pool": ("--pool", False, False, "Candidates examined for diversity."),
 }
-assert set(_FLAGS) == set(RankingOptions.names()) - {"k"}, "every option needs a CLI flag"
+# Every ranking option needs a flag: tests/test_cli.py checks _FLAGS against RankingOptions
+# (not checked here: recommender.ranking imports numpy, which `alsosee --help` must not).
 
 
 def ranking_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,6 +153,21 @@ def _echo(fmt: str, payload: Any, text: Sequence[str]) -> None:
             click.echo(line)
 
 
+def cli_message(exc: BaseException) -> str:
+    """An error as a command-line user reads it: a parameter is named by the running
+    command's flag (``--half-life``, not the library's ``half_life``)."""
+    from .errors import AlsoseeError, InvalidParameterError
+
+    if isinstance(exc, InvalidParameterError):
+        ctx = click.get_current_context(silent=True)
+        for param in ctx.command.params if ctx is not None else ():
+            if isinstance(param, click.Option) and param.name == exc.field:
+                return f"{max(param.opts, key=len)}: {exc.message}"
+    if isinstance(exc, AlsoseeError) and not isinstance(exc, KeyError):
+        return exc.cli_message
+    return str(exc)
+
+
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Library errors -> one line on stderr and exit code 1 (as in :mod:`recommender.cli`)."""
     import functools
@@ -166,7 +180,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (AlsoseeError, OSError, ValueError, KeyError) as exc:
-            click.echo(f"alsosee: error: {exc}", err=True)
+            click.echo(f"alsosee: error: {cli_message(exc)}", err=True)
             sys.exit(1)
 
     return wrapper

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 
-from . import artifact
 from .cli import DEFAULT_MODEL_DIR, _guarded
 from .errors import ArtifactError, CorpusError
 
@@ -40,6 +39,8 @@ def models() -> None:
 @_guarded
 def list_models(model_dir: Path, fmt: str) -> None:
     """The versions under --model, oldest first; * marks the current one."""
+    from . import artifact
+
     current = artifact.current_version(model_dir)
     rows = []
     for version in artifact.list_versions(model_dir):
@@ -67,6 +68,8 @@ def list_models(model_dir: Path, fmt: str) -> None:
 
 
 def _activate(model_dir: Path, version: str) -> None:
+    from . import artifact
+
     if version not in artifact.list_versions(model_dir):
         known = ", ".join(artifact.list_versions(model_dir)) or "none"
         raise ArtifactError(f"unknown model version {version!r} in {model_dir} (known: {known}); "
@@ -96,6 +99,8 @@ def activate(version: str, model_dir: Path) -> None:
 @_guarded
 def rollback(model_dir: Path) -> None:
     """Make the version before the current one current again."""
+    from . import artifact
+
     versions = artifact.list_versions(model_dir)
     current = artifact.current_version(model_dir)
     if current not in versions:
@@ -127,12 +132,22 @@ def publish(file: Path, model_dir: Path, state_db: Path | None) -> None:
     from .corpus import load_corpus
 
     articles, report = load_corpus(file)
+    for row in report.bad_date_rows:  # refused as over HTTP (training keeps them undated)
+        raise CorpusError(f"{row['file']}: line {row['line']}: id {row['id']!r}: published_at "
+                          f"{row['value']!r} cannot be parsed as a date (bad_date); "
+                          "nothing published")
     for row in report.skipped_rows:
         if row["reason"] != "duplicate":
             raise CorpusError(f"{row['file']}: line {row['line']}: id {row['id']!r}: "
                               f"{row['reason']}; nothing published")
     if len(articles) == 0:
         raise CorpusError(f"{file}: no articles; nothing published")
+    from .live import ArticleTooLargeError, check_body_sizes
+
+    try:
+        check_body_sizes(articles)  # the limit of every publish path, HTTP included
+    except ArticleTooLargeError as exc:
+        raise CorpusError(f"{file}: {exc}; nothing published") from None
     ids = _store(model_dir, state_db).publish(articles)
     click.echo(f"published {len(ids)} live article(s) from {file}")
 

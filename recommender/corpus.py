@@ -7,8 +7,10 @@ skipped, and why.
 Decisions (the contract other modules rely on):
 
 * Rows without an id are skipped (``missing_id``); rows whose title and body are both empty
-  after HTML -> text are skipped (``empty``); rows whose ``published_at`` cannot be parsed are
-  skipped (``bad_date``): the recommender must not guess dates. A *missing* date is kept as NaT.
+  after HTML -> text are skipped (``empty``). A *missing* date is kept as NaT, and so is one
+  that cannot be parsed: the recommender must not guess dates, and the date is optional, so
+  the article is kept undated, counted in ``bad_dates`` and listed in ``bad_date_rows``.
+  (Live writes, :func:`recommender.live.parse_articles`, refuse such a date instead.)
 * Duplicate ids (within a file or across files) keep the **latest version**: if both rows have
   a parseable ``modified_at`` the later one wins, else if both have a ``published_at`` the later
   one wins, else (and on ties) the row read last wins. Losers are counted in
@@ -118,12 +120,16 @@ class CorpusReport:
     unpublished : int
         Kept rows whose status is not ``published``.
     skipped : dict of str to int
-        Reason -> number of rows skipped (``missing_id``, ``empty``, ``bad_date``,
+        Reason -> number of rows skipped (``missing_id``, ``empty``,
         ``unpublished``/``not_a_post`` for WXR items).
     skipped_rows : list of dict
         ``{"file", "line", "id", "reason"}`` for skipped rows and dropped duplicates (``line``
         is the 1-based line for CSV/JSONL, the 1-based element for JSON arrays, Parquet rows,
         WXR items and in-memory records); capped at :data:`MAX_SKIPPED_ROWS` entries.
+    bad_dates : int
+        Kept rows whose ``published_at`` could not be parsed (kept without a date).
+    bad_date_rows : list of dict
+        ``{"file", "line", "id", "value"}`` of those rows, capped like ``skipped_rows``.
     """
 
     files: list[str] = field(default_factory=list)
@@ -133,6 +139,25 @@ class CorpusReport:
     unpublished: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    bad_dates: int = 0
+    bad_date_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def _bad_date(self, file: str, line: int, id_: str, value: Any) -> None:
+        self.bad_dates += 1
+        if len(self.bad_date_rows) < MAX_SKIPPED_ROWS:
+            self.bad_date_rows.append({"file": file, "line": line, "id": id_,
+                                       "value": str(value)})
+        logger.warning("%s: line %d: id %r: unparseable published_at %r; kept without a date",
+                       file, line, id_, value)
+
+    def bad_dates_line(self) -> str | None:
+        """One line on the articles kept without a date (None if there were none)."""
+        if not self.bad_dates:
+            return None
+        first = self.bad_date_rows[0]
+        return (f"unparseable published_at, kept without a date: {self.bad_dates} "
+                f"(first: {first['file']}:{first['line']} id={first['id']!r} "
+                f"value {first['value']!r})")
 
     def _skip(self, file: str, line: int, id_: str | None, reason: str, *, count: bool = True):
         if count:
@@ -156,6 +181,8 @@ class CorpusReport:
             f"rows skipped: {n_skipped}",
         ]
         lines += [f"  {reason}: {n}" for reason, n in sorted(self.skipped.items())]
+        if self.bad_dates:
+            lines.append(str(self.bad_dates_line()))
         lines.append(f"duplicates dropped (older versions): {self.duplicates}")
         lines.append(f"not published (kept, never recommended): {self.unpublished}")
         listed = self.skipped_rows[:10]
@@ -358,6 +385,12 @@ def _parse_tags(v: Any) -> list[str]:
         if t:
             out.append(t)
     return out
+
+
+def _map_hint(target: str) -> dict[str, str]:
+    """How to map a differently named column onto ``target``, from Python and the CLI."""
+    return {"hint": f"map yours with columns={{'YOUR_COLUMN': {target!r}}}",
+            "cli_hint": f"map yours with --column YOUR_COLUMN={target}"}
 
 
 def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
@@ -623,12 +656,12 @@ class _Builder:
             if "id" not in seen:
                 raise CorpusError(
                     f"{source}: missing required column 'id' "
-                    f"(columns found: {', '.join(found) or 'none'}); map yours with columns="
+                    f"(columns found: {', '.join(found) or 'none'})", **_map_hint("id")
                 )
             if "title" not in seen and "body" not in seen:
                 raise CorpusError(
                     f"{source}: missing required column 'title' or 'body' (need at least one; "
-                    f"columns found: {', '.join(found)}); map yours with columns="
+                    f"columns found: {', '.join(found)})", **_map_hint("title")
                 )
         for k in found:
             if k not in CORE_COLUMNS and k not in self.extras:
@@ -647,12 +680,9 @@ class _Builder:
             try:
                 published = _parse_date(rec.get("published_at"))
             except _BadValue:
-                report._skip(source, line, rid, "bad_date")
-                logger.warning(
-                    "%s: line %d: id %r: unparseable published_at %r, row skipped",
-                    source, line, rid, rec.get("published_at"),
-                )  # fmt: skip
-                continue
+                # The date is optional: a bad one costs the article its date, not its place.
+                published = None
+                report._bad_date(source, line, rid, rec.get("published_at"))
             try:
                 tags = _parse_tags(rec.get("tags"))
             except _BadValue as e:

@@ -8,11 +8,31 @@ from __future__ import annotations
 
 
 class AlsoseeError(Exception):
-    """Base class of every error the library raises on purpose."""
+    """Base class of every error the library raises on purpose.
+
+    ``cli_message`` is the same message for a command-line user: where ``str()`` names a
+    Python keyword (``columns=``), it names the command's flag (``--column``).
+    """
+
+    _cli_message: str | None = None
+
+    @property
+    def cli_message(self) -> str:
+        return self._cli_message or str(self)
 
 
 class CorpusError(AlsoseeError, ValueError):
-    """A corpus file cannot be read or does not have the required shape."""
+    """A corpus file cannot be read or does not have the required shape.
+
+    ``hint`` (how to fix it from Python) and ``cli_hint`` (from the command line) end the
+    message after a semicolon.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 cli_hint: str | None = None) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        if cli_hint:
+            self._cli_message = f"{message}; {cli_hint}"
 
 
 class InvalidParameterError(AlsoseeError, ValueError):
@@ -30,6 +50,10 @@ class InvalidParameterError(AlsoseeError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class TooLargeError(InvalidParameterError):
+    """A value is over a size limit, which the message names (HTTP: a 413 problem)."""
 
 
 class UnusableValueError(InvalidParameterError):

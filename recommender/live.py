@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,9 +44,15 @@ import scipy.sparse as sp
 
 from .corpus import CORE_COLUMNS, articles_from_records
 from .db import StateDB, register_schema
-from .errors import CorpusError, InvalidParameterError, UnknownArticleError
-from .model import Recommendation, RelatedStories, _iso, _none_if_missing, top_k, validate_k
+from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
 from .urls import is_safe_link
+from .values import _iso, _none_if_missing
+
+if TYPE_CHECKING:
+    from .model import Recommendation, RelatedStories
+
+# recommender.model (scikit-learn) is imported by the functions that query: publishing
+# (`alsosee publish`, a cron job) does not need it and starts without it.
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +72,8 @@ __all__ = [
     "parse_articles",
 ]
 
-#: Longest body (characters, after HTML removal) a live article may have.
+#: Longest body (characters, after HTML removal) a live article may have, whichever way it
+#: is published (HTTP PUT or batch, ``alsosee publish``, ``alsosee sync``).
 MAX_BODY_CHARS = 200_000
 #: Longest title (characters).
 MAX_TITLE_CHARS = 1_000
@@ -104,6 +111,23 @@ class InvalidArticleError(InvalidParameterError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ArticleTooLargeError(InvalidArticleError, TooLargeError):
+    """An article's body is longer than :data:`MAX_BODY_CHARS` (HTTP: a 413 naming it)."""
+
+
+def check_body_sizes(articles: pd.DataFrame, *, batch: bool = False) -> None:
+    """Refuse any article whose body (as stored, after HTML removal) is over the limit."""
+    lengths = articles["body"].str.len().fillna(0).to_numpy()
+    over = np.flatnonzero(lengths > MAX_BODY_CHARS)
+    if len(over):
+        i = int(over[0])
+        prefix = f"articles[{i}]." if batch else ""
+        raise ArticleTooLargeError(
+            f"{prefix}body", f"is too large: {int(lengths[i]):,} characters (article "
+            f"{articles['id'].iat[i]!r}); an article's body may have at most "
+            f"{MAX_BODY_CHARS:,} characters")
 
 
 # ------------------------------------------------------------------ validation
@@ -158,8 +182,6 @@ def _check_record(rec: Any, prefix: str) -> dict[str, Any]:
     if body is not None:
         if not isinstance(body, str):
             raise bad("body", f"must be a string, got {json_type_name(body)}")
-        if len(body) > MAX_BODY_CHARS:
-            raise bad("body", f"is too large: {len(body)} characters; at most {MAX_BODY_CHARS}")
     published_at = rec.get("published_at")
     if published_at is not None and not isinstance(published_at, str):
         raise bad("published_at",
@@ -228,6 +250,10 @@ def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFra
         frame, report = articles_from_records(checked, source="request")
     except CorpusError as exc:  # defensive: the checks above should make this unreachable
         raise InvalidArticleError("articles", str(exc)) from exc
+    if report.bad_date_rows:  # a corpus keeps such an article undated; a live write is refused
+        first = report.bad_date_rows[0]
+        prefix = f"articles[{int(first['line']) - 1}]." if batch else ""
+        raise InvalidArticleError(f"{prefix}published_at", _SKIP_MESSAGES["bad_date"])
     if report.skipped_rows:
         first = report.skipped_rows[0]
         index = int(first["line"]) - 1
@@ -237,6 +263,7 @@ def parse_articles(records: Sequence[Any], *, batch: bool = False) -> pd.DataFra
         if reason == "duplicate":
             raise InvalidArticleError(f"{prefix}id", f"{first['id']!r} appears more than once")
         raise InvalidArticleError(f"{prefix}{name}", _SKIP_MESSAGES.get(reason, reason))
+    check_body_sizes(frame, batch=batch)
     return frame
 
 
@@ -494,6 +521,8 @@ class LiveSnapshot:
         return np.bincount(rows, weights=values, minlength=self.n_live).astype(np.float32)
 
     def recommendation(self, row: int, score: float) -> Recommendation:
+        from .model import Recommendation
+
         rec = self.records[row]
         return Recommendation(
             id=rec["id"], title=rec.get("title") or "", url=rec.get("url"),
@@ -652,6 +681,8 @@ def live_candidates(live: LiveSnapshot, query: sp.spmatrix | tuple[np.ndarray, n
                     n: int,
                     exclude: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The best ``n`` live rows for a query vector (a small sparse product), published only."""
+    from .model import top_k
+
     scores = live.scores(query)
     if scores.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -675,6 +706,8 @@ def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: tuple[np.ndarr
 def merged_related(model: RelatedStories, live: LiveSnapshot, article_id: str,
                    k: int = 5) -> list[Recommendation]:
     """``model.related`` with the live articles merged in (see the module docstring)."""
+    from .model import validate_k
+
     k = validate_k(k)
     terms = query_terms(model, live, article_id)  # 404 for unpublished/unknown ids
     query = live.vector(article_id) if live.has(article_id) else None
@@ -687,6 +720,8 @@ def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str
                            body: str = "", k: int = 5,
                            tags: Sequence[str] = ()) -> list[Recommendation]:
     """``model.related_to_text`` with the live articles merged in."""
+    from .model import validate_k
+
     k = validate_k(k)
     query = model.vectorize_draft(title, body, tags)
     corpus = corpus_candidates(model, live, k, query=query)

@@ -7,6 +7,7 @@ import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,25 @@ SAMPLE_NAME = "globalvoices-2012-05.jsonl"
 
 
 def default_corpus() -> Path:
-    """Path of the bundled sample corpus (``data/`` of the source checkout)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "data" / SAMPLE_NAME, here / "data" / SAMPLE_NAME):
+    """Path of the bundled sample corpus.
+
+    An installed wheel carries it as ``recommender/_sample/``; a source checkout (also an
+    editable install) reads it from ``data/``, its home in the repository.
+    """
+    shipped = Path(str(resources.files(__package__).joinpath("_sample", SAMPLE_NAME)))
+    in_checkout = Path(__file__).resolve().parent.parent / "data" / SAMPLE_NAME
+    for candidate in (shipped, in_checkout):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"the bundled sample {SAMPLE_NAME} was not found next to the package; "
+        f"the bundled sample {SAMPLE_NAME} was not found in the package; "
         "pass a corpus file explicitly"
     )
+
+
+def _first_bad_date(corpus: dict[str, Any]) -> str:
+    row = corpus["bad_date_rows"][0]
+    return f"{row['file']}:{row['line']} id {row['id']!r}, value {row['value']!r}"
 
 
 def peak_rss_mib() -> float:
@@ -56,6 +67,8 @@ class TrainResult:
             f"skipped {sum(c['skipped'].values())}"
             + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(c['skipped'].items()))})"
                if c["skipped"] else ""),
+            *([f"  {c['bad_dates']} article(s) kept without a date: unparseable published_at "
+               f"(first: {_first_bad_date(c)})"] if c.get("bad_dates") else []),
             f"  duplicate ids replaced by a later version: {c['duplicates']}; "
             f"not published (kept, never recommended): {c['unpublished']}",
             *([f"live state folded in: {r['live']['added']} added, {r['live']['replaced']} "

@@ -89,8 +89,8 @@ def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
         "CORS_ORIGINS": "*",
     }
     config_file = os.environ.get(ENV_CONFIG)
-    if config_file:
-        settings.update(_load_toml(config_file))
+    file_values = _load_toml(config_file) if config_file else {}
+    settings.update(file_values)
     if os.environ.get(ENV_MODEL_DIR):
         settings["MODEL_DIR"] = os.environ[ENV_MODEL_DIR]
     if os.environ.get(ENV_MAX_BODY_BYTES):
@@ -103,7 +103,7 @@ def _settings(test_config: Mapping[str, Any] | None) -> dict[str, Any]:
     settings["MAX_CONTENT_LENGTH"] = _positive_int(
         settings["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH / ALSOSEE_MAX_BODY_BYTES"
     )
-    _ops_settings.resolve(settings, overrides=test_config)
+    _ops_settings.resolve(settings, file_values=file_values, overrides=test_config)
     return settings
 
 

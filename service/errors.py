@@ -32,6 +32,7 @@ from recommender.errors import (
     AlsoseeError,
     InvalidParameterError,
     StateError,
+    TooLargeError,
     UnknownArticleError,
     UnusableValueError,
 )
@@ -112,6 +113,21 @@ def _handle_unusable_value(exc: UnusableValueError) -> Response:
                                     title="Unusable value", field=exc.field))
 
 
+def _handle_too_large(exc: TooLargeError) -> Response:
+    return problem_response(Problem(413, exc.message, slug="too-large", title="Content too large",
+                                    field=exc.field))
+
+
+def _body_limit_detail() -> str:
+    """The 413 of a request body over its byte limit, naming the limit and its setting."""
+    limit = request.max_content_length
+    setting = ("ALSOSEE_MAX_BODY_BYTES" if limit == current_app.config.get("MAX_CONTENT_LENGTH")
+               else "ALSOSEE_MAX_BATCH_BYTES")
+    size = (f"is {request.content_length:,} bytes" if request.content_length
+            else "is too large")
+    return f"The request body {size}; this endpoint accepts at most {limit:,} bytes ({setting})."
+
+
 def _handle_alsosee_error(exc: AlsoseeError) -> Response:
     return problem_response(Problem(400, str(exc), slug="invalid-request", title="Invalid request"))
 
@@ -143,9 +159,11 @@ def _handle_http_exception(exc: HTTPException) -> Response:
         for name, value in exc.get_headers()
         if name.lower() not in _BODY_HEADERS
     ]
-    return problem_response(
-        Problem(status, exc.description or HTTP_STATUS_CODES.get(status, ""), headers=headers)
-    )
+    if status == 413 and has_request_context() and request.max_content_length:
+        detail = _body_limit_detail()
+    else:
+        detail = exc.description or HTTP_STATUS_CODES.get(status, "")
+    return problem_response(Problem(status, detail, headers=headers))
 
 
 def _handle_unexpected(exc: Exception) -> Response:
@@ -165,6 +183,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(UnknownArticleError, _handle_unknown_article)
     app.register_error_handler(InvalidParameterError, _handle_invalid_parameter)
     app.register_error_handler(UnusableValueError, _handle_unusable_value)
+    app.register_error_handler(TooLargeError, _handle_too_large)
     app.register_error_handler(StateError, _handle_state_error)
     app.register_error_handler(AlsoseeError, _handle_alsosee_error)
     app.register_error_handler(HTTPException, _handle_http_exception)

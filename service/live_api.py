@@ -1,7 +1,8 @@
 """Live publishing over HTTP (API key required) and model administration.
 
 * ``PUT /v1/articles/<id>`` - add or replace one article (JSON object; ``id`` optional, must
-  match the path when given);
+  match the path when given; body up to ``MAX_BATCH_BYTES``, so that an article's own limit,
+  ``MAX_BODY_CHARS`` characters of body on every publish path, is the one that applies);
 * ``DELETE /v1/articles/<id>`` - unpublish (a corpus article too): never recommended again,
   queries for it answer 404;
 * ``POST /v1/articles:batch`` - ``{"articles": [...], "unpublish": ["id", ...]}`` in one
@@ -10,7 +11,7 @@
   worker, and ask every other worker to do the same.
 
 A malformed article is a 400 problem whose ``field`` names the culprit (``published_at``,
-``articles[3].title``); nothing is stored then.
+``articles[3].title``), a body over ``MAX_BODY_CHARS`` a 413; nothing is stored then.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ bp = Blueprint("live", __name__, url_prefix="/v1")
 openapi.common_responses(bp, {"503": "StateUnavailable"})
 
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _batch_bytes() -> int:
+    return int(current_app.config.get("MAX_BATCH_BYTES", DEFAULT_MAX_BATCH_BYTES))
 
 
 def _store() -> LiveStore:
@@ -88,6 +93,9 @@ def put_article(article_id: str):
                 unpublished: {type: array, items: {type: string}}
     """
     article_id = validation.article_id(article_id)
+    # The article's own size limit (MAX_BODY_CHARS, the same on every publish path) decides,
+    # not the query limit: a body at that limit, JSON-escaped, can exceed MAX_CONTENT_LENGTH.
+    request.max_content_length = _batch_bytes()
     payload = validation.json_object(request)
     given = payload.get("id")
     if given is not None and str(given) != article_id:
@@ -180,8 +188,7 @@ def batch():
                 unpublished: {type: array, items: {type: string}}
     """
     # A CMS back-fill is larger than a query: its own (configurable) body limit.
-    request.max_content_length = int(current_app.config.get("MAX_BATCH_BYTES",
-                                                            DEFAULT_MAX_BATCH_BYTES))
+    request.max_content_length = _batch_bytes()
     payload = validation.json_object(request)
     unknown = sorted(set(payload) - {"articles", "unpublish"})
     if unknown:

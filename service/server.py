@@ -25,6 +25,7 @@ import logging.config
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -177,6 +178,23 @@ def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one clear line when the address cannot be listened on (in use, not ours),
+    rather than gunicorn's retries and a page of log lines."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # as gunicorn binds: a port whose old connections linger in TIME_WAIT is free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {_bind(host, port)}: {exc.strerror or exc} "
+                          "(another server on that port? choose another with --port or "
+                          "ALSOSEE_PORT)") from None
+
+
 def ensure_model(model_dir: str) -> None:
     """Train the bundled sample into ``model_dir`` when it holds no model."""
     from recommender import artifact
@@ -201,7 +219,7 @@ def check_api_keys() -> None:
                                             file_values=file_values)
         keys = parse_keys(app_settings.get("API_KEYS"))
     except (ValueError, RuntimeError) as exc:
-        sys.exit(f"alsosee: {ENV_API_KEYS} / api_keys: {exc}")
+        sys.exit(f"alsosee: error: {ENV_API_KEYS} / api_keys: {exc}")
     if not keys:
         log.warning("no API key configured (%s or api_keys): writes, previews (status=any), "
                     "debug and the editorial lists are refused", ENV_API_KEYS)
@@ -292,8 +310,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         opts = server_options(vars(args))
-    except (ValueError, RuntimeError) as exc:
-        parser.error(str(exc))
+        from service import _settings
+
+        _settings(None)  # the app's settings too: a bad value fails here, not in each worker
+        check_port(opts["HOST"], opts["PORT"])
+    except (ValueError, RuntimeError, OSError) as exc:
+        # One line, as every alsosee command reports errors (not a usage block, not logs).
+        sys.stderr.write(f"alsosee: error: {exc}\n")
+        sys.exit(1)
     logging.config.dictConfig(logconfig(opts["LOG_LEVEL"]))
     run(opts["MODEL_DIR"], opts["HOST"], opts["PORT"], opts["WORKERS"], opts["THREADS"],
         opts["TIMEOUT"], graceful_timeout=opts["GRACEFUL_TIMEOUT"], log_level=opts["LOG_LEVEL"],

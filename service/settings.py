@@ -109,7 +109,7 @@ APP_SETTINGS: tuple[Setting, ...] = (
     Setting("RATE_LIMIT_STORAGE", "ALSOSEE_RATE_LIMIT_STORAGE", "rate_limit_storage",
             "memory://", _str, "flask-limiter storage URI (e.g. `redis://host:6379`)"),
     Setting("MAX_BATCH_BYTES", "ALSOSEE_MAX_BATCH_BYTES", "max_batch_bytes", 16 * 1024 * 1024,
-            _int(1), "body limit of `POST /v1/articles:batch` (bytes)"),
+            _int(1), "body limit of `PUT /v1/articles/<id>` and `POST /v1/articles:batch` (bytes)"),
 )
 
 #: Settings of the server process (read by ``service.server``; command-line flags win).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -115,8 +116,9 @@ def test_column_mapping_and_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["corpus"]["rows_read"] == 4
-    assert data["corpus"]["rows_kept"] == 2
-    assert data["corpus"]["skipped"] == {"bad_date": 1, "empty": 1}
+    assert data["corpus"]["rows_kept"] == 3
+    assert data["corpus"]["skipped"] == {"empty": 1}
+    assert data["corpus"]["bad_dates"] == 1
     result = CliRunner().invoke(cli, ["related", "1", "--model", str(tmp_path / "m"),
                                       "--format", "json"])
     assert json.loads(result.output)["related"][0]["id"] == "2"
@@ -124,7 +126,8 @@ def test_column_mapping_and_report(tmp_path: Path) -> None:
 
 @pytest.mark.server
 def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
-    """The README's main command: `alsosee serve` on an empty model dir works end to end."""
+    """The README's main command: `alsosee serve` with no model in the default ./models trains
+    the sample there, then serves it."""
     import os
     import signal
     import socket
@@ -141,9 +144,8 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender", "serve", "--model", str(tmp_path / "models"),
-             "--port", str(port), "--workers", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "recommender", "serve", "--port", str(port), "--workers", "1"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 90
@@ -171,3 +173,169 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------ operator errors
+def serve_env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    return {**env, **extra}
+
+
+def run_serve(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "recommender", "serve", *args],
+                          capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env=serve_env(**env))
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alsosee: error: "), proc.stderr
+    return lines[0]
+
+
+def test_serve_refuses_a_missing_model_dir_it_was_given(tmp_path: Path) -> None:
+    typo = tmp_path / "srv" / "typo-modles"
+    line = one_error_line(run_serve("--model", str(typo), cwd=tmp_path))
+    assert f"no model in {typo}" in line and "--train-sample" in line
+    line = one_error_line(run_serve(cwd=tmp_path, ALSOSEE_MODEL_DIR=str(typo)))
+    assert f"no model in {typo}" in line
+    assert not typo.exists() and not (tmp_path / "models").exists()
+
+
+def busy_port() -> tuple[socket.socket, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock, sock.getsockname()[1]
+
+
+def test_serve_train_sample_then_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    models = tmp_path / "chosen"
+    sock, port = busy_port()
+    with sock:
+        proc = run_serve("--model", str(models), "--train-sample", "--port", str(port),
+                         cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "training the bundled sample first" in proc.stderr  # --train-sample did
+        assert (models / "current").is_file()
+        # with the model there, the busy port is all it says
+        line = one_error_line(run_serve("--model", str(models), "--port", str(port),
+                                        cwd=tmp_path))
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ("workerz = 3\n", "unknown key 'workerz'"),
+    ('cache_max_age = "soon"\n', "cache_max_age (config file): expected an integer >= 0"),
+    ("port = -1\n", "port (config file): expected an integer >= 0"),
+    ("workers = [\n", "invalid TOML"),
+    ('api_keys = ["desk:short"]\n', "API key 'desk' has a 5-character secret"),
+])
+def test_serve_bad_config_is_one_line(trained_model_dir: Path, tmp_path: Path, toml: str,
+                                      expected: str) -> None:
+    config = tmp_path / "alsosee.toml"
+    config.write_text(toml)
+    line = one_error_line(run_serve("--model", str(trained_model_dir), cwd=tmp_path,
+                                    ALSOSEE_CONFIG=str(config)))
+    assert expected in line
+
+
+def test_missing_column_hint_names_the_flag_on_the_cli(tmp_path: Path) -> None:
+    from recommender.corpus import load_corpus
+    from recommender.errors import CorpusError
+
+    src = tmp_path / "export.csv"
+    src.write_text("post_id,headline\n1,Flood in Dhaka\n")
+    proc = run_cli("train", str(src), "--out", str(tmp_path / "m"), "--quiet")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(
+        "missing required column 'id' (columns found: post_id, headline); "
+        "map yours with --column YOUR_COLUMN=id"), proc.stderr
+    with pytest.raises(CorpusError, match=r"map yours with columns=\{'YOUR_COLUMN': 'id'\}$"):
+        load_corpus(src)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["related", "gv-316447", "--half-life", "abc"], "alsosee: error: --half-life: must be a "),
+    (["related", "gv-316447", "-k", "500"], "alsosee: error: -k: must be between 1 and 100"),
+    (["train", "--title-weight", "-1", "--quiet"], "alsosee: error: --title-weight: must be "),
+])
+def test_errors_name_the_flag_not_the_python_name(trained_model_dir: Path, tmp_path: Path,
+                                                  args: list[str], expected: str) -> None:
+    where = ["--model", str(trained_model_dir)] if args[0] == "related" else \
+        ["--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(cli, [*args, *where])
+    assert result.exit_code == 1 and result.output.startswith(expected), result.output
+
+
+def test_an_unparseable_date_keeps_the_article_undated(tmp_path: Path) -> None:
+    src = tmp_path / "archive.jsonl"
+    rows = [{"id": "a", "title": "Flood in Dhaka", "body": "River flood forces evacuation",
+             "published_at": "1998-24-06T01:53:00"},
+            {"id": "b", "title": "Dhaka flood aftermath", "body": "Evacuation after the flood",
+             "published_at": "1998-06-24T01:53:00Z"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_cli("train", str(src), "--out", str(tmp_path / "m"))
+    assert proc.returncode == 0, proc.stderr
+    assert "rows read 2, kept 2, skipped 0" in proc.stdout
+    assert (f"1 article(s) kept without a date: unparseable published_at (first: {src}:1 "
+            "id 'a', value '1998-24-06T01:53:00')") in proc.stdout
+    proc = run_cli("related", "b", "--model", str(tmp_path / "m"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (linked,) = json.loads(proc.stdout)["related"]
+    assert linked["id"] == "a" and linked["published_at"] is None
+
+
+# ------------------------------------------------------------------ start-up cost
+HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib", "recommender.model")
+
+
+def imported_after(code: str, cwd: Path) -> set[str]:
+    """The heavy modules a fresh interpreter has imported after running *code*."""
+    probe = (f"{code}\nimport sys\nprint(' '.join(sorted(m for m in sys.modules "
+             f"if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_the_cli_and_its_help_import_nothing_heavy(tmp_path: Path) -> None:
+    assert imported_after("import recommender.cli", tmp_path) == set()
+    help_run = ("import contextlib, io\nfrom recommender.cli import main\n"
+                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):"
+                "\n    main(['--help'])")
+    assert imported_after(help_run, tmp_path) == set()
+
+
+def test_cron_commands_do_not_import_the_model(tmp_path: Path) -> None:
+    """takedown/pin with --force or --list and publish need no scikit-learn."""
+    article = tmp_path / "a.jsonl"
+    article.write_text(json.dumps({"id": "cron-1", "title": "Floods in Dhaka"}) + "\n")
+    models = str(tmp_path / "models")
+    for argv in (["takedown", "x-1", "--force", "--reason", "test", "--model", models],
+                 ["pin", "--list", "--model", models],
+                 ["publish", str(article), "--model", models]):
+        code = ("import contextlib\nfrom recommender.cli import main\n"
+                f"with contextlib.suppress(SystemExit):\n    main({argv!r})")
+        heavy = imported_after(code, tmp_path)
+        assert not heavy & {"sklearn", "recommender.model", "flask", "joblib"}, (argv, heavy)
+
+
+def test_lazy_commands_are_listed_with_their_own_help() -> None:
+    from recommender import artifact
+    from recommender.cli import DEFAULT_KEEP, LAZY_COMMANDS, cli
+    from recommender.cli_editorial import _FLAGS
+    from recommender.ranking import RankingOptions
+
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    for name, (_, short_help) in LAZY_COMMANDS.items():
+        command = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(1000) == short_help, name
+        assert re.search(rf"^  {re.escape(name)}\s+\S", listing, re.M), name
+    assert DEFAULT_KEEP == artifact.DEFAULT_KEEP
+    assert set(_FLAGS) == set(RankingOptions.names()) - {"k"}, "every option needs a CLI flag"

@@ -105,6 +105,24 @@ def test_publish_bad_file_stores_nothing(models, tmp_path):
     assert result.exit_code == 1
 
 
+def test_publish_has_the_http_body_limit(models, tmp_path):
+    from recommender.live import MAX_BODY_CHARS
+
+    root, _ = models
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text(json.dumps({"id": "at-limit", "title": "t", "body": "é" * MAX_BODY_CHARS})
+                      + "\n" + json.dumps({"id": "over", "title": "t", "body": "é" * 225_000})
+                      + "\n", encoding="utf-8")
+    result = run("publish", str(corpus), "--model", str(root))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"alsosee: error: {corpus}: body is too large: 225,000 "
+                                    "characters (article 'over')"), result.output
+    assert "at most 200,000 characters" in result.output
+    assert LiveStore(StateDB(root / "state.db").init()).counts()["published"] == 0
+    corpus.write_text(corpus.read_text(encoding="utf-8").splitlines()[0], encoding="utf-8")
+    assert run("publish", str(corpus), "--model", str(root)).exit_code == 0
+
+
 def test_train_include_live(tmp_path, sample_articles):
     corpus = tmp_path / "corpus.jsonl"
     rows = sample_articles.head(40)

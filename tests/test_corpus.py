@@ -441,7 +441,7 @@ def test_duplicates_keep_latest(tmp_path):
     assert df["id"].is_unique
 
 
-def test_empty_rows_bad_dates_and_missing_ids_are_skipped_and_listed(tmp_path):
+def test_empty_rows_and_missing_ids_are_skipped_bad_dates_kept_undated(tmp_path):
     p = tmp_path / "mixed.jsonl"
     rows = [
         {"id": "ok", "title": "Fine", "published_at": "2024-01-01"},
@@ -452,10 +452,15 @@ def test_empty_rows_bad_dates_and_missing_ids_are_skipped_and_listed(tmp_path):
     ]
     write_jsonl(p, rows)
     df, rep = load_corpus(p)
-    assert df["id"].tolist() == ["ok", "ok2"]
-    assert rep.skipped == {"empty": 1, "bad_date": 1, "missing_id": 1}
+    assert df["id"].tolist() == ["ok", "baddate", "ok2"]
+    assert df["published_at"].isna().tolist() == [False, True, True]
+    assert rep.skipped == {"empty": 1, "missing_id": 1}
     listed = {(r["line"], r["id"], r["reason"]) for r in rep.skipped_rows}
-    assert listed == {(2, "empty", "empty"), (3, "baddate", "bad_date"), (4, None, "missing_id")}
+    assert listed == {(2, "empty", "empty"), (4, None, "missing_id")}
+    assert rep.bad_dates == 1
+    assert rep.bad_date_rows == [{"file": str(p), "line": 3, "id": "baddate",
+                                  "value": "last Tuesday"}]
+    assert "unparseable published_at, kept without a date: 1" in rep.summary()
     assert all(r["file"].endswith("mixed.jsonl") for r in rep.skipped_rows)
     assert rep.rows_read == rep.rows_kept + sum(rep.skipped.values()) + rep.duplicates
 
