@@ -31,6 +31,7 @@ from .errors import InvalidParameterError, UnknownArticleError, UnusableValueErr
 from .explain import explain_vectors
 from .model import RelatedStories, _none_if_missing, iso_from_ns
 from .ranking import FEEDBACK_DOCS, NAT, RankingOptions
+from .urls import canonical_url, url_key, url_matches
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,6 @@ _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _norm_url(url: Any) -> str | None:
-    if not isinstance(url, str) or not url.strip():
-        return None
-    return url.strip().rstrip("/")
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -85,7 +80,7 @@ class CorpusView:
         self.article_cache: dict[int, dict[str, Any]] = {}
         self.url_rows: dict[str, list[int]] = {}
         for row, url in enumerate(meta["url"]):
-            key = _norm_url(url)
+            key = canonical_url(url)
             if key:
                 self.url_rows.setdefault(key, []).append(row)
 
@@ -157,7 +152,7 @@ class Universe:
             self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live_tags])
             self.url_rows = {key: list(rows) for key, rows in view.url_rows.items()}
             for i, rec in enumerate(records):
-                key = _norm_url(rec.get("url"))
+                key = canonical_url(rec.get("url"))
                 if key:
                     self.url_rows.setdefault(key, []).append(n + i)
             published = np.concatenate([view.published, np.asarray(live.candidate, dtype=bool)])
@@ -655,7 +650,7 @@ class Recommender:
         mask = np.zeros(uni.n, dtype=bool)
         for key, item in snap.takedowns.items():
             if item.kind == "url":
-                mask[uni.url_rows.get(_norm_url(key) or "", [])] = True
+                mask[url_matches(uni.url_rows, key) or []] = True
             else:
                 # Both the corpus row and a live version of the same id.
                 row = self.model.row_of_.get(key)
@@ -1094,13 +1089,20 @@ class Recommender:
                  live: Any = None) -> Takedown:
         """Take down an article id or URL (unknown ones only with ``force``)."""
         editorial = self._require_editorial()
-        if not force and isinstance(key, str):
-            uni = self.universe(live)
-            known = (key in self.model.row_of_ or uni.row_of(key) is not None
-                     if key_kind(key) == "id" else (_norm_url(key) or "") in uni.url_rows)
-            if not known:
-                raise UnknownArticleError(key)
+        if not force and isinstance(key, str) and not self.takedown_matches(key, live):
+            raise UnknownArticleError(key)
+        if isinstance(key, str) and key_kind(key) == "url":
+            # Stored as the address it matched (``?ref=x`` dropped when that is what matched).
+            key = url_key(self.universe(live).url_rows, key) or key
         return editorial.takedown(key, reason, by=by)
+
+    def takedown_matches(self, key: str, live: Any = None) -> int:
+        """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
+        uni = self.universe(live)
+        if key_kind(key) == "url":
+            return len(url_matches(uni.url_rows, key) or [])
+        rows = {self.model.row_of_.get(key), uni.row_of(key)} - {None}
+        return len(rows)
 
     def undo_takedown(self, key: str, by: str | None = None) -> bool:
         return self._require_editorial().undo_takedown(key, by=by)

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from recommender.urls import canonical_url, url_matches
 from service import validation
 from service.api import related_for_article
 from service.errors import Problem, invalid_parameter
@@ -65,22 +66,18 @@ def widget_js():
 
 
 def _url_index(owner: Any, pairs: Any, key: str) -> dict[str, str]:
-    """URL -> article id, built once per *owner* (a loaded model or a live snapshot)."""
+    """Canonical URL -> article id, built once per *owner* (a loaded model or a live
+    snapshot)."""
     cached = current_app.extensions.get(key)
     if cached is not None and cached[0] is owner:
         return cached[1]
     index: dict[str, str] = {}
     for article_id, url in pairs:
-        if isinstance(url, str) and url:
-            index.setdefault(url, article_id)
+        key = canonical_url(url)
+        if key:
+            index.setdefault(key, article_id)
     current_app.extensions[key] = (owner, index)
     return index
-
-
-def _url_variants(url: str) -> list[str]:
-    """The URL as given, then with/without a trailing slash (CMSs disagree on it)."""
-    stripped = url.rstrip("/")
-    return [url, stripped, stripped + "/"]
 
 
 def find_article_by_url(url: str) -> str:
@@ -95,11 +92,10 @@ def find_article_by_url(url: str) -> str:
     indexes.append(_url_index(view.loaded, zip(model.ids_, model.meta_["url"], strict=True),
                               _URL_INDEX_KEY))
     for index in indexes:
-        for candidate in _url_variants(url):
-            article_id = index.get(candidate)
-            if article_id is not None and not (live is not None
-                                               and live.is_unpublished(article_id)):
-                return article_id
+        article_id = url_matches(index, url)
+        if article_id is not None and not (live is not None
+                                           and live.is_unpublished(article_id)):
+            return article_id
     raise Problem(404, f"no article has the URL {url!r}", slug="unknown-article",
                   title="Unknown article", field="url")
 
