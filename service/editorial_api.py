@@ -1,8 +1,9 @@
 """Editorial controls over HTTP: takedowns, pins and blocks (``/v1``).
 
-Reads are open (unless ``READ_REQUIRES_KEY``); every write needs ``Authorization: Bearer
-<key>`` (:mod:`service.auth`) and is one atomic transaction in the state database: a
-rejected request (bad key, unknown id, malformed body) changes nothing.
+Reads need a key unless ``READ_REQUIRES_KEY`` is false (takedowns carry reasons and
+authors); every write needs ``Authorization: Bearer <key>`` (:mod:`service.auth`) and is one
+atomic transaction in the state database: a rejected request (bad key, unknown id, malformed
+body) changes nothing.
 
 * ``GET /v1/takedowns``; ``PUT /v1/takedowns/<id>`` ``{"reason": "...", "force": false}``
   (``<id>`` may be an article URL; ``force`` allows ids the model does not know yet);

@@ -238,8 +238,30 @@ def test_no_key_is_said_once_at_start_up(models: Path, tmp_path: Path) -> None:
         refused = requests.put(f"{live.base}/v1/articles/x", json={"title": "t"},
                                headers={"Authorization": "Bearer desk:"}, timeout=10)
         _assert_problem(refused, (403,))
+        # What the log line says of the editorial lists is what the server does.
+        _assert_problem(requests.get(f"{live.base}/v1/takedowns", timeout=10), (401,))
         log = live.log()
     assert log.count("no API key configured") == 1, log
+    assert "the editorial lists are refused" in log, log
+    env["ALSOSEE_READ_REQUIRES_KEY"] = "false"
+    with live_server(models, tmp_path / "open.log", env=env) as live:
+        assert requests.get(f"{live.base}/v1/takedowns", timeout=10).json() == {"takedowns": []}
+        log = live.log()
+    assert "the editorial lists stay open" in log and "lists are refused" not in log, log
+
+
+def test_takedown_list_needs_a_key_by_default(models: Path, tmp_path: Path) -> None:
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path)) as live:
+        put = requests.put(f"{live.base}/v1/takedowns/{NEIGHBOUR}", headers=AUTH, timeout=10,
+                           json={"reason": "court order 7/2012, asked by J. Doe"})
+        assert put.status_code == 200, put.text
+        for path in ("/v1/takedowns", "/v1/pins", "/v1/blocks",
+                     f"/v1/articles/{ARTICLE}/pins", f"/v1/articles/{ARTICLE}/blocks"):
+            anonymous = requests.get(f"{live.base}{path}", timeout=10)
+            _assert_problem(anonymous, (401,))
+            assert "J. Doe" not in anonymous.text
+        keyed = requests.get(f"{live.base}/v1/takedowns", headers=AUTH, timeout=10)
+        assert keyed.json()["takedowns"][0]["reason"].endswith("J. Doe")
 
 
 # ------------------------------------------------------ a bad `current`, a restarted worker
