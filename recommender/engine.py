@@ -1096,6 +1096,12 @@ class Recommender:
             key = url_key(self.universe(live).url_rows, key) or key
         return editorial.takedown(key, reason, by=by)
 
+    def is_taken_down(self, article_id: str, live: Any = None) -> bool:
+        """Whether a takedown (of its id or of its URL) hides ``article_id`` itself."""
+        uni = self.universe(live)
+        row = uni.row_of(article_id)
+        return row is not None and bool(self._killed_mask(self._snapshot(), uni)[row])
+
     def takedown_matches(self, key: str, live: Any = None) -> int:
         """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
         uni = self.universe(live)

@@ -165,6 +165,8 @@ def oembed():
         $ref: "#/components/responses/BadRequest"
       "404":
         $ref: "#/components/responses/NotFound"
+      "410":
+        $ref: "#/components/responses/Gone"
       "501":
         $ref: "#/components/responses/NotImplemented"
       "503":

@@ -377,6 +377,42 @@ def test_takedown_by_url_matches_every_variant(models: Path, tmp_path: Path) -> 
         assert _shown(base) == {"False"}
 
 
+ARTICLE_URL = ("http://globalvoicesonline.org/2012/05/01/"
+               "colombia-french-journalist-romeo-langlois-kidnapped/")
+
+
+def test_a_taken_down_article_has_no_public_list(models: Path, tmp_path: Path) -> None:
+    from service.client import quote_id
+
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:
+        base = live.base
+        own = {"related": f"{base}/v1/articles/{ARTICLE}/related",
+               "related.html": f"{base}/v1/articles/{ARTICLE}/related.html",
+               "oembed": f"{base}/oembed?url={ARTICLE_URL}"}
+        for name, url in own.items():  # answered (and cached) before the takedown
+            assert requests.get(url, timeout=10).status_code == 200, name
+        # By id, then by a variant of its URL.
+        for key in (ARTICLE, ARTICLE_URL.replace("http://", "https://www.")):
+            put = requests.put(f"{base}/v1/takedowns/{quote_id(key)}", headers=AUTH,
+                               json={"reason": "legal"}, timeout=10)
+            assert put.status_code == 200, put.text
+            for name, url in own.items():
+                for _ in range(4):  # every worker
+                    gone = requests.get(url, headers={"Connection": "close"}, timeout=10)
+                    _assert_problem(gone, (410,))
+                    assert "Langlois" not in gone.text, name
+            # An editor's preview still shows it.
+            preview = requests.get(own["related"], params={"status": "any"}, headers=AUTH,
+                                   timeout=10)
+            assert preview.status_code == 200 and preview.json()["article"]["id"] == ARTICLE
+            _assert_problem(requests.get(own["related"], params={"status": "any"}, timeout=10),
+                            (401,))
+            undo = requests.delete(f"{base}/v1/takedowns/{quote_id(key)}", headers=AUTH,
+                                   timeout=10)
+            assert undo.status_code == 204, undo.text
+            assert requests.get(own["related"], timeout=10).status_code == 200
+
+
 # ------------------------------------------------------------------ off-site links
 @pytest.mark.parametrize("url", ["/\\evil.example/x", "//evil.example/x", "\\\\evil.example",
                                  "javascript:alert(1)", "https:/\\evil.example", "/\t/evil.x",
