@@ -97,8 +97,11 @@ def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, 
     """Codes of ``values`` in ``names`` (case-sensitive; new names appended)."""
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
-    codes = np.full(len(values), -1, dtype=np.int32)
-    for i, value in enumerate(values):
+    # Factorised first (a C loop), then only the distinct values looked up: a write to the
+    # live state re-codes every live row.
+    local, uniques = pd.factorize(pd.Series(list(values), dtype=object), use_na_sentinel=True)
+    mapping = np.full(len(uniques) + 1, -1, dtype=np.int32)  # [-1] -> -1 (missing)
+    for i, value in enumerate(uniques):
         value = _none_if_missing(value)
         if value in (None, ""):
             continue
@@ -106,8 +109,8 @@ def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, 
         if code is None:
             code = index[str(value)] = len(names)
             names.append(str(value))
-        codes[i] = code
-    return codes, names
+        mapping[i] = code
+    return mapping[local].astype(np.int32), names
 
 
 class Universe:
@@ -134,9 +137,7 @@ class Universe:
             published = view.published
         else:
             records = live.records
-            ts = pd.to_datetime([r.get("published_at") for r in records], utc=True,
-                                errors="coerce")
-            self.timestamps = np.concatenate([view.timestamps, np.asarray(ts.asi8)])
+            self.timestamps = np.concatenate([view.timestamps, live.timestamps])
             self.ts_float = _float_timestamps(self.timestamps)
             codes, self.sections = _extend_codes(view.sections,
                                                  [r.get("section") for r in records])
@@ -147,14 +148,11 @@ class Universe:
             codes, self.stories = _extend_codes(view.stories,
                                                 [r.get("story_id") for r in records])
             self.story_codes = np.concatenate([view.story_codes, codes])
-            live_tags = np.empty(n_live, dtype=object)
-            live_tags[:] = [list(r.get("tags") or []) for r in records]
-            self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live_tags])
-            self.url_rows = {key: list(rows) for key, rows in view.url_rows.items()}
-            for i, rec in enumerate(records):
-                key = canonical_url(rec.get("url"))
+            self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live.tags])
+            self.url_rows = dict(view.url_rows)  # the corpus' lists are never appended to
+            for i, key in enumerate(live.url_keys):
                 if key:
-                    self.url_rows.setdefault(key, []).append(n + i)
+                    self.url_rows[key] = [*self.url_rows.get(key, ()), n + i]
             published = np.concatenate([view.published, np.asarray(live.candidate, dtype=bool)])
         if hidden is not None and hidden.size:
             published = published.copy()
@@ -540,7 +538,7 @@ class Recommender:
         if live is None:
             return self._base
         cached = self._universe
-        if cached is not None and cached[0] is live:
+        if cached is not None and (cached[0] is live or live.same_rows(cached[0])):
             return cached[1]
         uni = Universe(self.model, self.view, live)
         self._universe = (live, uni)

@@ -66,16 +66,16 @@ def widget_js():
 
 
 def _url_index(owner: Any, pairs: Any, key: str) -> dict[str, str]:
-    """Canonical URL -> article id, built once per *owner* (a loaded model or a live
-    snapshot)."""
+    """Canonical URL -> article id, built once per *owner* (a loaded model, or the rows of
+    a live snapshot) from ``(id, canonical URL)`` pairs."""
     cached = current_app.extensions.get(key)
-    if cached is not None and cached[0] is owner:
+    if cached is not None and (cached[0] is owner or (
+            hasattr(owner, "same_rows") and owner.same_rows(cached[0]))):
         return cached[1]
     index: dict[str, str] = {}
-    for article_id, url in pairs:
-        key = canonical_url(url)
-        if key:
-            index.setdefault(key, article_id)
+    for article_id, url_key in pairs:
+        if url_key:
+            index.setdefault(url_key, article_id)
     current_app.extensions[key] = (owner, index)
     return index
 
@@ -86,10 +86,11 @@ def find_article_by_url(url: str) -> str:
     live = view.live
     indexes = []
     if live is not None and live.n_live:
-        indexes.append(_url_index(
-            live, ((rec["id"], rec.get("url")) for rec in live.records), _URL_INDEX_KEY + ".live"))
+        indexes.append(_url_index(live, zip(live.ids, live.url_keys, strict=True),
+                                  _URL_INDEX_KEY + ".live"))
     model = view.model
-    indexes.append(_url_index(view.loaded, zip(model.ids_, model.meta_["url"], strict=True),
+    indexes.append(_url_index(view.loaded, ((i, canonical_url(u)) for i, u in
+                                            zip(model.ids_, model.meta_["url"], strict=True)),
                               _URL_INDEX_KEY))
     for index in indexes:
         article_id = url_matches(index, url)
