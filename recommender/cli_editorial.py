@@ -126,7 +126,7 @@ class _WithLive:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._engine, name)
-        if name in ("takedown", "pin", "block"):
+        if name in ("takedown", "takedown_matches", "pin", "block"):
             return lambda *a, **kw: method(*a, live=self._live, **kw)
         return method
 
@@ -215,9 +215,28 @@ def takedown(article_id: str | None, reason: str | None, list_: bool, undo: bool
         return
     if not reason:
         raise click.UsageError("a takedown needs --reason")
-    item = _editorial(model_dir, state_db, force).takedown(
-        article_id, reason, by=by, **({} if force else {"force": False}))
-    _echo(fmt, item.to_dict(), [f"taken down {item.key} ({item.reason})"])
+    from .editorial import unmatched_takedown
+    from .errors import ArtifactError
+
+    try:
+        engine = _editorial(model_dir, state_db, False)
+    except ArtifactError as exc:
+        if not force:
+            raise
+        # No model to check against (yet): stored all the same, and said so.
+        item = _editorial(model_dir, state_db, True).takedown(article_id, reason, by=by)
+        warning = f"not checked against a model: {exc}"
+        _echo(fmt, {**item.to_dict(), "matches": None, "warning": warning},
+              [f"taken down {item.key} ({item.reason})", f"warning: {warning}"])
+        return
+    item = engine.takedown(article_id, reason, by=by, force=force)
+    matches = engine.takedown_matches(item.key)
+    payload: dict[str, Any] = {**item.to_dict(), "matches": matches}
+    lines = [f"taken down {item.key} ({item.reason}): hides {matches} article(s)"]
+    if not matches:
+        payload["warning"] = unmatched_takedown(item.key)
+        lines.append(f"warning: {payload['warning']}")
+    _echo(fmt, payload, lines)
 
 
 # ------------------------------------------------------------------------ pin

@@ -25,6 +25,7 @@ from typing import Any
 
 from .db import StateDB, register_schema
 from .errors import InvalidParameterError, UnusableValueError
+from .urls import canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,14 @@ def default_actor() -> str:
 
 
 def key_kind(key: str) -> str:
-    return "url" if key.lower().startswith(("http://", "https://")) else "id"
+    return "url" if key.strip().lower().startswith(("http://", "https://")) else "id"
+
+
+def takedown_key(key: str) -> str:
+    """The key a takedown is stored under: an id as given, a URL in its canonical form
+    (:func:`~recommender.urls.canonical_url`), so every variant of an address is one
+    takedown."""
+    return (canonical_url(key) or key) if key_kind(key) == "url" else key
 
 
 def _check_key(field: str, key: Any) -> str:
@@ -120,6 +128,13 @@ def _check_ids(field: str, ids: Any, article_id: str) -> list[str]:
             raise InvalidParameterError(field, f"{item!r} is listed twice")
         out.append(item)
     return out
+
+
+def unmatched_takedown(key: str) -> str:
+    """What to tell an editor whose (forced) takedown hides nothing yet."""
+    what = "URL" if key_kind(key) == "url" else "id"
+    return (f"{key!r} matches no article the model or the live index knows: stored, but "
+            f"it hides nothing until an article with this {what} is published")
 
 
 @dataclass(frozen=True)
@@ -272,8 +287,9 @@ class Editorial:
                      "VALUES (?, ?, ?, ?, ?)", (_iso(_now()), who, action, target, detail))
 
     def takedown(self, key: str, reason: str, by: str | None = None) -> Takedown:
-        """Take an article id (or URL) down; re-taking it down updates the reason."""
-        key = _check_key("id", key)
+        """Take an article id (or URL, stored in canonical form) down; re-taking it down
+        (or another variant of the URL) updates the reason."""
+        key = takedown_key(_check_key("id", key))
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidParameterError("reason", "a takedown needs a non-empty reason")
         if len(reason) > MAX_REASON:
@@ -293,12 +309,16 @@ class Editorial:
 
     def undo_takedown(self, key: str, by: str | None = None) -> bool:
         """Restore a taken-down article; False if it was not taken down."""
-        key = _check_key("id", key)
+        key = takedown_key(_check_key("id", key))
         who = by or default_actor()
-        if key not in self.snapshot().takedowns:
+        # Any stored variant of a URL (rows written before keys were canonical included).
+        keys = [k for k, t in self.snapshot().takedowns.items()
+                if k == key or (t.kind == "url" and takedown_key(k) == key)]
+        if not keys:
             return False  # nothing to do: no write, no version bump
         with self.db.write() as conn:
-            removed = conn.execute("DELETE FROM takedowns WHERE key = ?", (key,)).rowcount
+            removed = sum(conn.execute("DELETE FROM takedowns WHERE key = ?", (k,)).rowcount
+                          for k in keys)
             if removed:
                 self._log(conn, who, "undo_takedown", key)
         return bool(removed)

@@ -31,6 +31,7 @@ from .errors import InvalidParameterError, UnknownArticleError, UnusableValueErr
 from .explain import explain_vectors
 from .model import RelatedStories, _none_if_missing, iso_from_ns
 from .ranking import FEEDBACK_DOCS, NAT, RankingOptions
+from .urls import canonical_url, url_key, url_matches
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,6 @@ _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _norm_url(url: Any) -> str | None:
-    if not isinstance(url, str) or not url.strip():
-        return None
-    return url.strip().rstrip("/")
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -85,7 +80,7 @@ class CorpusView:
         self.article_cache: dict[int, dict[str, Any]] = {}
         self.url_rows: dict[str, list[int]] = {}
         for row, url in enumerate(meta["url"]):
-            key = _norm_url(url)
+            key = canonical_url(url)
             if key:
                 self.url_rows.setdefault(key, []).append(row)
 
@@ -102,8 +97,11 @@ def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, 
     """Codes of ``values`` in ``names`` (case-sensitive; new names appended)."""
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
-    codes = np.full(len(values), -1, dtype=np.int32)
-    for i, value in enumerate(values):
+    # Factorised first (a C loop), then only the distinct values looked up: a write to the
+    # live state re-codes every live row.
+    local, uniques = pd.factorize(pd.Series(list(values), dtype=object), use_na_sentinel=True)
+    mapping = np.full(len(uniques) + 1, -1, dtype=np.int32)  # [-1] -> -1 (missing)
+    for i, value in enumerate(uniques):
         value = _none_if_missing(value)
         if value in (None, ""):
             continue
@@ -111,8 +109,8 @@ def _extend_codes(names: list[str], values: Sequence[Any]) -> tuple[np.ndarray, 
         if code is None:
             code = index[str(value)] = len(names)
             names.append(str(value))
-        codes[i] = code
-    return codes, names
+        mapping[i] = code
+    return mapping[local].astype(np.int32), names
 
 
 class Universe:
@@ -139,9 +137,7 @@ class Universe:
             published = view.published
         else:
             records = live.records
-            ts = pd.to_datetime([r.get("published_at") for r in records], utc=True,
-                                errors="coerce")
-            self.timestamps = np.concatenate([view.timestamps, np.asarray(ts.asi8)])
+            self.timestamps = np.concatenate([view.timestamps, live.timestamps])
             self.ts_float = _float_timestamps(self.timestamps)
             codes, self.sections = _extend_codes(view.sections,
                                                  [r.get("section") for r in records])
@@ -152,14 +148,11 @@ class Universe:
             codes, self.stories = _extend_codes(view.stories,
                                                 [r.get("story_id") for r in records])
             self.story_codes = np.concatenate([view.story_codes, codes])
-            live_tags = np.empty(n_live, dtype=object)
-            live_tags[:] = [list(r.get("tags") or []) for r in records]
-            self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live_tags])
-            self.url_rows = {key: list(rows) for key, rows in view.url_rows.items()}
-            for i, rec in enumerate(records):
-                key = _norm_url(rec.get("url"))
+            self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live.tags])
+            self.url_rows = dict(view.url_rows)  # the corpus' lists are never appended to
+            for i, key in enumerate(live.url_keys):
                 if key:
-                    self.url_rows.setdefault(key, []).append(n + i)
+                    self.url_rows[key] = [*self.url_rows.get(key, ()), n + i]
             published = np.concatenate([view.published, np.asarray(live.candidate, dtype=bool)])
         if hidden is not None and hidden.size:
             published = published.copy()
@@ -545,7 +538,7 @@ class Recommender:
         if live is None:
             return self._base
         cached = self._universe
-        if cached is not None and cached[0] is live:
+        if cached is not None and (cached[0] is live or live.same_rows(cached[0])):
             return cached[1]
         uni = Universe(self.model, self.view, live)
         self._universe = (live, uni)
@@ -655,7 +648,7 @@ class Recommender:
         mask = np.zeros(uni.n, dtype=bool)
         for key, item in snap.takedowns.items():
             if item.kind == "url":
-                mask[uni.url_rows.get(_norm_url(key) or "", [])] = True
+                mask[url_matches(uni.url_rows, key) or []] = True
             else:
                 # Both the corpus row and a live version of the same id.
                 row = self.model.row_of_.get(key)
@@ -1094,13 +1087,26 @@ class Recommender:
                  live: Any = None) -> Takedown:
         """Take down an article id or URL (unknown ones only with ``force``)."""
         editorial = self._require_editorial()
-        if not force and isinstance(key, str):
-            uni = self.universe(live)
-            known = (key in self.model.row_of_ or uni.row_of(key) is not None
-                     if key_kind(key) == "id" else (_norm_url(key) or "") in uni.url_rows)
-            if not known:
-                raise UnknownArticleError(key)
+        if not force and isinstance(key, str) and not self.takedown_matches(key, live):
+            raise UnknownArticleError(key)
+        if isinstance(key, str) and key_kind(key) == "url":
+            # Stored as the address it matched (``?ref=x`` dropped when that is what matched).
+            key = url_key(self.universe(live).url_rows, key) or key
         return editorial.takedown(key, reason, by=by)
+
+    def is_taken_down(self, article_id: str, live: Any = None) -> bool:
+        """Whether a takedown (of its id or of its URL) hides ``article_id`` itself."""
+        uni = self.universe(live)
+        row = uni.row_of(article_id)
+        return row is not None and bool(self._killed_mask(self._snapshot(), uni)[row])
+
+    def takedown_matches(self, key: str, live: Any = None) -> int:
+        """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
+        uni = self.universe(live)
+        if key_kind(key) == "url":
+            return len(url_matches(uni.url_rows, key) or [])
+        rows = {self.model.row_of_.get(key), uni.row_of(key)} - {None}
+        return len(rows)
 
     def undo_takedown(self, key: str, by: str | None = None) -> bool:
         return self._require_editorial().undo_takedown(key, by=by)

@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from .corpus import CORE_COLUMNS, articles_from_records
 from .db import StateDB, register_schema
 from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
-from .urls import is_safe_link
+from .urls import canonical_url, is_safe_link
 from .values import _iso, _none_if_missing
 
 if TYPE_CHECKING:
@@ -475,10 +475,23 @@ class LiveSnapshot:
     tombstones: frozenset[str] = frozenset()
     hidden_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     row_of: dict[str, int] = field(default_factory=dict)
+    #: ``published_at`` of each row as int64 ns since the epoch (NaT: the int64 minimum).
+    timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: :func:`~recommender.urls.canonical_url` of each row's URL (``None`` without one).
+    url_keys: tuple[str | None, ...] = ()
+    #: Each row's tags (an object array of lists).
+    tags: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    #: Shared by the snapshots that differ only in ``state_version`` (a write elsewhere).
+    rows_token: object = field(default_factory=object)
 
     @property
     def n_live(self) -> int:
         return len(self.ids)
+
+    def same_rows(self, other: Any) -> bool:
+        """Whether ``other`` has the very rows of this snapshot (caches built on one serve
+        the other)."""
+        return getattr(other, "rows_token", None) is self.rows_token
 
     def is_unpublished(self, article_id: str) -> bool:
         return article_id in self.tombstones
@@ -536,9 +549,11 @@ class LiveIndex:
     model.
 
     ``snapshot(state_version)`` is cheap when nothing changed (one comparison); after a write
-    it reads and vectorises only the rows changed since the last refresh. A new model gets a
-    new ``LiveIndex`` (the service builds it, vectorising every live article, before the new
-    model starts serving). Thread-safe.
+    it reads and vectorises only the rows changed since the last refresh and derives the new
+    snapshot from the previous one: unchanged rows are carried over as array slices (their
+    vectors, dates and canonical URLs are not recomputed), changed ones are dropped and
+    appended. A new model gets a new ``LiveIndex`` (the service builds it, vectorising every
+    live article, before the new model starts serving). Thread-safe.
 
     Parameters
     ----------
@@ -555,8 +570,9 @@ class LiveIndex:
         self.model = model
         self.model_version = model_version
         self._lock = threading.Lock()
-        self._rows: dict[str, tuple[dict[str, Any], sp.csr_matrix]] = {}
         self._tombstones: set[str] = set()
+        #: Corpus rows the live state replaces or unpublishes, by id.
+        self._hidden: dict[str, int] = {}
         self._seq = -1
         self._snapshot: LiveSnapshot | None = None
         self.last_refresh_seconds = 0.0
@@ -575,52 +591,88 @@ class LiveIndex:
 
     def _refresh(self) -> LiveSnapshot:
         start = time.perf_counter()
-        model = self.model
         with self.store.db.read() as conn:
             state_version = int(conn.execute(
                 "SELECT value FROM meta WHERE key = 'state_version'").fetchone()[0])
             rows = conn.execute(
                 "SELECT id, published, record, updated_at, seq FROM live_articles "
                 "WHERE seq > ? ORDER BY seq", (self._seq,)).fetchall()
-        changes = [_change(r) for r in rows]
-        published = [c for c in changes if c.published and c.record]
-        for c in changes:
-            self._rows.pop(c.id, None)
-            self._tombstones.discard(c.id)
+        latest = {c.id: c for c in map(_change, rows)}  # the last change of each id
+        row_of = self.model.row_of_
+        for article_id, c in latest.items():
+            self._tombstones.discard(article_id)
+            self._hidden.pop(article_id, None)
             if not c.published:
-                self._tombstones.add(c.id)
-        if published:
-            frame = pd.DataFrame([c.record for c in published])
-            vectors = model.transform(frame)
-            for i, c in enumerate(published):
-                self._rows[c.id] = (c.record, vectors[i])
+                self._tombstones.add(article_id)
+            if (not c.published or c.record) and article_id in row_of:
+                self._hidden[article_id] = int(row_of[article_id])
+        prev = self._snapshot
+        if prev is None or latest:
+            snap = self._derive(prev, latest, state_version)
+        else:
+            snap = replace(prev, state_version=state_version)
         self._seq = max(self._seq, state_version)
-        snap = self._build(model, self.model_version, state_version)
         self._snapshot = snap
         self.last_refresh_seconds = time.perf_counter() - start
-        if changes:
+        if latest:
             logger.info("live articles: %d change(s) applied in %.1f ms (%d live, %d unpublished)",
-                        len(changes), 1000 * self.last_refresh_seconds, len(self._rows),
+                        len(rows), 1000 * self.last_refresh_seconds, snap.n_live,
                         len(self._tombstones))
         return snap
 
-    def _build(self, model: RelatedStories, model_version: str,
-               state_version: int) -> LiveSnapshot:
-        ids = tuple(self._rows)
-        records = tuple(self._rows[i][0] for i in ids)
-        matrix = (sp.vstack([self._rows[i][1] for i in ids], format="csr", dtype=np.float32)
-                  if ids else None)
-        candidate = np.array(
-            [str(r.get("status") or "").lower() in _PUBLISHED_STATUSES for r in records],
-            dtype=bool)
-        overridden = [model.row_of_[i] for i in (*ids, *self._tombstones) if i in model.row_of_]
+    def _derive(self, prev: LiveSnapshot | None, latest: Mapping[str, LiveChange],
+                state_version: int) -> LiveSnapshot:
+        """``prev`` without the changed ids, then the changed ids still published appended."""
+        added = [c.record for c in latest.values() if c.published and c.record]
+        n_prev = prev.n_live if prev is not None else 0
+        dropped = ([prev.row_of[i] for i in latest if i in prev.row_of]
+                   if prev is not None else [])
+        keep = np.ones(n_prev, dtype=bool)
+        keep[dropped] = False
+        kept = np.flatnonzero(keep)
+
+        def carry(values: Sequence[Any]) -> list[Any]:
+            return list(values) if not dropped else [values[i] for i in kept]
+
+        ids = carry(prev.ids if prev is not None else ()) + [r["id"] for r in added]
+        records = carry(prev.records if prev is not None else ()) + added
+        url_keys = carry(prev.url_keys if prev is not None else ()) + [
+            canonical_url(r.get("url")) for r in added]
+        blocks = []
+        if prev is not None and prev.matrix is not None and kept.size:
+            blocks.append(prev.matrix if not dropped else prev.matrix[kept])
+        new_ts = np.zeros(0, dtype=np.int64)
+        new_candidate = np.zeros(0, dtype=bool)
+        if added:
+            blocks.append(sp.csr_matrix(self.model.transform(pd.DataFrame(added)),
+                                        dtype=np.float32))
+            new_ts = np.asarray(pd.to_datetime([r.get("published_at") for r in added],
+                                               utc=True, errors="coerce").asi8)
+            new_candidate = np.array([str(r.get("status") or "").lower() in _PUBLISHED_STATUSES
+                                      for r in added], dtype=bool)
+        matrix = (blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
+                  ) if blocks else None
+        old_ts = prev.timestamps[kept] if prev is not None else np.zeros(0, dtype=np.int64)
+        old_candidate = prev.candidate[kept] if prev is not None else np.zeros(0, dtype=bool)
+        old_tags = prev.tags[kept] if prev is not None else np.empty(0, dtype=object)
+        new_tags = np.empty(len(added), dtype=object)
+        for i, r in enumerate(added):
+            new_tags[i] = list(r.get("tags") or [])
+        if prev is not None and not dropped:
+            row_of = dict(prev.row_of)
+            row_of.update((article_id, n_prev + i) for i, article_id in
+                          enumerate(ids[n_prev:]))
+        else:
+            row_of = {article_id: row for row, article_id in enumerate(ids)}
         return LiveSnapshot(
-            model_version=model_version, state_version=state_version, ids=ids,
-            records=records, matrix=matrix,
-            index=matrix.T.tocsr() if matrix is not None else None, candidate=candidate,
+            model_version=self.model_version, state_version=state_version, ids=tuple(ids),
+            records=tuple(records), matrix=matrix,
+            index=matrix.T.tocsr() if matrix is not None else None,
+            candidate=np.concatenate([old_candidate, new_candidate]),
             tombstones=frozenset(self._tombstones),
-            hidden_rows=np.array(sorted(overridden), dtype=np.int64),
-            row_of={article_id: row for row, article_id in enumerate(ids)},
+            hidden_rows=np.array(sorted(self._hidden.values()), dtype=np.int64),
+            row_of=row_of, timestamps=np.concatenate([old_ts, new_ts]),
+            url_keys=tuple(url_keys), tags=np.concatenate([old_tags, new_tags]),
         )
 
 

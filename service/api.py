@@ -11,7 +11,7 @@ from flask import Blueprint, request
 from service import openapi, ranking_params, validation
 from service.auth import key_for_some_options
 from service.caching import cacheable
-from service.errors import invalid_parameter, public_message
+from service.errors import Problem, invalid_parameter, public_message
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -70,7 +70,15 @@ def ranked_for_article(
     options apply to every format (JSON, HTML fragment, oEmbed) that calls this."""
     state = get_state()
     view = state.view()  # one model and one live snapshot for the whole request
-    result = state.engine().related(article_id, k=k, live=view.live, **(options or {}))
+    engine = state.engine()
+    options = options or {}
+    if (engine.options(None, view.live, **options).status != "any"
+            and engine.is_taken_down(article_id, view.live)):
+        # Not its list under its title: gone, as for a page the site removed (previews,
+        # status=any with a key, still show it).
+        raise Problem(410, f"article {article_id!r} has been taken down", slug="taken-down",
+                      title="Gone")
+    result = engine.related(article_id, k=k, live=view.live, **options)
     items = [item.to_dict() for item in result.items]
     return article_summary(result.article), items, result.debug
 
@@ -113,6 +121,8 @@ def related(article_id: str):
           application/json:
             schema:
               $ref: "#/components/schemas/RelatedResponse"
+      "410":
+        $ref: "#/components/responses/Gone"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)

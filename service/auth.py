@@ -16,8 +16,9 @@ Usage::
 
 A request without ``Authorization: Bearer <key>`` gets a 401 problem (with
 ``WWW-Authenticate: Bearer``), a wrong key a 403 problem; the view does not run.
-``@require_api_key(scope="read")`` protects a read endpoint only when the config sets
-``READ_REQUIRES_KEY`` (``read_requires_key = true``); read endpoints are open by default.
+``@require_api_key(scope="read")`` protects a read endpoint of the editorial state (who took
+what down and why) unless the config sets ``READ_REQUIRES_KEY`` false
+(``ALSOSEE_READ_REQUIRES_KEY=false``): those reads need a key by default.
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def check_request(what: str = "This endpoint needs an API key") -> ApiKey:
     return key
 
 
+def reads_require_key(app: Any = None) -> bool:
+    """Whether reading the editorial state needs a key (``READ_REQUIRES_KEY``; yes unless
+    set false, also in an app built without the settings)."""
+    config = (app or current_app).config
+    return bool(config.get("READ_REQUIRES_KEY", True))
+
+
 def require_api_key(view: Callable[..., Any] | None = None, *,
                     scope: str = "write") -> Any:
     """Decorator: the view runs only with a valid API key (see the module docstring)."""
@@ -134,12 +142,12 @@ def require_api_key(view: Callable[..., Any] | None = None, *,
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if scope == "write" or current_app.config.get("READ_REQUIRES_KEY"):
+            if scope == "write" or reads_require_key():
                 g.alsosee_api_key = check_request()
             return fn(*args, **kwargs)
 
         # Read by service/openapi.py: security, 401 and 403 in the operation's description.
-        wrapper.alsosee_auth = scope  # type: ignore[attr-defined]
+        wrapper.alsosee_auth = "editorial" if scope == "read" else scope  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(view) if view is not None else decorate

@@ -1,8 +1,9 @@
 """Editorial controls over HTTP: takedowns, pins and blocks (``/v1``).
 
-Reads are open (unless ``READ_REQUIRES_KEY``); every write needs ``Authorization: Bearer
-<key>`` (:mod:`service.auth`) and is one atomic transaction in the state database: a
-rejected request (bad key, unknown id, malformed body) changes nothing.
+Reads need a key unless ``READ_REQUIRES_KEY`` is false (takedowns carry reasons and
+authors); every write needs ``Authorization: Bearer <key>`` (:mod:`service.auth`) and is one
+atomic transaction in the state database: a rejected request (bad key, unknown id, malformed
+body) changes nothing.
 
 * ``GET /v1/takedowns``; ``PUT /v1/takedowns/<id>`` ``{"reason": "...", "force": false}``
   (``<id>`` may be an article URL; ``force`` allows ids the model does not know yet);
@@ -19,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from recommender.editorial import unmatched_takedown
 from service import openapi, ranking_params, validation
 from service.auth import current_actor, require_api_key
 from service.errors import Problem, invalid_parameter
@@ -90,15 +92,26 @@ def put_takedown(article_id: str):
                 description: Accept an id (or URL) the model does not know (yet).
     responses:
       "200":
-        description: Stored (re-taking an article down updates the reason).
+        description: |
+          Stored (re-taking an article down updates the reason). A URL is stored in its
+          canonical form: `http`/`https`, `www.`, the host's case, repeated or trailing
+          slashes, the fragment and tracking parameters do not matter. `matches` counts the
+          articles it hides now; a forced takedown that hides none says so in `warning`.
         content:
           application/json:
             schema:
               type: object
-              required: [takedown]
+              required: [takedown, matches]
               properties:
                 takedown:
                   $ref: "#/components/schemas/Takedown"
+                matches:
+                  type: integer
+                  minimum: 0
+                  description: Articles (archive and live) the takedown hides now.
+                warning:
+                  type: string
+                  description: Present when the takedown hides no article (yet).
     """
     article_id = validation.article_id(article_id)
     payload = validation.json_object(request)
@@ -109,9 +122,13 @@ def put_takedown(article_id: str):
     if not isinstance(force, bool):
         raise invalid_parameter("force", "force must be a JSON boolean")
     state = get_state()
-    item = state.engine().takedown(article_id, reason, by=current_actor(), force=force,
-                                   live=state.view().live)
-    return {"takedown": item.to_dict()}
+    engine, live = state.engine(), state.view().live
+    item = engine.takedown(article_id, reason, by=current_actor(), force=force, live=live)
+    matches = engine.takedown_matches(item.key, live)
+    body: dict[str, Any] = {"takedown": item.to_dict(), "matches": matches}
+    if not matches:
+        body["warning"] = unmatched_takedown(item.key)
+    return body
 
 
 @bp.delete("/takedowns/<path:article_id>")

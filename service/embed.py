@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from recommender.urls import canonical_url, url_matches
 from service import validation
 from service.api import related_for_article
 from service.errors import Problem, invalid_parameter
@@ -65,22 +66,18 @@ def widget_js():
 
 
 def _url_index(owner: Any, pairs: Any, key: str) -> dict[str, str]:
-    """URL -> article id, built once per *owner* (a loaded model or a live snapshot)."""
+    """Canonical URL -> article id, built once per *owner* (a loaded model, or the rows of
+    a live snapshot) from ``(id, canonical URL)`` pairs."""
     cached = current_app.extensions.get(key)
-    if cached is not None and cached[0] is owner:
+    if cached is not None and (cached[0] is owner or (
+            hasattr(owner, "same_rows") and owner.same_rows(cached[0]))):
         return cached[1]
     index: dict[str, str] = {}
-    for article_id, url in pairs:
-        if isinstance(url, str) and url:
-            index.setdefault(url, article_id)
+    for article_id, url_key in pairs:
+        if url_key:
+            index.setdefault(url_key, article_id)
     current_app.extensions[key] = (owner, index)
     return index
-
-
-def _url_variants(url: str) -> list[str]:
-    """The URL as given, then with/without a trailing slash (CMSs disagree on it)."""
-    stripped = url.rstrip("/")
-    return [url, stripped, stripped + "/"]
 
 
 def find_article_by_url(url: str) -> str:
@@ -89,17 +86,17 @@ def find_article_by_url(url: str) -> str:
     live = view.live
     indexes = []
     if live is not None and live.n_live:
-        indexes.append(_url_index(
-            live, ((rec["id"], rec.get("url")) for rec in live.records), _URL_INDEX_KEY + ".live"))
+        indexes.append(_url_index(live, zip(live.ids, live.url_keys, strict=True),
+                                  _URL_INDEX_KEY + ".live"))
     model = view.model
-    indexes.append(_url_index(view.loaded, zip(model.ids_, model.meta_["url"], strict=True),
+    indexes.append(_url_index(view.loaded, ((i, canonical_url(u)) for i, u in
+                                            zip(model.ids_, model.meta_["url"], strict=True)),
                               _URL_INDEX_KEY))
     for index in indexes:
-        for candidate in _url_variants(url):
-            article_id = index.get(candidate)
-            if article_id is not None and not (live is not None
-                                               and live.is_unpublished(article_id)):
-                return article_id
+        article_id = url_matches(index, url)
+        if article_id is not None and not (live is not None
+                                           and live.is_unpublished(article_id)):
+            return article_id
     raise Problem(404, f"no article has the URL {url!r}", slug="unknown-article",
                   title="Unknown article", field="url")
 
@@ -169,6 +166,8 @@ def oembed():
         $ref: "#/components/responses/BadRequest"
       "404":
         $ref: "#/components/responses/NotFound"
+      "410":
+        $ref: "#/components/responses/Gone"
       "501":
         $ref: "#/components/responses/NotImplemented"
       "503":

@@ -57,6 +57,8 @@ import yaml
 from flask import Blueprint, Flask, Response, current_app, jsonify, url_for
 from werkzeug.routing import Rule
 
+from service.auth import reads_require_key
+
 log = logging.getLogger(__name__)
 
 BASE_FILE = Path(__file__).with_name("openapi.yaml")
@@ -82,8 +84,10 @@ GROUP_REF = "#/x-parameter-groups/"
 GROUPS_KEY = "x-parameter-groups"
 _COMMON_ATTR = "alsosee_openapi_responses"
 _RESPONSE_REF = "#/components/responses/"
-# Optional key (reads are open unless READ_REQUIRES_KEY) / required key (writes).
-_SECURITY = {"read": [{}, {"bearerAuth": []}], "write": [{"bearerAuth": []}]}
+# Optional key (public reads whose privileged options need one) / required key (writes, and
+# reads of the editorial state unless READ_REQUIRES_KEY is false).
+_SECURITY = {"read": [{}, {"bearerAuth": []}], "write": [{"bearerAuth": []}],
+             "editorial": [{"bearerAuth": []}]}
 
 
 def common_responses(blueprint: Blueprint, responses: dict[str, str]) -> None:
@@ -211,7 +215,10 @@ def build_spec(app: Flask) -> SpecBuild:
             if params:
                 operation["parameters"] = params + operation.get("parameters", [])
             blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
-            _standard_responses(spec, operation, path, getattr(view, "alsosee_auth", None),
+            auth = getattr(view, "alsosee_auth", None)
+            if auth == "editorial" and not reads_require_key(app):
+                auth = "read"  # the operator opened the editorial reads
+            _standard_responses(spec, operation, path, auth,
                                 getattr(blueprint, _COMMON_ATTR, {}))
             if method == "get" and getattr(view, "alsosee_cacheable", False):
                 _conditional_get(operation)

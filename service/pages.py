@@ -104,6 +104,8 @@ def related_html(article_id: str):
           text/html:
             schema:
               type: string
+      "410":
+        $ref: "#/components/responses/Gone"
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)

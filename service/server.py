@@ -221,8 +221,11 @@ def check_api_keys() -> None:
     except (ValueError, RuntimeError) as exc:
         sys.exit(f"alsosee: error: {ENV_API_KEYS} / api_keys: {exc}")
     if not keys:
-        log.warning("no API key configured (%s or api_keys): writes, previews (status=any), "
-                    "debug and the editorial lists are refused", ENV_API_KEYS)
+        editorial = ("the editorial lists are refused"
+                     if app_settings.get("READ_REQUIRES_KEY", True)
+                     else "the editorial lists stay open (read_requires_key is false)")
+        log.warning("no API key configured (%s or api_keys): writes, previews (status=any) "
+                    "and debug are refused; %s", ENV_API_KEYS, editorial)
 
 
 def run(

@@ -81,9 +81,9 @@ APP_SETTINGS: tuple[Setting, ...] = (
             "default `<models root>/state.db`"),
     Setting("API_KEYS", "ALSOSEE_API_KEYS", "api_keys", None, _str,
             "comma-separated API keys for write endpoints (none: writes are refused)"),
-    Setting("READ_REQUIRES_KEY", "ALSOSEE_READ_REQUIRES_KEY", "read_requires_key", False, _bool,
-            "also require an API key on the read endpoints of editorial state "
-            "(`GET /v1/takedowns`, pins, blocks)"),
+    Setting("READ_REQUIRES_KEY", "ALSOSEE_READ_REQUIRES_KEY", "read_requires_key", True, _bool,
+            "require an API key to read the editorial state (`GET /v1/takedowns`: reasons "
+            "and authors; pins, blocks); `false` opens these reads to anyone"),
     Setting("WATCH_MODEL", "ALSOSEE_WATCH_MODEL", "watch_model", False, _bool,
             "reload when the `current` pointer changes (no SIGHUP/POST needed)"),
     Setting("WATCH_INTERVAL", "ALSOSEE_WATCH_INTERVAL", "watch_interval", 1.0, _float,

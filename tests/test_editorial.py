@@ -170,6 +170,21 @@ def test_cli_errors_are_one_line(cli_env):
     forced = CliRunner().invoke(cli, ["takedown", "future-id", "--reason", "x", "--force",
                                       "--model", model_dir])
     assert forced.exit_code == 0
+    assert "hides 0 article(s)" in forced.output and "matches no article" in forced.output
+
+
+def test_cli_takedown_by_a_url_variant(cli_env):
+    model_dir = str(cli_env)
+    url = "HTTPS://www.GlobalVoicesOnline.org//2012/05/15/colombia-5-dead-19-injured-after-" \
+          "bomb-blast-in-bogota?utm_source=rss"
+    assert "gv-321626" in related_ids(model_dir, "gv-316447")
+    result = run("takedown", url, "--reason", "legal", "--model", model_dir, "--format", "json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["matches"] == 1 and "warning" not in payload
+    assert payload["id"] == ("https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-"
+                             "injured-after-bomb-blast-in-bogota")
+    assert "gv-321626" not in related_ids(model_dir, "gv-316447")
 
 
 def test_cli_related_flags(cli_env):

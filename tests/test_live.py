@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from recommender.db import StateDB
@@ -173,21 +174,38 @@ def test_not_published_status_is_queryable_but_never_recommended(store, sample_m
     assert "live-1" not in {r.id for r in merged_related(sample_model, snap, corpus_id, k=10)}
 
 
-def test_refresh_is_incremental(store, sample_model):
-    store.publish(parse_articles([{**GOOD, "id": f"a{i}"} for i in range(5)], batch=True))
+def test_refresh_is_incremental(store, sample_model, monkeypatch):
+    store.publish(parse_articles([{**GOOD, "id": f"a{i}", "url": f"https://x.example/a{i}"}
+                                  for i in range(5)], batch=True))
     index = LiveIndex(store, sample_model, "v1")
     first = index.snapshot()
     assert first.n_live == 5
+    vectorised = []
+    transform = sample_model.transform
+    monkeypatch.setattr(sample_model, "transform",
+                        lambda frame: vectorised.append(list(frame["id"])) or transform(frame))
     store.publish(parse_articles([{**GOOD, "id": "a5"}]))
     second = index.snapshot(store.db.version())
     assert second.n_live == 6 and second is not first
-    # Rows that did not change keep their vectors (same objects: not re-vectorised).
-    assert index._rows["a0"][1] is not None
-    old_vec = index._rows["a0"][1]
+    store.publish(parse_articles([{**GOOD, "id": "a2", "title": "Chess final drawn"}]))
     store.unpublish("a1")
     third = index.snapshot(store.db.version())
-    assert third.n_live == 5 and "a1" in third.tombstones
-    assert index._rows["a0"][1] is old_vec
+    # Only the rows that changed were vectorised; the others were carried over.
+    assert vectorised == [["a5"], ["a2"]]
+    assert third.n_live == 5 and "a1" in third.tombstones and not third.has("a1")
+    assert third.ids == ("a0", "a3", "a4", "a5", "a2")
+    assert third.records[third.row_of["a2"]]["title"] == "Chess final drawn"
+    assert third.url_keys[third.row_of["a3"]] == "https://x.example/a3"
+    for article_id in third.ids:  # each carried row is the vector it had
+        row = third.row_of[article_id]
+        again = transform(pd.DataFrame([third.records[row]]))
+        assert abs(third.matrix[row] - again).sum() < 1e-6
+        assert third.index.T[row].nnz == third.matrix[row].nnz
+    # A write that changes no live row (a takedown) keeps the rows: caches carry over.
+    from recommender.editorial import Editorial
+    Editorial(store.db).takedown("a0", reason="x", by="t")
+    fourth = index.snapshot(store.db.version())
+    assert fourth.state_version > third.state_version and fourth.same_rows(third)
 
 
 def test_published_frame_for_retraining(store):

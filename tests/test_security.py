@@ -238,8 +238,30 @@ def test_no_key_is_said_once_at_start_up(models: Path, tmp_path: Path) -> None:
         refused = requests.put(f"{live.base}/v1/articles/x", json={"title": "t"},
                                headers={"Authorization": "Bearer desk:"}, timeout=10)
         _assert_problem(refused, (403,))
+        # What the log line says of the editorial lists is what the server does.
+        _assert_problem(requests.get(f"{live.base}/v1/takedowns", timeout=10), (401,))
         log = live.log()
     assert log.count("no API key configured") == 1, log
+    assert "the editorial lists are refused" in log, log
+    env["ALSOSEE_READ_REQUIRES_KEY"] = "false"
+    with live_server(models, tmp_path / "open.log", env=env) as live:
+        assert requests.get(f"{live.base}/v1/takedowns", timeout=10).json() == {"takedowns": []}
+        log = live.log()
+    assert "the editorial lists stay open" in log and "lists are refused" not in log, log
+
+
+def test_takedown_list_needs_a_key_by_default(models: Path, tmp_path: Path) -> None:
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path)) as live:
+        put = requests.put(f"{live.base}/v1/takedowns/{NEIGHBOUR}", headers=AUTH, timeout=10,
+                           json={"reason": "court order 7/2012, asked by J. Doe"})
+        assert put.status_code == 200, put.text
+        for path in ("/v1/takedowns", "/v1/pins", "/v1/blocks",
+                     f"/v1/articles/{ARTICLE}/pins", f"/v1/articles/{ARTICLE}/blocks"):
+            anonymous = requests.get(f"{live.base}{path}", timeout=10)
+            _assert_problem(anonymous, (401,))
+            assert "J. Doe" not in anonymous.text
+        keyed = requests.get(f"{live.base}/v1/takedowns", headers=AUTH, timeout=10)
+        assert keyed.json()["takedowns"][0]["reason"].endswith("J. Doe")
 
 
 # ------------------------------------------------------ a bad `current`, a restarted worker
@@ -287,6 +309,108 @@ def test_a_restarted_worker_serves_the_last_verified_version(models: Path,
     fallbacks = [r for r in ready if r["serving"] == "last-verified"]
     assert fallbacks and all("does not match" in r["refused"] for r in fallbacks)
     assert all(str(tmp_path) not in r.get("refused", "") for r in ready)
+
+
+# ---------------------------------------------------------------- takedowns by URL
+NEIGHBOUR_URL = ("http://globalvoicesonline.org/2012/05/15/"
+                 "colombia-5-dead-19-injured-after-bomb-blast-in-bogota/")
+URL_VARIANTS = {
+    "https": NEIGHBOUR_URL.replace("http://", "https://"),
+    "www.": NEIGHBOUR_URL.replace("://", "://www."),
+    "upper-case host": NEIGHBOUR_URL.replace("globalvoicesonline.org", "GlobalVoicesOnline.ORG"),
+    "// in the path": NEIGHBOUR_URL.replace("/2012/05/", "/2012//05/"),
+    "query string": NEIGHBOUR_URL + "?utm_source=newsletter&ref=front",
+    "no trailing slash, fragment": NEIGHBOUR_URL.rstrip("/") + "#comments",
+}
+
+
+def _shown(base: str) -> set[str]:
+    """Whether NEIGHBOUR is in ARTICLE's list, asked of every worker (fresh connections)."""
+    return {str(NEIGHBOUR in _ids(requests.get(
+        f"{base}/v1/articles/{ARTICLE}/related", params={"k": 20},
+        headers={"Connection": "close"}, timeout=10))) for _ in range(6)}
+
+
+def test_takedown_by_url_matches_every_variant(models: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from service.client import quote_id
+
+    def takedowns(url: str) -> str:
+        return f"{base}/v1/takedowns/{quote_id(url)}"
+
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:
+        base = live.base
+        assert _shown(base) == {"True"}
+        for name, url in URL_VARIANTS.items():
+            put = requests.put(takedowns(url), json={"reason": name}, headers=AUTH, timeout=10)
+            assert put.status_code == 200, (name, put.text)
+            assert put.json()["matches"] == 1 and "warning" not in put.json(), (name, put.json())
+            assert _shown(base) == {"False"}, name
+            listed = requests.get(f"{base}/v1/takedowns", headers=AUTH, timeout=10).json()
+            assert [t["id"] for t in listed["takedowns"]] == [
+                "https://globalvoicesonline.org/2012/05/15/"
+                "colombia-5-dead-19-injured-after-bomb-blast-in-bogota"], name
+            # Undone through another variant of the same address.
+            other = URL_VARIANTS["www."] if name != "www." else NEIGHBOUR_URL
+            undo = requests.delete(takedowns(other), headers=AUTH, timeout=10)
+            assert undo.status_code == 204, (name, undo.text)
+            assert _shown(base) == {"True"}, name
+
+        # A forced takedown that matches nothing is stored and says so.
+        unknown = "https://globalvoicesonline.org/2012/05/15/not-published-yet/"
+        refused = requests.put(takedowns(unknown), json={"reason": "legal"}, headers=AUTH,
+                               timeout=10)
+        _assert_problem(refused, (404,))
+        forced = requests.put(takedowns(unknown), json={"reason": "legal", "force": True},
+                              headers=AUTH, timeout=10)
+        assert forced.status_code == 200, forced.text
+        assert forced.json()["matches"] == 0
+        assert "matches no article" in forced.json()["warning"]
+
+        # A row an older version stored as given (not canonical) still hides its article.
+        with sqlite3.connect(tmp_path / "state.db") as conn:
+            conn.execute("INSERT INTO takedowns (key, kind, reason, created_by, created_at) "
+                         "VALUES (?, 'url', 'old', 'desk', '2020-01-01T00:00:00Z')",
+                         (URL_VARIANTS["upper-case host"].replace("/2012/", "//2012/"),))
+            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'state_version'")
+        assert _shown(base) == {"False"}
+
+
+ARTICLE_URL = ("http://globalvoicesonline.org/2012/05/01/"
+               "colombia-french-journalist-romeo-langlois-kidnapped/")
+
+
+def test_a_taken_down_article_has_no_public_list(models: Path, tmp_path: Path) -> None:
+    from service.client import quote_id
+
+    with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:
+        base = live.base
+        own = {"related": f"{base}/v1/articles/{ARTICLE}/related",
+               "related.html": f"{base}/v1/articles/{ARTICLE}/related.html",
+               "oembed": f"{base}/oembed?url={ARTICLE_URL}"}
+        for name, url in own.items():  # answered (and cached) before the takedown
+            assert requests.get(url, timeout=10).status_code == 200, name
+        # By id, then by a variant of its URL.
+        for key in (ARTICLE, ARTICLE_URL.replace("http://", "https://www.")):
+            put = requests.put(f"{base}/v1/takedowns/{quote_id(key)}", headers=AUTH,
+                               json={"reason": "legal"}, timeout=10)
+            assert put.status_code == 200, put.text
+            for name, url in own.items():
+                for _ in range(4):  # every worker
+                    gone = requests.get(url, headers={"Connection": "close"}, timeout=10)
+                    _assert_problem(gone, (410,))
+                    assert "Langlois" not in gone.text, name
+            # An editor's preview still shows it.
+            preview = requests.get(own["related"], params={"status": "any"}, headers=AUTH,
+                                   timeout=10)
+            assert preview.status_code == 200 and preview.json()["article"]["id"] == ARTICLE
+            _assert_problem(requests.get(own["related"], params={"status": "any"}, timeout=10),
+                            (401,))
+            undo = requests.delete(f"{base}/v1/takedowns/{quote_id(key)}", headers=AUTH,
+                                   timeout=10)
+            assert undo.status_code == 204, undo.text
+            assert requests.get(own["related"], timeout=10).status_code == 200
 
 
 # ------------------------------------------------------------------ off-site links

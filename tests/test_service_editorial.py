@@ -131,7 +131,7 @@ def test_unauthorised_writes_are_refused_and_change_nothing(client, app):
             problem(response, response.status_code)
     assert app.extensions["alsosee"].editorial.db.version() == version
     assert related_ids(client) == before
-    assert client.get("/v1/takedowns").get_json() == {"takedowns": []}
+    assert client.get("/v1/takedowns", headers=AUTH).get_json() == {"takedowns": []}
 
 
 def test_writes_disabled_without_configured_keys(trained_model_dir, tmp_path, monkeypatch):
@@ -156,7 +156,7 @@ def test_takedown_pin_block_over_http(client):
     draft = client.post("/v1/related", json={"title": "Colombia journalist kidnapped FARC",
                                              "k": 20})
     assert victim not in [i["id"] for i in draft.get_json()["related"]]
-    [listed] = client.get("/v1/takedowns").get_json()["takedowns"]
+    [listed] = client.get("/v1/takedowns", headers=AUTH).get_json()["takedowns"]
     assert listed["id"] == victim and listed["reason"] == "legal"
 
     # Pins first, in order; takedown beats pin.
@@ -168,7 +168,8 @@ def test_takedown_pin_block_over_http(client):
     assert body["related"][0]["id"] == before[3]
     assert body["related"][0]["reason"] == "pinned"
     assert victim not in [i["id"] for i in body["related"]]
-    assert client.get(f"/v1/articles/{ARTICLE}/pins").get_json()["ids"] == [before[3], victim]
+    assert client.get(f"/v1/articles/{ARTICLE}/pins",
+                      headers=AUTH).get_json()["ids"] == [before[3], victim]
 
     response = client.put(f"/v1/articles/{ARTICLE}/blocks", json={"ids": [before[1]]},
                           headers=AUTH)
@@ -228,13 +229,25 @@ def test_corrupt_state_db_gives_503_and_is_untouched(trained_model_dir, tmp_path
     assert path.read_bytes() == b"garbage" * 1000
 
 
-def test_read_endpoints_can_require_a_key(trained_model_dir, tmp_path):
-    app = create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
-                      "STATE_DB": str(tmp_path / "s.db"), "API_KEYS": KEY,
-                      "READ_REQUIRES_KEY": True})
-    client = app.test_client()
-    problem(client.get("/v1/takedowns"), 401)
-    assert client.get("/v1/takedowns", headers=AUTH).status_code == 200
+@pytest.mark.parametrize("path", ["/v1/takedowns", "/v1/pins", "/v1/blocks",
+                                  f"/v1/articles/{ARTICLE}/pins",
+                                  f"/v1/articles/{ARTICLE}/blocks"])
+def test_editorial_reads_need_a_key_unless_opened(trained_model_dir, tmp_path, monkeypatch,
+                                                  path):
+    monkeypatch.delenv("ALSOSEE_READ_REQUIRES_KEY", raising=False)
+    closed = create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
+                         "STATE_DB": str(tmp_path / "s.db"), "API_KEYS": KEY}).test_client()
+    problem(closed.get(path), 401)
+    problem(closed.get(path, headers={"Authorization": "Bearer not-the-key-0123456789"}), 403)
+    assert closed.get(path, headers=AUTH).status_code in (200, 404)
+    monkeypatch.setenv("ALSOSEE_READ_REQUIRES_KEY", "false")
+    opened = create_app({"TESTING": True, "MODEL_DIR": str(trained_model_dir),
+                         "STATE_DB": str(tmp_path / "s.db"), "API_KEYS": KEY})
+    assert opened.test_client().get(path).status_code in (200, 404)
+    spec = opened.test_client().get("/openapi.json").get_json()
+    assert spec["paths"]["/v1/takedowns"]["get"]["security"] == [{}, {"bearerAuth": []}]
+    closed_spec = closed.get("/openapi.json").get_json()
+    assert closed_spec["paths"]["/v1/takedowns"]["get"]["security"] == [{"bearerAuth": []}]
 
 
 def test_ranking_defaults_from_config(trained_model_dir, tmp_path, monkeypatch):

@@ -163,7 +163,7 @@ def setup(tmp_path_factory):
                          env={"ALSOSEE_CORS_ORIGINS": site}) as live:
             _write_pages(site_dir, live.base, f"http://127.0.0.1:{free_port()}", silent_api)
             yield {"api": live.base, "site": site, "tmp": tmp, "live": live,
-                   "port": int(site.rsplit(":", 1)[1])}
+                   "port": int(site.rsplit(":", 1)[1]), "models": models}
 
 
 def _wait_settled(browser, count: int) -> None:
@@ -298,3 +298,70 @@ def test_docs_page_renders_every_operation(driver, setup):
     severe = [entry for entry in driver.get_log("browser")
               if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]]
     assert severe == [], severe
+
+
+OFFSITE_URL = "/\\evil.example/x"
+
+
+def _store_offsite_link(models: Path) -> None:
+    """A live article whose URL is off-site, written straight into the state database as a
+    version that did not check URLs could have stored it (publishing refuses it now)."""
+    import json
+    import sqlite3
+
+    record = {"id": "flood-offsite", "title": "Delta farmers flee the rising river floods",
+              "body": "Floods in the river delta: farmers flee as monsoon rain swells the river.",
+              "url": OFFSITE_URL, "published_at": "2012-05-20T08:00:00Z", "section": "World",
+              "tags": [], "language": None, "status": None, "story_id": None}
+    with sqlite3.connect(models / "state.db") as conn:
+        version = int(conn.execute(
+            "SELECT value FROM meta WHERE key = 'state_version'").fetchone()[0]) + 1
+        conn.execute("INSERT OR REPLACE INTO live_articles (id, published, record, updated_at,"
+                     " seq) VALUES (?, 1, ?, '2012-05-20T08:00:00Z', ?)",
+                     ("flood-offsite", json.dumps(record), version))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'state_version'", (version,))
+
+
+def _offsite_links(browser) -> list[str]:
+    """Every link on the page whose resolved target leaves the page's and the news site."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('a[href]')).map(function (a) {"
+        "  return a.href; }).filter(function (href) {"
+        "  var host = new URL(href).host;"
+        "  return host !== location.host && host !== 'news.example'; });")
+
+
+def test_an_offsite_link_from_an_older_state_is_not_followed(driver, setup):
+    """``/\\evil.example/x`` resolves to ``http://evil.example/x`` in a browser: neither the
+    HTML fragment nor the widget may render it as a link."""
+    api, site = setup["api"], setup["site"]
+    _store_offsite_link(setup["models"])
+    listed = requests.get(f"{api}/v1/articles/flood-main/related", params={"k": 10},
+                          timeout=5).json()["related"]
+    assert OFFSITE_URL in [item["url"] for item in listed], "the stored story must be listed"
+
+    fragment = requests.get(f"{api}/v1/articles/flood-main/related.html", params={"k": 10},
+                            timeout=5)
+    assert fragment.status_code == 200
+    site_dir = setup["tmp"] / "site"
+    (site_dir / "fragment.html").write_text(
+        PAGE_HEAD.format(title="The fragment") + fragment.text + "\n</body></html>\n")
+    (site_dir / "offsite.html").write_text(PAGE_HEAD.format(title="The widget") + f"""
+<div id="w-off" data-alsosee-article="flood-main" data-k="10" data-timeout="20000"></div>
+<script src="{api}/widget.js" defer></script>
+</body></html>
+""")
+    for page, settle in (("fragment.html", 0), ("offsite.html", 1)):
+        driver.get(f"{site}/{page}")
+        if settle:
+            _wait_settled(driver, settle)
+        titles = driver.find_elements(
+            "xpath", "//*[normalize-space(text())='Delta farmers flee the rising river floods']")
+        assert titles, f"{page}: the story is shown"
+        assert titles[0].tag_name != "a", page
+        assert _offsite_links(driver) == [], page
+        # The links that are there still work (so the check above can see a link).
+        assert driver.find_elements("css selector", "a.alsosee__link"), page
+        titles[0].click()  # a link would take the browser to evil.example
+        time.sleep(0.5)
+        assert driver.current_url == f"{site}/{page}", page

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..errors import InvalidParameterError
 from ..model import RelatedStories, top_k
+from ..urls import canonical_url, url_matches
 
 __all__ = [
     "EngineSystem",
@@ -109,10 +110,15 @@ def takedown_ids(db: Any, model: RelatedStories | None = None) -> set[str]:
         return set()
     snapshot = Editorial(db).snapshot()
     ids = set(snapshot.takedown_ids)
-    urls = {str(u).strip().rstrip("/") for u in getattr(snapshot, "takedown_urls", ())}
+    urls = getattr(snapshot, "takedown_urls", ())
     if urls and model is not None:
-        ids |= {str(i) for i, u in zip(model.ids_, model.meta_["url"], strict=True)
-                if isinstance(u, str) and u.strip().rstrip("/") in urls}
+        by_url: dict[str, list[str]] = {}
+        for i, u in zip(model.ids_, model.meta_["url"], strict=True):
+            key = canonical_url(u)
+            if key:
+                by_url.setdefault(key, []).append(str(i))
+        for url in urls:
+            ids.update(url_matches(by_url, url) or ())
     return ids
 
 
