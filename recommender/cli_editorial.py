@@ -218,7 +218,12 @@ def takedown(article_id: str | None, reason: str | None, list_: bool, undo: bool
     from .editorial import unmatched_takedown
     from .errors import ArtifactError
 
+    root = Path(model_dir)
+    has_model = (root / "current").exists() or (root / "manifest.json").exists()
     try:
+        if force and not has_model:
+            # checked below without loading scikit-learn: a cron job starts in ~0.1 s
+            raise ArtifactError(f"no model in {model_dir} (run `alsosee train`)")
         engine = _editorial(model_dir, state_db, False)
     except ArtifactError as exc:
         if not force:
