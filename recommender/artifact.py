@@ -39,16 +39,19 @@ import stat
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import joblib
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
-from .model import RelatedStories
-from .tables import attach_model_tables, without_tables, write_model_tables
+
+if TYPE_CHECKING:
+    from .model import RelatedStories
+
+# joblib, scikit-learn (recommender.model) and the tables (numpy) are imported by the
+# functions that save, unpickle or map: verifying a few files (:func:`open_verified`, the
+# CLI's editorial checks) needs none of them.
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ class LoadedModel:
 
 def library_versions() -> dict[str, str]:
     """Versions recorded in (and checked against) every manifest."""
+    import joblib
     import numpy
     import pandas
     import scipy
@@ -178,6 +182,10 @@ def save(
     Path
         The new version directory.
     """
+    import joblib
+
+    from .tables import without_tables, write_model_tables
+
     if not hasattr(model, "matrix_"):
         raise ArtifactError("refusing to save a model that has not been fitted")
     root = Path(root)
@@ -415,14 +423,12 @@ def _parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
     return manifest
 
 
-def _verify_opened(opened: _OpenedVersion, *, key: bytes | str | None,
-                   allow_version_mismatch: bool) -> tuple[dict[str, Any], list[str]]:
-    """Check a version directory through *opened* (each byte checked is a byte that will be
-    loaded: the manifest is read once, then signed-checked and parsed from that read)."""
+def _verify_manifest(opened: _OpenedVersion, *, key: bytes | str | None) -> dict[str, Any]:
+    """Read the manifest once through *opened*, check its format, its HMAC (when a key is
+    configured) and that every file it lists has a safe name; return it parsed from that read."""
     version_dir = opened.version_dir
     manifest_bytes = opened.read(MANIFEST_FILE)
     manifest = _parse_manifest(version_dir / MANIFEST_FILE, manifest_bytes)
-    notes: list[str] = []
     if manifest.get("format_version") not in READABLE_FORMATS:
         raise ArtifactError(
             f"{version_dir}: model format version {manifest.get('format_version')!r} is not "
@@ -442,15 +448,36 @@ def _verify_opened(opened: _OpenedVersion, *, key: bytes | str | None,
     files = manifest.get("files")
     if not isinstance(files, dict) or MODEL_FILE not in files:
         raise ArtifactError(f"{version_dir}: manifest lists no {MODEL_FILE}")
-    for name, digest in files.items():
+    for name in files:
         if not isinstance(name, str) or name in (MANIFEST_FILE, SIGNATURE_FILE):
             raise ArtifactError(f"{version_dir}: manifest names an unsafe path {name!r}")
+    return manifest
+
+
+def _verify_files(opened: _OpenedVersion, manifest: dict[str, Any],
+                  names: Iterable[str]) -> None:
+    """The SHA-256 of each of *names* (files the manifest lists), through *opened*."""
+    version_dir = opened.version_dir
+    files = manifest["files"]
+    for name in names:
+        if name not in files:
+            raise ArtifactError(f"{version_dir}: the manifest does not list {name}")
         actual = opened.sha256(name)
-        if not hmac.compare_digest(actual, str(digest)):
+        if not hmac.compare_digest(actual, str(files[name])):
             raise ArtifactError(
                 f"{version_dir}: {name} does not match its SHA-256 in the manifest "
                 "(modified or truncated); refusing to load it"
             )
+
+
+def _verify_opened(opened: _OpenedVersion, *, key: bytes | str | None,
+                   allow_version_mismatch: bool) -> tuple[dict[str, Any], list[str]]:
+    """Check a version directory through *opened* (each byte checked is a byte that will be
+    loaded: the manifest is read once, then signed-checked and parsed from that read)."""
+    version_dir = opened.version_dir
+    manifest = _verify_manifest(opened, key=key)
+    _verify_files(opened, manifest, manifest["files"])
+    notes: list[str] = []
     trained = manifest.get("versions", {})
     here = library_versions()
     if trained.get("scikit-learn") != here["scikit-learn"]:
@@ -478,6 +505,37 @@ def verify(version_dir: str | Path, *, key: bytes | str | None = None,
     opened = _OpenedVersion(Path(version_dir))
     try:
         return _verify_opened(opened, key=key, allow_version_mismatch=allow_version_mismatch)
+    finally:
+        opened.close()
+
+
+@dataclass(frozen=True)
+class VerifiedFiles:
+    """Files of one version directory, verified (see :func:`open_verified`)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    #: A private directory whose entries are the verified files (and only those).
+    view: Path
+
+
+@contextlib.contextmanager
+def open_verified(path: str | Path, pick: Callable[[dict[str, Any]], Iterable[str]], *,
+                  key: bytes | str | None = None) -> Iterator[VerifiedFiles]:
+    """Verify some files of a model without unpickling it, for readers of a few tables.
+
+    The manifest is checked as :func:`load` checks it (format, HMAC when a key is set),
+    then the SHA-256 of the files ``pick(manifest)`` names (each must be listed), and the
+    files are yielded through the very descriptors that were hashed. Nothing is unpickled,
+    so scikit-learn is neither imported nor its version compared. Memory maps opened in the
+    block stay valid after it.
+    """
+    version_dir = resolve(path)
+    opened = _OpenedVersion(version_dir)
+    try:
+        manifest = _verify_manifest(opened, key=key)
+        _verify_files(opened, manifest, list(pick(manifest)))
+        yield VerifiedFiles(version_dir, manifest, opened.make_view())
     finally:
         opened.close()
 
@@ -522,6 +580,8 @@ def load(
         model, caught = _unpickle(view, version_dir, manifest, mmap=mmap)
     finally:
         opened.close()
+    from .model import RelatedStories
+
     for w in caught:
         notes.append(str(w.message))
         logger.warning("while loading %s: %s", version_dir, w.message)
@@ -544,6 +604,11 @@ def load(
 def _unpickle(view: Path, version_dir: Path, manifest: dict[str, Any], *,
               mmap: bool) -> tuple[Any, list[Any]]:
     """The model unpickled (and its tables opened) from the verified files of *view*."""
+    import joblib
+
+    from .model import RelatedStories
+    from .tables import attach_model_tables
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

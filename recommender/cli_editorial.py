@@ -107,28 +107,24 @@ def open_engine(model_dir: str | Path, state_db: str | Path | None = None) -> An
     return Recommender(loaded.model, db), loaded, live
 
 
-def _editorial(model_dir: Path, state_db: Path | None, force: bool) -> Any:
-    """The engine (validates ids against the model) or, with --force, the bare state."""
-    if force:
-        from .db import StateDB
-        from .editorial import Editorial
+def _editorial(model_dir: Path, state_db: Path | None) -> Any:
+    """The editorial state, unchecked (lists, undo, --force)."""
+    from .db import StateDB
+    from .editorial import Editorial
 
-        return Editorial(StateDB(state_path(model_dir, state_db)).init())
-    engine, _, live = open_engine(model_dir, state_db)
-    return _WithLive(engine, live)
+    return Editorial(StateDB(state_path(model_dir, state_db)).init())
 
 
-class _WithLive:
-    """The engine's editorial methods with the live articles counted as known ids."""
+def _checked(model_dir: Path, state_db: Path | None, urls: bool = False) -> Any:
+    """The editorial state, its changes checked as the engine checks them (ids and, with
+    ``urls``, canonical URLs of the model and the live articles), from the model's verified
+    id and URL tables: nothing is unpickled, so no scikit-learn is imported."""
+    from .db import StateDB
+    from .editorial import Editorial
+    from .known import CheckedEditorial, open_known
 
-    def __init__(self, engine: Any, live: Any) -> None:
-        self._engine, self._live = engine, live
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._engine, name)
-        if name in ("takedown", "takedown_matches", "pin", "block"):
-            return lambda *a, **kw: method(*a, live=self._live, **kw)
-        return method
+    db = StateDB(state_path(model_dir, state_db)).init()
+    return CheckedEditorial(Editorial(db), open_known(model_dir, db, urls=urls))
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -200,7 +196,7 @@ def takedown(article_id: str | None, reason: str | None, list_: bool, undo: bool
              fmt: str) -> None:
     """Never recommend ARTICLE_ID (an id or URL) again; --list; --undo to restore."""
     if list_:
-        items = _editorial(model_dir, state_db, True).takedowns()
+        items = _editorial(model_dir, state_db).takedowns()
         _echo(fmt, [t.to_dict() for t in items],
               [f"{t.key}\t{t.created_at}\t{t.created_by}\t{t.reason}" for t in items]
               or ["(no takedowns)"])
@@ -208,34 +204,33 @@ def takedown(article_id: str | None, reason: str | None, list_: bool, undo: bool
     if not article_id:
         raise click.UsageError("give an ARTICLE_ID (or --list)")
     if undo:
-        done = _editorial(model_dir, state_db, True).undo_takedown(article_id, by=by)
+        done = _editorial(model_dir, state_db).undo_takedown(article_id, by=by)
         if not done:
             raise click.ClickException(f"{article_id!r} is not taken down")
         _echo(fmt, {"restored": article_id}, [f"restored {article_id}"])
         return
     if not reason:
         raise click.UsageError("a takedown needs --reason")
-    from .editorial import unmatched_takedown
+    from .editorial import key_kind, unmatched_takedown
     from .errors import ArtifactError
 
     root = Path(model_dir)
     has_model = (root / "current").exists() or (root / "manifest.json").exists()
     try:
         if force and not has_model:
-            # checked below without loading scikit-learn: a cron job starts in ~0.1 s
             raise ArtifactError(f"no model in {model_dir} (run `alsosee train`)")
-        engine = _editorial(model_dir, state_db, False)
+        checked = _checked(model_dir, state_db, urls=key_kind(article_id) == "url")
     except ArtifactError as exc:
         if not force:
             raise
         # No model to check against (yet): stored all the same, and said so.
-        item = _editorial(model_dir, state_db, True).takedown(article_id, reason, by=by)
+        item = _editorial(model_dir, state_db).takedown(article_id, reason, by=by)
         warning = f"not checked against a model: {exc}"
         _echo(fmt, {**item.to_dict(), "matches": None, "warning": warning},
               [f"taken down {item.key} ({item.reason})", f"warning: {warning}"])
         return
-    item = engine.takedown(article_id, reason, by=by, force=force)
-    matches = engine.takedown_matches(item.key)
+    item = checked.takedown(article_id, reason, by=by, force=force)
+    matches = checked.takedown_matches(item.key)
     payload: dict[str, Any] = {**item.to_dict(), "matches": matches}
     lines = [f"taken down {item.key} ({item.reason}): hides {matches} article(s)"]
     if not matches:
@@ -268,14 +263,14 @@ def pin(article_id: str | None, others: tuple[str, ...], expires: str | None, li
     if not article_id:
         raise click.UsageError("give an ARTICLE_ID (or --list)")
     if undo:
-        if not _editorial(model_dir, state_db, True).unpin(article_id, by=by):
+        if not _editorial(model_dir, state_db).unpin(article_id, by=by):
             raise click.ClickException(f"{article_id!r} has no pins")
         _echo(fmt, {"unpinned": article_id}, [f"unpinned {article_id}"])
         return
     if not others:
         raise click.UsageError("give the ids to pin after ARTICLE_ID")
-    item = _editorial(model_dir, state_db, False).pin(article_id, list(others),
-                                                      expires_at=expires, by=by)
+    item = _checked(model_dir, state_db).pin(article_id, list(others), expires_at=expires,
+                                             by=by)
     _echo(fmt, item.to_dict(), [f"pinned {' '.join(item.ids)} on {article_id}"
                                 + (f" until {item.expires_at}" if item.expires_at else "")])
 
@@ -302,14 +297,14 @@ def block(article_id: str | None, others: tuple[str, ...], list_: bool, undo: bo
     if not article_id:
         raise click.UsageError("give an ARTICLE_ID (or --list)")
     if undo:
-        removed = _editorial(model_dir, state_db, True).unblock(article_id, others, by=by)
+        removed = _editorial(model_dir, state_db).unblock(article_id, others, by=by)
         if not removed:
             raise click.ClickException(f"{article_id!r} has no such blocks")
         _echo(fmt, {"unblocked": removed}, [f"lifted {removed} block(s) on {article_id}"])
         return
     if not others:
         raise click.UsageError("give the ids to block after ARTICLE_ID")
-    ids = _editorial(model_dir, state_db, False).block(article_id, list(others), by=by)
+    ids = _checked(model_dir, state_db).block(article_id, list(others), by=by)
     _echo(fmt, {"article_id": article_id, "ids": ids},
           [f"blocked on {article_id}: {' '.join(ids)}"])
 

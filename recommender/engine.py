@@ -26,12 +26,12 @@ import scipy.sparse as sp
 
 from . import ranking
 from .db import StateDB
-from .editorial import Editorial, PinList, Snapshot, Takedown, key_kind
+from .editorial import Editorial, PinList, Snapshot, Takedown
 from .errors import InvalidParameterError, UnknownArticleError, UnusableValueError
 from .explain import explain_vectors
+from .known import CheckedEditorial, KnownArticles, corpus_url_rows, with_live_urls
 from .model import RelatedStories, _none_if_missing, iso_from_ns
 from .ranking import FEEDBACK_DOCS, NAT, RankingOptions
-from .urls import canonical_url, url_key, url_matches
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,7 @@ class CorpusView:
         #: Result fields per row, built on first use (ISO dates cost ~15 us each).
         self.meta_cache: dict[int, dict[str, Any]] = {}
         self.article_cache: dict[int, dict[str, Any]] = {}
-        self.url_rows: dict[str, list[int]] = {}
-        for row, url in enumerate(meta["url"]):
-            key = canonical_url(url)
-            if key:
-                self.url_rows.setdefault(key, []).append(row)
+        self.url_rows = corpus_url_rows(meta["url"])
 
 
 def _float_timestamps(timestamps: np.ndarray) -> np.ndarray:
@@ -125,7 +121,6 @@ class Universe:
         n_live = int(live.n_live) if live is not None else 0
         self.n_corpus, self.n = n, n + n_live
         hidden = np.asarray(live.hidden_rows, dtype=np.int64) if live is not None else None
-        self.tombstones = frozenset(live.tombstones) if live is not None else frozenset()
         if n_live == 0:
             self.timestamps = view.timestamps
             self.ts_float = view.ts_float
@@ -149,10 +144,7 @@ class Universe:
                                                 [r.get("story_id") for r in records])
             self.story_codes = np.concatenate([view.story_codes, codes])
             self.tags = np.concatenate([np.asarray(view.tags, dtype=object), live.tags])
-            self.url_rows = dict(view.url_rows)  # the corpus' lists are never appended to
-            for i, key in enumerate(live.url_keys):
-                if key:
-                    self.url_rows[key] = [*self.url_rows.get(key, ()), n + i]
+            self.url_rows = with_live_urls(view.url_rows, live.url_keys, n)
             published = np.concatenate([view.published, np.asarray(live.candidate, dtype=bool)])
         if hidden is not None and hidden.size:
             published = published.copy()
@@ -163,21 +155,13 @@ class Universe:
         self._close: dict[float, np.ndarray] = {}
         self._section_index = {s.lower(): i for i, s in enumerate(self.sections)}
         self._language_index = {s.lower(): i for i, s in enumerate(self.languages)}
+        #: Ids and URLs, matched as the CLI's checks match them (recommender.known).
+        self.known = KnownArticles(model.row_of_, n, self.url_rows, live)
 
     # ----------------------------------------------------------------- rows
     def row_of(self, article_id: str) -> int | None:
         """The row showing ``article_id`` (live first), or None."""
-        live = self.live
-        if live is not None:
-            if live.has(article_id):
-                return self.n_corpus + live.row_of[article_id]
-            if article_id in self.tombstones:
-                return None
-        row = self.model.row_of_.get(article_id)
-        if row is None or (live is not None and not self.published[row]
-                           and self.view.published[row]):
-            return None  # replaced or unpublished through the live state
-        return row
+        return self.known.row_of(article_id)
 
     def rows_of(self, ids: Iterable[str]) -> list[int]:
         return [r for r in (self.row_of(i) for i in ids) if r is not None]
@@ -647,16 +631,7 @@ class Recommender:
             return cached[2]
         mask = np.zeros(uni.n, dtype=bool)
         for key, item in snap.takedowns.items():
-            if item.kind == "url":
-                mask[url_matches(uni.url_rows, key) or []] = True
-            else:
-                # Both the corpus row and a live version of the same id.
-                row = self.model.row_of_.get(key)
-                if row is not None:
-                    mask[row] = True
-                live_row = uni.row_of(key)
-                if live_row is not None:
-                    mask[live_row] = True
+            mask[uni.known.takedown_rows(key, item.kind)] = True
         self._killed = (snap.version, id(uni), mask)
         return mask
 
@@ -1077,22 +1052,16 @@ class Recommender:
             raise InvalidParameterError("state_db", "no state database is configured")
         return self.editorial
 
-    def _check_known(self, article_id: str, live: Any = None, field: str | None = None) -> None:
-        if self.universe(live).row_of(article_id) is None:
-            if field is None:
-                raise UnknownArticleError(article_id)
-            raise UnusableValueError(field, f"unknown article id {article_id!r}")
+    def _checked_editorial(self, live: Any) -> CheckedEditorial:
+        """The editorial state, its changes checked against the ids and URLs of the model
+        and ``live`` (the checks the CLI makes without loading the model)."""
+        return CheckedEditorial(self._require_editorial(), self.universe(live).known,
+                                self._clock)
 
     def takedown(self, key: str, reason: str, by: str | None = None, force: bool = False,
                  live: Any = None) -> Takedown:
         """Take down an article id or URL (unknown ones only with ``force``)."""
-        editorial = self._require_editorial()
-        if not force and isinstance(key, str) and not self.takedown_matches(key, live):
-            raise UnknownArticleError(key)
-        if isinstance(key, str) and key_kind(key) == "url":
-            # Stored as the address it matched (``?ref=x`` dropped when that is what matched).
-            key = url_key(self.universe(live).url_rows, key) or key
-        return editorial.takedown(key, reason, by=by)
+        return self._checked_editorial(live).takedown(key, reason, by=by, force=force)
 
     def is_taken_down(self, article_id: str, live: Any = None) -> bool:
         """Whether a takedown (of its id or of its URL) hides ``article_id`` itself."""
@@ -1102,11 +1071,7 @@ class Recommender:
 
     def takedown_matches(self, key: str, live: Any = None) -> int:
         """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
-        uni = self.universe(live)
-        if key_kind(key) == "url":
-            return len(url_matches(uni.url_rows, key) or [])
-        rows = {self.model.row_of_.get(key), uni.row_of(key)} - {None}
-        return len(rows)
+        return self.universe(live).known.takedown_matches(key)
 
     def undo_takedown(self, key: str, by: str | None = None) -> bool:
         return self._require_editorial().undo_takedown(key, by=by)
@@ -1117,13 +1082,7 @@ class Recommender:
     def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
             by: str | None = None, live: Any = None) -> PinList:
         """Pin ``ids`` (known articles, not the article itself) first in its list."""
-        editorial = self._require_editorial()
-        self._check_known(article_id, live)
-        if isinstance(ids, (list, tuple)):
-            for pid in ids:
-                if isinstance(pid, str) and pid != article_id:
-                    self._check_known(pid, live, "ids")
-        return editorial.pin(article_id, ids, expires_at=expires_at, by=by, now=self._clock())
+        return self._checked_editorial(live).pin(article_id, ids, expires_at=expires_at, by=by)
 
     def unpin(self, article_id: str, by: str | None = None) -> bool:
         return self._require_editorial().unpin(article_id, by=by)
@@ -1133,13 +1092,7 @@ class Recommender:
 
     def block(self, article_id: str, ids: Sequence[str], by: str | None = None,
               replace: bool = False, live: Any = None) -> list[str]:
-        editorial = self._require_editorial()
-        self._check_known(article_id, live)
-        if isinstance(ids, (list, tuple)):
-            for bid in ids:
-                if isinstance(bid, str) and bid != article_id:
-                    self._check_known(bid, live, "ids")
-        return editorial.block(article_id, ids, by=by, replace=replace)
+        return self._checked_editorial(live).block(article_id, ids, by=by, replace=replace)
 
     def unblock(self, article_id: str, ids: Iterable[str] = (), by: str | None = None) -> int:
         return self._require_editorial().unblock(article_id, ids, by=by)

@@ -513,17 +513,22 @@ def without_tables(model: Any, spec: Mapping[str, Any]) -> Any:
     return copy
 
 
+def table_files(kind: str, base: str) -> list[str]:
+    """The files a table of ``kind`` (``row_index``, or a meta column's ``array``,
+    ``strings``, ``lists``) named ``base`` is stored in, optional validity masks aside."""
+    return {"row_index": [f"{base}.marisa", f"{base}.rows.npy"],
+            "array": [f"{base}.npy"],
+            "strings": [f"{base}.utf8.npy", f"{base}.offsets.npy"],
+            "lists": [f"{base}.rows.npy", f"{base}.items.utf8.npy",
+                      f"{base}.items.offsets.npy"]}.get(kind, [f"{base}.?"])
+
+
 def _check_spec(spec: Mapping[str, Any], allowed: set[str]) -> None:
     """Every file the spec leads to must be one the manifest lists (and so was verified)."""
-    wanted = [f"{spec['ids']}.utf8.npy", f"{spec['ids']}.offsets.npy",
-              f"{spec['row_of']}.marisa", f"{spec['row_of']}.rows.npy",
+    wanted = [*table_files("strings", spec["ids"]), *table_files("row_index", spec["row_of"]),
               *spec["vocabularies"].values()]
     for name, kind in spec["meta"].items():
-        base = f"meta.{name}"
-        wanted += {"array": [f"{base}.npy"],
-                   "strings": [f"{base}.utf8.npy", f"{base}.offsets.npy"],
-                   "lists": [f"{base}.rows.npy", f"{base}.items.utf8.npy",
-                             f"{base}.items.offsets.npy"]}.get(kind, [f"{base}.?"])
+        wanted += table_files(kind, f"meta.{name}")
     missing = [w for w in wanted if w not in allowed]
     if missing:
         raise ValueError(f"the manifest does not list (or verify) {', '.join(missing)}")
