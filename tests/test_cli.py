@@ -325,6 +325,29 @@ def test_cron_commands_do_not_import_the_model(tmp_path: Path) -> None:
         assert not heavy & {"sklearn", "recommender.model", "flask", "joblib"}, (argv, heavy)
 
 
+def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """takedown/pin/block check ids and URLs against a trained model without unpickling
+    it: no scikit-learn, joblib or pandas."""
+    models = ["--model", str(trained_model_dir), "--state-db", str(tmp_path / "state.db")]
+    url = "https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-injured-after-bomb-" \
+          "blast-in-bogota?utm_source=rss"
+    for argv in (["takedown", "gv-316447", "--reason", "test", *models],
+                 ["takedown", url, "--reason", "test", *models],
+                 ["pin", "gv-316447", "gv-321626", *models],
+                 ["block", "gv-316447", "gv-316371", *models]):
+        code = ("import contextlib, io\nfrom recommender.cli import main\n"
+                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):"
+                f"\n    main({argv!r})")
+        heavy = imported_after(code, tmp_path)
+        assert not heavy & {"sklearn", "recommender.model", "joblib", "pandas", "scipy"}, \
+            (argv, heavy)
+    listed = run_cli("takedown", "--list", "--format", "json", *models)
+    assert {t["id"] for t in json.loads(listed.stdout)} == {
+        "gv-316447", "https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-injured-"
+                     "after-bomb-blast-in-bogota"}  # the runs above did store them
+
+
 def test_lazy_commands_are_listed_with_their_own_help() -> None:
     from recommender import artifact
     from recommender.cli import DEFAULT_KEEP, LAZY_COMMANDS, cli

@@ -161,7 +161,8 @@ def test_cli_errors_are_one_line(cli_env):
     model_dir = str(cli_env)
     result = CliRunner().invoke(cli, ["takedown", "no-such-id", "--reason", "x", "--model",
                                       model_dir])
-    assert result.exit_code == 1 and "unknown article id" in result.output
+    assert result.exit_code == 1
+    assert result.output == "alsosee: error: unknown article id: 'no-such-id'\n"
     result = CliRunner().invoke(cli, ["related", "gv-316447", "--model", model_dir,
                                       "--diversity", "3"])
     assert result.exit_code == 1 and "diversity" in result.output
@@ -185,6 +186,29 @@ def test_cli_takedown_by_a_url_variant(cli_env):
     assert payload["id"] == ("https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-"
                              "injured-after-bomb-blast-in-bogota")
     assert "gv-321626" not in related_ids(model_dir, "gv-316447")
+
+
+def test_cli_takedown_of_known_ids_and_urls_says_what_it_hides(cli_env, tmp_path):
+    model_dir = str(cli_env)
+    result = run("takedown", "gv-316447", "--reason", "legal", "--model", model_dir)
+    assert result.exit_code == 0, result.output
+    assert result.output == "taken down gv-316447 (legal): hides 1 article(s)\n"
+    variant = "http://www.globalvoicesonline.org/2012/05/15/colombia-5-dead-19-injured-" \
+              "after-bomb-blast-in-bogota/#comments"
+    result = run("takedown", variant, "--reason", "legal", "--model", model_dir)
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("in-bogota (legal): hides 1 article(s)\n")
+    # an article published since the model was trained is known too, and a live version
+    # of a corpus article is a second article the takedown hides
+    article = tmp_path / "live.jsonl"
+    article.write_text(json.dumps({"id": "live-1", "title": "Floods in Dhaka"}) + "\n"
+                       + json.dumps({"id": "gv-316371", "title": "An update"}) + "\n")
+    assert run("publish", str(article), "--model", model_dir).exit_code == 0
+    assert "hides 1 article(s)" in run("takedown", "live-1", "--reason", "x", "--model",
+                                       model_dir).output
+    assert "hides 2 article(s)" in run("takedown", "gv-316371", "--reason", "x", "--model",
+                                       model_dir).output
+    assert run("pin", "live-1", "gv-321626", "--model", model_dir).exit_code == 0
 
 
 def test_cli_related_flags(cli_env):
