@@ -27,6 +27,9 @@ import requests
 from tests.livesrv import ROOT, free_port, live_server
 from tests.slowclients import SlowClients, timed_requests
 
+# slow: wheels, real servers and proxies, left out of the quick subset
+pytestmark = pytest.mark.slow
+
 SITE = ROOT / "deploy" / "nginx" / "alsosee.conf"
 UNITS = ROOT / "deploy" / "systemd"
 ARTICLE = "gv-316447"

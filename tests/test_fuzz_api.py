@@ -21,7 +21,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-pytestmark = pytest.mark.server
+# slow: real servers (and browsers), left out of the quick subset
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 MAX_EXAMPLES = 15
 API_KEY = "fuzz-key-0123456789abcdef"

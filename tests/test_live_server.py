@@ -30,7 +30,8 @@ from livesrv import ROOT, SERVICE_ENV, free_port
 
 from recommender import artifact
 
-pytestmark = pytest.mark.server
+# slow: real servers (and browsers), left out of the quick subset
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 KEY = "server-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -18,6 +18,9 @@ import requests
 
 from tests.livesrv import SERVICE_ENV, free_port, live_server
 
+# slow: wheels, real servers and proxies, left out of the quick subset
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 # Left behind by builds, venvs and runs; never part of a source tree to build from.
 UNTRACKED = shutil.ignore_patterns(

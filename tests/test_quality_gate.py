@@ -18,11 +18,11 @@ from recommender.evaluation.quality import evaluate_set
 #: How far below the baseline the defaults may fall (nDCG@10) on any set.
 TOLERANCE = 0.005
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (default_data_dir() / "ecbplus").is_dir()
     or not (default_data_dir() / "reuters21578").is_dir(),
     reason=f"evaluation data not found under {default_data_dir()}",
-)
+)]
 
 
 @pytest.fixture(scope="module", params=["ecb-wire", "reuters-wire"])

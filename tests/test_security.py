@@ -15,7 +15,8 @@ from recommender.training import train
 from tests.conftest import SAMPLE
 from tests.livesrv import live_server
 
-pytestmark = pytest.mark.server
+# slow: real servers (and browsers), left out of the quick subset
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 KEY = "security-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}

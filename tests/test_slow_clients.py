@@ -16,6 +16,9 @@ from service.gunicorn_worker import request_complete
 from tests.livesrv import live_server
 from tests.slowclients import SlowClients, timed_requests
 
+# slow: wheels, real servers and proxies, left out of the quick subset
+pytestmark = pytest.mark.slow
+
 ARTICLE = "gv-316447"
 
 

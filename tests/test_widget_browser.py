@@ -17,7 +17,8 @@ import pytest
 import requests
 from livesrv import ROOT, free_port, live_server, static_site, train_corpus
 
-pytestmark = pytest.mark.server
+# slow: real servers (and browsers), left out of the quick subset
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
