@@ -18,7 +18,9 @@ joblib files are pickles, and unpickling runs code. ``load`` therefore checks th
 the SHA-256 of every file and (when a key is configured) the manifest's HMAC **before**
 calling ``joblib.load`` or opening any table, and it unpickles and maps the very files it
 checked (each opened once; see :class:`_OpenedVersion`); a model from another scikit-learn
-version is refused unless explicitly allowed. Format 1 directories (everything in one pickle) still
+version is refused unless explicitly allowed. :func:`open_verified` makes the same checks of
+the manifest and of only the files a reader needs (the CLI's editorial checks read the id and
+URL tables this way, unpickling nothing). Format 1 directories (everything in one pickle) still
 load; their strings then live in each worker's private memory. A load either returns a
 complete, verified model or raises :class:`ArtifactError`: it never half-succeeds.
 """

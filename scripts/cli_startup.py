@@ -4,8 +4,9 @@
 
 ``--alsosee`` is a command line: to compare with another checkout, pass for example
 ``--alsosee "env PYTHONPATH=/tmp/before $PWD/.venv/bin/python -m recommender"``. With ``--model``
-(a trained models root), `takedown ID` is also timed without ``--force``: it checks the id
-against the model, so it loads it.
+(a trained models root), `takedown ID`, `takedown URL` and `pin ID OTHER` are also timed
+without ``--force``: they check the ids and the URL against the model's verified id and URL
+tables (not the unpickled model).
 
 Runs `--help`, `takedown --list`, `pin --list`, `takedown ID --force` and `publish FILE`
 against a private state database in a temporary directory (no model is needed), after one
@@ -44,8 +45,12 @@ def commands(work: Path, model: str | None) -> dict[str, list[str]]:
         "publish FILE": ["publish", str(article), *models],
     }
     if model:
-        timed["takedown (model)"] = ["takedown", "gv-316447", "--reason", "test", "--model",
-                                     model, "--state-db", str(work / "models" / "state.db")]
+        checked = ["--model", model, "--state-db", str(work / "models" / "state.db")]
+        timed["takedown (model)"] = ["takedown", "gv-316447", "--reason", "test", *checked]
+        timed["takedown URL (model)"] = [
+            "takedown", "https://www.globalvoicesonline.org/2012/05/15/colombia-5-dead-19-"
+            "injured-after-bomb-blast-in-bogota/?utm_source=rss", "--reason", "test", *checked]
+        timed["pin (model)"] = ["pin", "gv-316447", "gv-316371", *checked]
     return timed
 
 
@@ -73,7 +78,7 @@ def main() -> None:
             times = [time_once(args.alsosee, argv, work) for _ in range(args.runs)]
             target = TARGETS.get(name, DEFAULT_TARGET)
             median = statistics.median(times)
-            print(f"  {name:<16} {median:6.3f} s  (min {min(times):.3f}, max {max(times):.3f}; "
+            print(f"  {name:<20} {median:6.3f} s  (min {min(times):.3f}, max {max(times):.3f}; "
                   f"target {target} s: {'ok' if median < target else 'OVER'})")
         print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
