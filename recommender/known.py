@@ -109,7 +109,8 @@ class KnownArticles:
 
     def row_of(self, article_id: str) -> int | None:
         """The row showing ``article_id`` (its live version first), or None when the id is
-        unknown or unpublished."""
+        unknown or unpublished. (Every corpus row the live state hides is replaced by a live
+        version or unpublished: these two cases cover it.)"""
         live = self.live
         if live is not None:
             row = live.row_of.get(article_id)
