@@ -46,6 +46,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -109,7 +110,10 @@ class DevSet:
 
 
 def default_data_dir() -> Path:
-    """``../shared/data`` beside the checkout (where the evaluation data lives)."""
+    """``ALSOSEE_EVAL_DATA``, else ``../shared/data`` beside the checkout (where the
+    evaluation data lives)."""
+    if os.environ.get("ALSOSEE_EVAL_DATA"):
+        return Path(os.environ["ALSOSEE_EVAL_DATA"])
     return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
