@@ -107,7 +107,7 @@ def _handle_invalid_parameter(exc: InvalidParameterError) -> Response:
 
 def _handle_unusable_value(exc: UnusableValueError) -> Response:
     # Well-formed (the OpenAPI description allows it) but naming what the corpus lacks: a
-    # 400 as issue 3 specifies ("a clear 400/404 problem body naming the field") and as
+    # 400 as the API contract specifies ("a clear 400/404 problem body naming the field") and as
     # shipped; its own type (".../unusable-value") tells it from a syntax error.
     return problem_response(Problem(400, exc.message, slug="unusable-value",
                                     title="Unusable value", field=exc.field))

@@ -35,7 +35,7 @@ SEMANTIC_VALIDATION = {
 }
 # Valid data must be accepted: never a 400 that says "breaks the documented syntax". Two
 # documented refusals of valid syntax count as accepted: a 400 of type "unusable-value" (a
-# well-formed value naming what the corpus lacks, e.g. an unknown section: issue 3 asks for a
+# well-formed value naming what the corpus lacks, an unknown section: the API contract asks for a
 # 400 there), see positive_data_accepted, and 414, a request line over the server's 8,190
 # bytes (1,000 repeated values are valid; no schema can bound a whole URL).
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "414", "429", "5xx"]
