@@ -87,3 +87,14 @@ class StateError(AlsoseeError):
 
     The service answers 503 (or refuses to start); nothing stored is changed.
     """
+
+
+class MissingExtraError(AlsoseeError, ImportError):
+    """A feature needs a library of an optional extra that is not installed; the message
+    names the extra to install (``pip install 'alsosee[evaluate]'``)."""
+
+    def __init__(self, feature: str, extra: str, library: str) -> None:
+        super().__init__(f"{feature} needs {library}, which is not installed: "
+                         f"pip install 'alsosee[{extra}]'")
+        self.extra = extra
+        self.library = library

@@ -181,6 +181,30 @@ def test_train_related_and_serve_from_the_wheel(installed: Path, workdir: Path) 
 
 
 
+def test_a_plain_install_evaluates_and_the_report_names_its_extra(installed: Path,
+                                                                  workdir: Path) -> None:
+    """matplotlib is in the ``evaluate`` extra, which a plain (server) install lacks."""
+    site = next((installed.parent / "lib").glob("python3*/site-packages"))
+    assert not (site / "matplotlib").exists()
+    truth = workdir / "mined.json"
+    if not truth.exists():
+        mined = run(installed, workdir, "mine-links", str(ROOT / "data" /
+                    "globalvoices-2012-05.wxr.xml"), "--id-prefix", "gv-", "--out", str(truth))
+        assert mined.returncode == 0, mined.stderr
+    corpus = str(ROOT / "data" / "globalvoices-2012-05.jsonl")
+    evaluated = run(installed, workdir, "evaluate", "--corpus", corpus, "--truth", str(truth))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "nDCG@10" in evaluated.stdout
+    report = workdir / "report"
+    refused = run(installed, workdir, "evaluate", "--corpus", corpus, "--truth", str(truth),
+                  "--report", str(report))
+    assert refused.returncode == 1
+    assert "pip install 'alsosee[evaluate]'" in refused.stderr, refused.stderr
+    assert "matplotlib" in refused.stderr and "Traceback" not in refused.stderr
+    assert not report.exists()  # refused before the evaluation ran
+
+
+
 # ------------------------------------------------------------------ the light client
 # Run inside the client's venv: what a CMS back end does, and what got imported for it.
 CLIENT_SCRIPT = """

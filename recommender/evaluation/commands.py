@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from ..cli import DEFAULT_MODEL_DIR, _guarded, _parse_columns
+from ..cli_common import DEFAULT_MODEL_DIR
+from ..cli_common import guarded as _guarded
+from ..cli_common import parse_columns as _parse_columns
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,10 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     from .systems import TfidfBaselineSystem, takedown_ids
 
     t_start = time.perf_counter()
+    if report_dir is not None:
+        from .report import require_plotting
+
+        require_plotting()  # before the evaluation, which can take minutes
     k_values = parse_ks(ks)
     articles = None
     manifest: dict[str, Any] = {}

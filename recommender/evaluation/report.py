@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import MissingExtraError
 from ..model import RelatedStories
 from .runner import EvaluationResult, SystemResult
 
-__all__ = ["write_report"]
+__all__ = ["require_plotting", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v)
+
+
+def require_plotting() -> None:
+    """Raise :class:`~recommender.errors.MissingExtraError` unless matplotlib (the
+    ``evaluate`` extra) can be imported: callers check before a long evaluation."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise MissingExtraError("the evaluation report (--report)", "evaluate",
+                                "matplotlib") from e
 
 
 def _figure(width: float = 7.0, height: float = 4.0, **margins: float):
@@ -247,6 +258,7 @@ def write_report(result: EvaluationResult, model: RelatedStories, out_dir: str |
     Path
         The ``index.html`` written.
     """
+    require_plotting()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     k = result.main_k
