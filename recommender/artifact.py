@@ -626,10 +626,3 @@ def _unpickle(view: Path, version_dir: Path, manifest: dict[str, Any], *,
             raise ArtifactError(f"{version_dir}: string tables could not be opened: {exc}") \
                 from exc
     return model, list(caught)
-
-
-def train_sample(root: str | Path) -> Path:
-    """Train the bundled sample corpus into ``root`` and activate it (used by serve/tests)."""
-    from .training import train
-
-    return train(out=root).version_dir

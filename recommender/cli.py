@@ -11,15 +11,18 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
+from .cli_common import BUILTIN_MODEL_DIR, DEFAULT_MODEL_DIR, ENV_MODEL_DIR, default_model_dir
+from .cli_common import guarded as _guarded
+from .cli_common import parse_columns as _parse_columns
 from .cli_editorial import COMMANDS as EDITORIAL_COMMANDS
-from .cli_editorial import cli_message, open_engine, options_from_flags, ranking_flags
+from .cli_editorial import open_engine, options_from_flags, ranking_flags
 from .errors import AlsoseeError
 
 # This module is imported by every command: it imports no scikit-learn, pandas or model code
@@ -28,43 +31,12 @@ from .errors import AlsoseeError
 
 logger = logging.getLogger("recommender.cli")
 
-ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
-BUILTIN_MODEL_DIR = "models"
-DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
-
-
-def default_model_dir() -> str:
-    """``ALSOSEE_MODEL_DIR``, else ``models`` (read when a command runs)."""
-    return os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
-
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-
-
-def _fail(message: str) -> None:
-    click.echo(f"alsosee: error: {message}", err=True)
-    sys.exit(1)
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into a one-line message and exit code 1."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except (AlsoseeError, KeyError, OSError, ValueError) as exc:
-            # (UnknownArticleError is a KeyError with a clear str())
-            _fail(cli_message(exc))
-
-    return wrapper
 
 
 #: Versions kept by `alsosee train` (recommender.artifact.DEFAULT_KEEP; a test checks).
@@ -123,16 +95,6 @@ def cli(verbose: int) -> None:
 
 
 # -------------------------------------------------------------------- train
-def _parse_columns(values: Sequence[str]) -> dict[str, str]:
-    mapping = {}
-    for item in values:
-        src, sep, dst = item.partition("=")
-        if not sep or not src or not dst:
-            raise click.BadParameter(f"expected SOURCE=TARGET, got {item!r}", param_hint="--column")
-        mapping[src] = dst
-    return mapping
-
-
 @cli.command()
 @click.argument("corpus", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", default=DEFAULT_MODEL_DIR, show_default=True,

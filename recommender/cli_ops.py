@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from .cli import DEFAULT_MODEL_DIR, _guarded
+from .cli_common import DEFAULT_MODEL_DIR
+from .cli_common import guarded as _guarded
 from .errors import ArtifactError, CorpusError
 
 _MODEL_OPTION = click.option(

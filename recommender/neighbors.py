@@ -9,32 +9,25 @@ workers once (``parallel_config(scatter=...)``), never shipped per task.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import resource
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed, parallel_config
 
-from .errors import InvalidParameterError
+from .cluster import CONNECT_TIMEOUT, dask_client
 from .index import Pruning, document_frequencies, index_slices, neighbor_block
 
 logger = logging.getLogger(__name__)
-
-#: Seconds to wait for a Dask scheduler before giving up with a clear error.
-CONNECT_TIMEOUT = 5.0
-
 
 @dataclass
 class NeighborStats:
@@ -66,50 +59,6 @@ def _cpu_seconds() -> float:
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
-    """Fail fast (``InvalidParameterError``) when a Dask scheduler cannot be reached.
-
-    A TCP connect with a timeout runs before Dask's own client, whose retries could
-    otherwise wait much longer on an unreachable host.
-    """
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if parsed.scheme not in {"tcp", "tls"} or not parsed.hostname:
-        raise InvalidParameterError(
-            "dask_scheduler", f"expected tcp://HOST:PORT, got {address!r}")
-    port = parsed.port or 8786
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise InvalidParameterError(
-            "dask_scheduler",
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}",
-        ) from None
-
-
-@contextlib.contextmanager
-def dask_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
-    """A ``distributed.Client`` connected to ``address`` (checked first, bounded wait)."""
-    try:
-        from distributed import Client
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise InvalidParameterError(
-            "dask_scheduler",
-            "Dask is not installed: pip install 'alsosee[dask]'",
-        ) from exc
-    check_scheduler(address, timeout)
-    try:
-        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except OSError as exc:
-        raise InvalidParameterError(
-            "dask_scheduler", f"cannot connect to the Dask scheduler at {address}: {exc}"
-        ) from None
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _memmapped(matrix: sp.csr_matrix, folder: Path, name: str) -> sp.csr_matrix:

@@ -5,18 +5,18 @@ since the last one; exit code 0 ok, 1 on any error (one line on stderr)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
+from .cli_common import DEFAULT_MODEL_DIR, fail
 from .db import StateDB, default_path
 
 
 @click.command()
 @click.option("--wordpress", "site", required=True, metavar="URL",
               help="The WordPress site's URL (its REST API is at URL/wp-json/).")
-@click.option("--model", "model_dir", default=os.environ.get("ALSOSEE_MODEL_DIR", "models"),
+@click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR,
               show_default=True, type=click.Path(path_type=Path),
               help="Models root; the state database defaults to MODEL/state.db.")
 @click.option("--state-db", type=click.Path(path_type=Path), default=None,
@@ -40,7 +40,6 @@ def sync(site: str, model_dir: Path, state_db: Path | None, id_prefix: str, user
          app_password: str | None, full: bool, no_reconcile: bool, per_page: int,
          timeout: float, fmt: str) -> None:
     """Publish new and changed posts of a WordPress site, unpublish removed ones."""
-    from .cli import _fail
     from .errors import AlsoseeError
     from .wordpress import WordPressSite
     from .wordpress import sync as run_sync
@@ -54,7 +53,7 @@ def sync(site: str, model_dir: Path, state_db: Path | None, id_prefix: str, user
                            per_page=per_page, timeout=timeout)
         result = run_sync(wp, db, id_prefix=id_prefix, full=full, reconcile=not no_reconcile)
     except (AlsoseeError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

@@ -149,7 +149,7 @@ def train(
         corpus rows, unpublished ids are left out (see :func:`recommender.live.fold_into`).
     """
     if dask_scheduler:
-        from .neighbors import check_scheduler
+        from .cluster import check_scheduler
 
         check_scheduler(dask_scheduler)
     step = on_step or (lambda msg: logger.info("%s", msg))
@@ -202,3 +202,8 @@ def train(
     report["peak_rss_mib"] = peak_rss_mib()
     return TrainResult(version_dir=version_dir, version=version_dir.name, model=model,
                        report=report, timings=timings)
+
+
+def train_sample(root: str | Path) -> Path:
+    """Train the bundled sample corpus into ``root`` and activate it (used by serve/tests)."""
+    return train(out=root).version_dir

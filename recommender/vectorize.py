@@ -644,7 +644,7 @@ def fit_vectorizers(
 
     try:
         if dask_scheduler:
-            from .neighbors import CONNECT_TIMEOUT, dask_client
+            from .cluster import CONNECT_TIMEOUT, dask_client
 
             stats.backend = "dask"
             with dask_client(dask_scheduler) as client:

@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recommender import artifact  # noqa: E402
 from recommender.db import StateDB  # noqa: E402
 from recommender.editorial import Editorial  # noqa: E402
 from recommender.live import LiveStore  # noqa: E402
+from recommender.training import train_sample  # noqa: E402
 
 SAMPLE = ROOT / "data" / "globalvoices-2012-05.jsonl"
 ARTICLE = "gv-316447"
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="alsosee-live-cost-") as tmp:
         root = Path(tmp) / "models"
-        artifact.train_sample(root)
+        train_sample(root)
         state_path = Path(tmp) / "state.db"
         db = StateDB(state_path).init()
         store = LiveStore(db)

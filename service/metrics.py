@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -35,6 +35,8 @@ from prometheus_client.registry import Collector
 ENV_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
 
 bp = Blueprint("metrics", __name__)
+#: ``app.extensions`` key of the app's :class:`StateCollector`.
+COLLECTOR_KEY = "alsosee.metrics"
 
 REQUESTS = Counter(
     "alsosee_http_requests_total", "HTTP requests answered, by endpoint and status.",
@@ -156,8 +158,6 @@ def metrics() -> Response:
             schema:
               type: string
     """
-    from service.state import get_state
-
     registry: CollectorRegistry
     if os.environ.get(ENV_MULTIPROC):
         from prometheus_client import multiprocess
@@ -167,7 +167,9 @@ def metrics() -> Response:
     else:
         registry = CollectorRegistry()
         registry.register(_ProcessRegistry())
-    registry.register(StateCollector(get_state()))
+    collector = current_app.extensions.get(COLLECTOR_KEY)
+    if collector is not None:
+        registry.register(collector)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST,
                     headers={"Cache-Control": "no-store"})
 
@@ -180,7 +182,10 @@ class _ProcessRegistry(Collector):
 
 
 def init_app(app: Any) -> None:
+    """Register ``/metrics``, reading the app's service state (set up before) at scrape
+    time; ``service.state`` records reloads here, so this module does not import it."""
     app.register_blueprint(bp)
     state = app.extensions.get("alsosee")
+    app.extensions[COLLECTOR_KEY] = StateCollector(state) if state is not None else None
     if state is not None and state.serving is not None:
         set_model(None, state.serving.loaded.version)

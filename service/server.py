@@ -203,8 +203,10 @@ def ensure_model(model_dir: str) -> None:
     try:
         artifact.resolve(model_dir)
     except ArtifactError:
+        from recommender.training import train_sample
+
         log.warning("no model in %s: training the bundled sample", model_dir)
-        artifact.train_sample(model_dir)
+        train_sample(model_dir)
 
 
 def check_api_keys() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender import artifact
 from recommender.corpus import load_corpus
 from recommender.model import RelatedStories
+from recommender.training import train_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "globalvoices-2012-05.jsonl"
@@ -32,7 +32,7 @@ def sample_model(sample_articles: pd.DataFrame) -> RelatedStories:
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models root with the bundled sample trained once for the whole session."""
     root = tmp_path_factory.mktemp("models")
-    artifact.train_sample(root)
+    train_sample(root)
     return root
 
 

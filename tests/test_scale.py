@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.cluster import check_scheduler
 from recommender.errors import InvalidParameterError
 from recommender.model import RelatedStories
-from recommender.neighbors import check_scheduler
 
 ROOT = Path(__file__).resolve().parent.parent
 
