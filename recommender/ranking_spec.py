@@ -53,6 +53,8 @@ class OptionSpec:
     docstring, ``backticks`` shown as quotes on the command line); ``cli_help`` replaces
     it where the HTTP wording does not fit a command line. ``grouped=False``: not in the
     shared ranking parameters and flags (each endpoint and command declares ``k`` itself).
+    ``tunable=False``: changes how a list is reported, not what it shows (evaluation grids
+    leave it alone).
     """
 
     name: str
@@ -68,6 +70,7 @@ class OptionSpec:
     flag: str | None = None
     cli_help: str | None = None
     grouped: bool = True
+    tunable: bool = True
 
     @property
     def annotation(self) -> Any:
@@ -94,7 +97,8 @@ _COSINE_OFF = dict(type=NUMBER, lo=0, hi=1, lo_open=True, nullable=True)
 
 #: Every ranking option, in documentation order.
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("k", INTEGER, 5, "Number of links.", lo=1, hi=MAX_K, grouped=False),
+    OptionSpec("k", INTEGER, 5, "Number of links.", lo=1, hi=MAX_K, grouped=False,
+               tunable=False),
     OptionSpec("half_life", default=180.0, **_DAYS_OFF,
                help="Recency half-life in days; `none` switches recency off."),
     OptionSpec("recency_floor", default=0.8, **_UNIT,
@@ -150,9 +154,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("fallback", CHOICE, None, choices=FALLBACKS, nullable=True,
                help="`latest_in_section`: fill empty slots with the section's newest "
                     "stories; `none`: off."),
-    OptionSpec("explain", BOOLEAN, False, help="Show why each link is there."),
-    OptionSpec("debug", BOOLEAN, False, help="Also list dropped candidates and why."),
-    OptionSpec("explain_terms", INTEGER, 5, "Terms per explanation.", lo=1, hi=50),
+    OptionSpec("explain", BOOLEAN, False, "Show why each link is there.", tunable=False),
+    OptionSpec("debug", BOOLEAN, False, "Also list dropped candidates and why.",
+               tunable=False),
+    OptionSpec("explain_terms", INTEGER, 5, "Terms per explanation.", lo=1, hi=50,
+               tunable=False),
     OptionSpec("pool", INTEGER, 50, "Candidates examined for collapse and diversity.",
                lo=1, hi=1000),
 )
