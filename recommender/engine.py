@@ -824,8 +824,10 @@ class Recommender:
         # 3b. Relevance feedback: the query plus its closest stories re-scores the candidates
         # (what the best matches share, the query's topic, counts more than an incidental
         # word); the expanded vector is the query from here on, so explanations stay exact.
-        if opts.feedback > 0 and cand.size > FEEDBACK_DOCS:
-            sim = self._feedback(query, cand, sim, opts.feedback, uni)
+        # Drafts are short: what their best matches share adds the most to them.
+        weight = opts.draft_feedback if query.article_id is None else opts.feedback
+        if weight > 0 and cand.size > FEEDBACK_DOCS:
+            sim = self._feedback(query, cand, sim, weight, uni)
 
         # 4. Recency; 5. near-duplicates among candidates show once (only the best 2 x k are
         # compared unless collapse empties slots: pairwise cosines cost the most here);

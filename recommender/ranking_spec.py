@@ -128,8 +128,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
                help="Which near-duplicate is shown: `newer`, `older` or `higher`."),
     OptionSpec("diversity", default=0.0, **_UNIT, help="MMR diversity, 0 (off) to 1."),
     OptionSpec("feedback", default=0.0, **_UNIT,
-               help="Pseudo-relevance feedback: weight of the best two candidates added to "
-                    "the query before re-scoring, 0 (off) to 1."),
+               help="Pseudo-relevance feedback for an article's list: weight of the best two "
+                    "candidates added to the query before re-scoring, 0 (off) to 1."),
+    OptionSpec("draft_feedback", default=0.5, **_UNIT,
+               help="Pseudo-relevance feedback for a draft (a short query): weight of the best "
+                    "two candidates added to it before re-scoring, 0 (off) to 1."),
     OptionSpec("section", STRINGS, (), repeatable=True,
                help="Only this section (repeatable; an unknown section is a 400 of type "
                     "unusable-value).",
