@@ -259,9 +259,8 @@ class RankingOptions(_RankingOptionFields):  # type: ignore[misc,valid-type]
     The options are declared once, in :data:`recommender.ranking_spec.OPTIONS`; this
     class's fields, its validation and the parameter list below are generated from there.
 
-    Defaults were chosen by measurement (``scripts/measure_ranking.py``, see the README):
-    they keep nDCG@10 within 0.01 of plain cosine on ECB+ and Reuters-21578 while removing
-    near-duplicate pairs from the lists.
+    Defaults were chosen by cross-validation over the development sets against a plain
+    scikit-learn TF-IDF baseline (``scripts/quality.py --cv``; figures in docs/quality.md).
 
     Recency: ``score = similarity * (floor + (1 - floor) * 0.5 ** (age_gap / half_life))``
     with ``age_gap`` the distance in days between a candidate and the article being read
