@@ -16,47 +16,15 @@ from typing import Any
 
 import click
 
+from .ranking_spec import BOOLEAN, GROUPED
+
 DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
 
-# option name -> (flag, multiple, is_flag, help)
+# option name -> (flag, multiple, is_flag, help), from the declaration of the options
 _FLAGS: dict[str, tuple[str, bool, bool, str]] = {
-    "half_life": ("--half-life", False, False,
-                  "Recency half-life in days ('none' switches recency off)."),
-    "recency_floor": ("--recency-floor", False, False,
-                      "Share of the similarity a very old story keeps (0-1)."),
-    "section_half_life": ("--section-half-life", True, False,
-                          "Per-section half-life, SECTION=DAYS (repeatable)."),
-    "since": ("--since", False, False, "Only stories published from this ISO date."),
-    "until": ("--until", False, False, "Only stories published until this ISO date."),
-    "max_age_days": ("--max-age-days", False, False,
-                     "Only stories at most this many days from the article."),
-    "direction": ("--direction", False, False, "any, before (earlier coverage) or after "
-                                               "(follow-ups)."),
-    "duplicate_threshold": ("--duplicate-threshold", False, False,
-                            "Cosine with the article above which a story is the same story."),
-    "near_duplicate_threshold": ("--near-duplicate-threshold", False, False,
-                                 "Mutual cosine above which two candidates show once."),
-    "collapse_keep": ("--collapse-keep", False, False, "newer, older or higher."),
-    "diversity": ("--diversity", False, False, "MMR diversity, 0 (off) to 1."),
-    "feedback": ("--feedback", False, False,
-                 "Pseudo-relevance feedback weight, 0 (off) to 1."),
-    "section": ("--section", True, False, "Only this section (repeatable)."),
-    "exclude_sections": ("--exclude-section", True, False, "Never this section (repeatable)."),
-    "tags": ("--tag", True, False, "Only stories with this tag (repeatable)."),
-    "tags_mode": ("--tags-mode", False, False, "any or all of the --tag values."),
-    "language": ("--language", False, False,
-                 "Only this language (default: the article's own; 'any' for all)."),
-    "exclude": ("--exclude", True, False, "Never this article id (repeatable)."),
-    "status": ("--status", False, False, "published (default) or any."),
-    "min_score": ("--min-score", False, False, "Similarity floor (0-1)."),
-    "fallback": ("--fallback", False, False, "latest_in_section: fill empty slots."),
-    "explain": ("--explain", False, True, "Show why each link is there."),
-    "debug": ("--debug", False, True, "Also list dropped candidates and why."),
-    "explain_terms": ("--explain-terms", False, False, "Terms per explanation."),
-    "pool": ("--pool", False, False, "Candidates examined for diversity."),
+    spec.name: (spec.cli_flag, spec.repeatable, spec.type == BOOLEAN, spec.cli_text)
+    for spec in GROUPED
 }
-# Every ranking option needs a flag: tests/test_cli.py checks _FLAGS against RankingOptions
-# (not checked here: recommender.ranking imports numpy, which `alsosee --help` must not).
 
 
 def ranking_flags(fn: Callable[..., Any]) -> Callable[..., Any]:

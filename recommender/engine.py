@@ -207,21 +207,14 @@ class Universe:
         if int(rows.max()) >= self.n_corpus:
             return np.asarray((self.vectors(rows) @ vector.T).toarray(),
                               dtype=np.float64).ravel()
-        matrix = self.model.matrix_
-        indptr = np.asarray(matrix.indptr)
-        starts = indptr[rows].astype(np.int64)
-        lens = (indptr[rows + 1] - starts).astype(np.int64)
-        ends = np.cumsum(lens)
-        pos = np.repeat(starts - (ends - lens), lens) + np.arange(int(ends[-1]))
+        cols, data, owner, _ = self._entries(rows)
         scratch = self.model._scratch()
         scratch[vector.indices] = vector.data
         try:
-            contrib = (np.asarray(matrix.data)[pos].astype(np.float64)
-                       * scratch[np.asarray(matrix.indices)[pos]])
+            contrib = data.astype(np.float64) * scratch[cols]
         finally:
             scratch[vector.indices] = 0.0
-        return np.bincount(np.repeat(np.arange(rows.size), lens), weights=contrib,
-                           minlength=rows.size)
+        return np.bincount(owner, weights=contrib, minlength=rows.size)
 
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
@@ -283,17 +276,9 @@ class Universe:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0 or int(rows.max()) >= self.n_corpus:
             return self.pair_similarity(rows).__getitem__
-        matrix = self.model.matrix_
-        indptr = np.asarray(matrix.indptr)
-        starts = indptr[rows].astype(np.int64)
-        lens = indptr[rows + 1] - starts
-        ends = np.cumsum(lens)
-        offsets = ends - lens
-        pos = np.repeat(starts - offsets, lens) + np.arange(int(ends[-1]))
-        cols = np.asarray(matrix.indices)[pos]
-        data = np.asarray(matrix.data)[pos]
+        cols, data, owner, ends = self._entries(rows)
+        offsets = ends - np.diff(np.concatenate([[0], ends]))
         values = data.astype(np.float64)
-        owner = np.repeat(np.arange(rows.size), lens)
         scratch = self.model._scratch()
         size = rows.size
 
@@ -306,19 +291,25 @@ class Universe:
 
         return row
 
+    def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The stored entries of corpus ``rows``, gathered once: their columns, values, the
+        position of the row each belongs to, and where each row's entries end."""
+        matrix = self.model.matrix_
+        indptr = np.asarray(matrix.indptr)
+        starts = indptr[rows].astype(np.int64)
+        lens = (indptr[rows + 1] - starts).astype(np.int64)
+        ends = np.cumsum(lens)
+        pos = np.repeat(starts - (ends - lens), lens) + np.arange(int(ends[-1]) if ends.size
+                                                                  else 0)
+        return (np.asarray(matrix.indices)[pos], np.asarray(matrix.data)[pos],
+                np.repeat(np.arange(rows.size), lens), ends)
+
     def pair_similarity(self, rows: np.ndarray) -> np.ndarray:
         """Cosines between the given rows (corpus and live)."""
         rows = np.asarray(rows, dtype=np.int64)
-        is_live = rows >= self.n_corpus
-        if not is_live.any():
+        if not (rows >= self.n_corpus).any():
             return _pair_similarity(self.model.matrix_, rows)
-        order = np.concatenate([np.flatnonzero(~is_live), np.flatnonzero(is_live)])
-        stacked = sp.vstack([self.model.matrix_[rows[~is_live]],
-                             self.live.matrix[rows[is_live] - self.n_corpus]], format="csr")
-        gram = _pair_similarity(stacked, np.arange(rows.size))
-        back = np.empty_like(order)
-        back[order] = np.arange(order.size)
-        return gram[np.ix_(back, back)]
+        return _pair_similarity(self.vectors(rows), np.arange(rows.size))
 
     # ----------------------------------------------------------- validation
     def section_code(self, name: str, field: str = "section") -> int:
@@ -833,8 +824,10 @@ class Recommender:
         # 3b. Relevance feedback: the query plus its closest stories re-scores the candidates
         # (what the best matches share, the query's topic, counts more than an incidental
         # word); the expanded vector is the query from here on, so explanations stay exact.
-        if opts.feedback > 0 and cand.size > FEEDBACK_DOCS:
-            sim = self._feedback(query, cand, sim, opts.feedback, uni)
+        # Drafts are short: what their best matches share adds the most to them.
+        weight = opts.draft_feedback if query.article_id is None else opts.feedback
+        if weight > 0 and cand.size > FEEDBACK_DOCS:
+            sim = self._feedback(query, cand, sim, weight, uni)
 
         # 4. Recency; 5. near-duplicates among candidates show once (only the best 2 x k are
         # compared unless collapse empties slots: pairwise cosines cost the most here);

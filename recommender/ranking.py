@@ -4,7 +4,8 @@ Everything here works on plain numpy arrays (candidate rows, scores, timestamps 
 nanoseconds since the epoch with ``NaT`` as the minimum int64) and knows nothing about models,
 databases or HTTP: :mod:`recommender.engine` assembles these steps into a ranking.
 
-The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, whose
+The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, generated
+from their declaration in :mod:`recommender.ranking_spec`, whose
 :meth:`RankingOptions.from_mapping` validates a plain mapping (an HTTP query string, a JSON
 body, CLI flags, an evaluation config) and names the offending field on error.
 """
@@ -21,9 +22,26 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidParameterError
+from .ranking_spec import (  # the choices are re-exported: part of this module's API
+    BOOLEAN,
+    BY_NAME,
+    CHOICE,
+    DATE,
+    DIRECTIONS,  # noqa: F401
+    FALLBACKS,  # noqa: F401
+    INTEGER,
+    KEEP_RULES,  # noqa: F401
+    MAX_K,  # noqa: F401
+    NUMBER,
+    OPTIONS,
+    SECTION_HALF_LIVES,
+    STATUSES,  # noqa: F401
+    STRING,
+    STRINGS,
+    TAG_MODES,  # noqa: F401
+    OptionSpec,
+)
 
-#: Largest list a caller may ask for (the model's own limit).
-MAX_K = 100
 #: Nanoseconds per day (timestamps are int64 ns since the epoch).
 NS_PER_DAY = 86_400 * 10**9
 #: ``datetime64[ns]`` NaT viewed as int64.
@@ -31,12 +49,6 @@ NAT = np.iinfo(np.int64).min
 
 #: Best candidates whose mean expands the query (``RankingOptions.feedback``).
 FEEDBACK_DOCS = 2
-
-DIRECTIONS = ("any", "before", "after")
-KEEP_RULES = ("newer", "older", "higher")
-TAG_MODES = ("any", "all")
-STATUSES = ("published", "any")
-FALLBACKS = ("latest_in_section",)
 
 # Reasons a candidate is dropped (debug mode), in the order the checks run.
 DROP_SELF = "self"
@@ -185,94 +197,87 @@ def _section_half_lives(name: str, value: Any) -> tuple[tuple[str, float | None]
     return tuple(sorted(out))
 
 
+def _validator(spec: OptionSpec) -> Callable[[str, Any], Any]:
+    """The library validator of one declared option (forgiving: CLI flags, configs)."""
+    lo, hi = spec.lo, spec.hi
+    if spec.type == INTEGER:
+        assert lo is not None and hi is not None, spec.name
+        return lambda n, v: _integer(n, v, int(lo), int(hi))
+    if spec.type == NUMBER:
+        return lambda n, v: _number(n, v, lo=lo, hi=hi, lo_open=spec.lo_open,
+                                    allow_none=spec.nullable)
+    if spec.type == CHOICE:
+        return lambda n, v: _choice(n, v, spec.choices, allow_none=spec.nullable)
+    if spec.type == STRING:
+        return lambda n, v: None if v is None else (_strings(n, v) or (None,))[0]
+    return {BOOLEAN: _boolean, DATE: parse_datetime, STRINGS: _strings,
+            SECTION_HALF_LIVES: _section_half_lives}[spec.type]
+
+
+_VALIDATORS: dict[str, Callable[[str, Any], Any]] = {s.name: _validator(s) for s in OPTIONS}
+_NUMERIC = frozenset(s.name for s in OPTIONS if s.numeric)
+_NULLABLE = frozenset(s.name for s in OPTIONS if s.nullable)
+_BOOLEAN = frozenset(s.name for s in OPTIONS if s.type == BOOLEAN)
+
+
+def _check_json_type(name: str, value: Any) -> None:
+    if value is None:
+        if name not in _NULLABLE:
+            raise InvalidParameterError(name, "must not be null")
+        return
+    if name in _NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise InvalidParameterError(name, f"must be a JSON number, got {value!r}")
+    if name in _BOOLEAN and not isinstance(value, bool):
+        raise InvalidParameterError(name, f"must be a JSON boolean, got {value!r}")
+
+
+def _parameter_doc(spec: OptionSpec) -> str:
+    if spec.numeric and spec.hi is not None:
+        kind = f"{spec.type} in {'(' if spec.lo_open else '['}{spec.lo:g}, {spec.hi:g}]"
+    elif spec.type == CHOICE:
+        kind = "{" + ", ".join(f'"{c}"' for c in spec.choices) + "}"
+    else:
+        kind = spec.type
+    if spec.nullable:
+        kind += " or None"
+    return f"{spec.name} : {kind}, default={spec.default!r}\n        {spec.help}"
+
+
+# The dataclass fields, generated from the declaration (recommender/ranking_spec.py).
+_RankingOptionFields = dataclasses.make_dataclass(
+    "_RankingOptionFields",
+    [(s.name, s.annotation, dataclasses.field(default=s.default)) for s in OPTIONS],
+    frozen=True,
+)
+_RankingOptionFields.__module__ = __name__
+
+
 @dataclass(frozen=True)
-class RankingOptions:
+class RankingOptions(_RankingOptionFields):  # type: ignore[misc,valid-type]
     """Every knob of the newsroom ranking (library argument, CLI flag and HTTP field).
 
-    Defaults were chosen by measurement (``scripts/measure_ranking.py``, see the README):
-    they keep nDCG@10 within 0.01 of plain cosine on ECB+ and Reuters-21578 while removing
-    near-duplicate pairs from the lists.
+    The options are declared once, in :data:`recommender.ranking_spec.OPTIONS`; this
+    class's fields, its validation and the parameter list below are generated from there.
+
+    Defaults were chosen by cross-validation over the development sets against a plain
+    scikit-learn TF-IDF baseline (``scripts/quality.py --cv``; figures in docs/quality.md).
+
+    Recency: ``score = similarity * (floor + (1 - floor) * 0.5 ** (age_gap / half_life))``
+    with ``age_gap`` the distance in days between a candidate and the article being read
+    (for a draft: now); ``section_half_life`` overrides ``half_life`` by the candidate's
+    section. ``duplicate_threshold`` hides a candidate whose cosine with the article itself
+    makes it the same story (a re-publication, an update); ``near_duplicate_threshold``
+    shows once each group of mutually similar candidates (``collapse_keep`` picks which).
+    ``feedback`` re-scores the candidates against the query plus ``feedback`` times the mean
+    of its :data:`FEEDBACK_DOCS` best candidates (what the closest stories share counts more
+    than an incidental word); ``similarity`` is then the cosine with that expanded query,
+    and explanations decompose it. ``language=None`` means the article's own language when
+    the corpus has a language column; ``"any"`` switches the filter off.
 
     Parameters
     ----------
-    k : int, default=5
-        Number of links, 1..100.
-    half_life : float or None, default=DEFAULT_HALF_LIFE
-        Recency half-life in days: ``score = similarity * (floor + (1 - floor) *
-        0.5 ** (age_gap / half_life))`` with ``age_gap`` the distance in days between a
-        candidate and the article being read (for a draft: now). ``None`` switches it off.
-    recency_floor : float in [0, 1]
-        The share of the similarity an infinitely old story keeps.
-    section_half_life : mapping of str -> float or None
-        Per-section half-lives (by the candidate's section: breaking news goes stale fast,
-        features slowly); sections not listed use ``half_life``.
-    since, until : datetime, optional
-        Only stories published in this window (ISO 8601 over HTTP/CLI).
-    max_age_days : float, optional
-        Only stories at most this many days away from the article being read.
-    direction : {"any", "before", "after"}
-        ``before``: only earlier coverage; ``after``: only follow-ups.
-    duplicate_threshold : float or None
-        A candidate whose cosine with the article itself is at least this is the same story
-        (a re-publication, an update) and is not shown. ``None``: off.
-    near_duplicate_threshold : float or None
-        Two candidates whose mutual cosine is at least this show once. ``None``: off.
-    collapse_keep : {"newer", "older", "higher"}
-        Which one of a near-duplicate group is shown (``higher``: the better score).
-    diversity : float in [0, 1]
-        Maximal-marginal-relevance trade-off; 0 is pure relevance.
-    feedback : float in [0, 1]
-        Pseudo-relevance feedback: the candidates are re-scored against the query plus
-        ``feedback`` times the mean of its :data:`FEEDBACK_DOCS` best candidates (what the
-        closest stories share counts more than an incidental word). ``similarity`` is then
-        the cosine with that expanded query, and explanations decompose it. 0: off.
-    section, exclude_sections, tags : tuple of str
-        Filters; ``tags_mode`` ``any`` (default) or ``all``.
-    language : str or None
-        Only this language; by default (``None``) the article's own language when the
-        corpus has a language column. ``"any"`` switches the filter off.
-    exclude : tuple of str
-        Article ids never to show.
-    status : {"published", "any"}
-        ``published``: only published stories (default).
-    min_score : float in [0, 1]
-        Similarity floor: fewer than ``k`` results rather than weak ones.
-    fallback : {"latest_in_section"} or None
-        Fill empty slots with the newest published stories of the article's section.
-    explain, debug : bool
-        Add explanations to results; list dropped candidates with reasons.
-    explain_terms : int
-        Terms listed per explanation.
-    pool : int
-        Candidates (best by recency-adjusted score) examined for collapse and diversity.
+    {parameters}
     """
-
-    k: int = 5
-    half_life: float | None = 180.0
-    recency_floor: float = 0.8
-    section_half_life: tuple[tuple[str, float | None], ...] = ()
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    max_age_days: float | None = None
-    direction: str = "any"
-    duplicate_threshold: float | None = 0.98
-    near_duplicate_threshold: float | None = 0.98
-    collapse_keep: str = "newer"
-    diversity: float = 0.0
-    feedback: float = 0.0
-    section: tuple[str, ...] = ()
-    exclude_sections: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    tags_mode: str = "any"
-    language: str | None = None
-    exclude: tuple[str, ...] = ()
-    status: str = "published"
-    min_score: float = 0.0
-    fallback: str | None = None
-    explain: bool = False
-    debug: bool = False
-    explain_terms: int = 5
-    pool: int = 50
 
     # ------------------------------------------------------------------ build
     def __post_init__(self) -> None:
@@ -323,7 +328,7 @@ class RankingOptions:
             value = getattr(self, name)
             if isinstance(value, dt.datetime):
                 value = value.isoformat().replace("+00:00", "Z")
-            elif name == "section_half_life":
+            elif BY_NAME[name].type == SECTION_HALF_LIVES:
                 value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
@@ -337,55 +342,8 @@ class RankingOptions:
         return self.half_life
 
 
-_NUMERIC = frozenset({"k", "half_life", "recency_floor", "max_age_days", "duplicate_threshold",
-                      "near_duplicate_threshold", "diversity", "feedback", "min_score",
-                      "explain_terms", "pool"})
-_NULLABLE = frozenset({"half_life", "max_age_days", "duplicate_threshold",
-                       "near_duplicate_threshold", "since", "until", "language", "fallback"})
-_BOOLEAN = frozenset({"explain", "debug"})
-
-
-def _check_json_type(name: str, value: Any) -> None:
-    if value is None:
-        if name not in _NULLABLE:
-            raise InvalidParameterError(name, "must not be null")
-        return
-    if name in _NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise InvalidParameterError(name, f"must be a JSON number, got {value!r}")
-    if name in _BOOLEAN and not isinstance(value, bool):
-        raise InvalidParameterError(name, f"must be a JSON boolean, got {value!r}")
-
-
-_VALIDATORS: dict[str, Any] = {
-    "k": lambda n, v: _integer(n, v, 1, MAX_K),
-    "half_life": lambda n, v: _number(n, v, lo=0.0, lo_open=True, allow_none=True),
-    "recency_floor": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
-    "section_half_life": _section_half_lives,
-    "since": parse_datetime,
-    "until": parse_datetime,
-    "max_age_days": lambda n, v: _number(n, v, lo=0.0, lo_open=True, allow_none=True),
-    "direction": lambda n, v: _choice(n, v, DIRECTIONS),
-    "duplicate_threshold": lambda n, v: _number(n, v, lo=0.0, hi=1.0, lo_open=True,
-                                                allow_none=True),
-    "near_duplicate_threshold": lambda n, v: _number(n, v, lo=0.0, hi=1.0, lo_open=True,
-                                                     allow_none=True),
-    "collapse_keep": lambda n, v: _choice(n, v, KEEP_RULES),
-    "diversity": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
-    "feedback": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
-    "section": _strings,
-    "exclude_sections": _strings,
-    "tags": _strings,
-    "tags_mode": lambda n, v: _choice(n, v, TAG_MODES),
-    "language": lambda n, v: None if v is None else (_strings(n, v) or (None,))[0],
-    "exclude": _strings,
-    "status": lambda n, v: _choice(n, v, STATUSES),
-    "min_score": lambda n, v: _number(n, v, lo=0.0, hi=1.0),
-    "fallback": lambda n, v: _choice(n, v, FALLBACKS, allow_none=True),
-    "explain": _boolean,
-    "debug": _boolean,
-    "explain_terms": lambda n, v: _integer(n, v, 1, 50),
-    "pool": lambda n, v: _integer(n, v, 1, 1000),
-}
+RankingOptions.__doc__ = (RankingOptions.__doc__ or "").replace(
+    "{parameters}", "\n    ".join(_parameter_doc(s) for s in OPTIONS))
 
 
 # ============================================================ time and recency

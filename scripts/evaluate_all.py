@@ -31,13 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from recommender.corpus import load_corpus
+from recommender.evaluation import baselines, evaluate_systems, load_qrels
+from recommender.evaluation.compare import build_systems, parameter_names
+from recommender.model import RelatedStories
 
-from recommender.corpus import load_corpus  # noqa: E402
-from recommender.evaluation import baselines, evaluate_systems, load_qrels  # noqa: E402
-from recommender.evaluation.compare import build_systems, parameter_names  # noqa: E402
-from recommender.model import RelatedStories  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GV_CONFIG = ROOT / "data" / "boilerplate-globalvoices.toml"
 

@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from recommender.db import StateDB
+from recommender.editorial import Editorial
+from recommender.live import LiveStore
+from recommender.training import train_sample
 
-from recommender.db import StateDB  # noqa: E402
-from recommender.editorial import Editorial  # noqa: E402
-from recommender.live import LiveStore  # noqa: E402
-from recommender.training import train_sample  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLE = ROOT / "data" / "globalvoices-2012-05.jsonl"
 ARTICLE = "gv-316447"

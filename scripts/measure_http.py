@@ -24,11 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender.benchcorpus import read_source  # noqa: E402
-from recommender.benchmark import DEFAULT_SOURCE, machine_info, measure_http  # noqa: E402
+from recommender.benchcorpus import read_source
+from recommender.benchmark import DEFAULT_SOURCE, machine_info, measure_http
 
 
 def main() -> None:

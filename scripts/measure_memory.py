@@ -21,9 +21,7 @@ import time
 from pathlib import Path
 
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serverutil import Server, pss_kib  # noqa: E402
+from serverutil import Server, pss_kib
 
 
 def measure(models: Path, workers: int, queries: int) -> dict:

@@ -38,13 +38,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from recommender.engine import Recommender
+from recommender.evaluation.metrics import ndcg_at_k, precision_at_k
+from recommender.model import RelatedStories
+from recommender.ranking import NAT, NS_PER_DAY, RankingOptions, pair_cosines
 
-from recommender.engine import Recommender  # noqa: E402
-from recommender.evaluation.metrics import ndcg_at_k, precision_at_k  # noqa: E402
-from recommender.model import RelatedStories  # noqa: E402
-from recommender.ranking import NAT, NS_PER_DAY, RankingOptions, pair_cosines  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 logger = logging.getLogger("measure_ranking")
 

@@ -35,16 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets  # noqa: E402
-from recommender.evaluation.quality import (  # noqa: E402
+from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets
+from recommender.evaluation.quality import (
     evaluate_set,
     graded_correlation,
     precision_above,
 )
-from recommender.model import RelatedStories  # noqa: E402
+from recommender.model import RelatedStories
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
 #: Each set's source: cross-validation holds out a whole source at a time.

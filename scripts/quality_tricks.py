@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from recommender.corpus import load_corpus
+from recommender.index import Pruning, query_candidates
+from recommender.model import RelatedStories
 
-from recommender.corpus import load_corpus  # noqa: E402
-from recommender.index import Pruning, query_candidates  # noqa: E402
-from recommender.model import RelatedStories  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA = ROOT.parent / "shared" / "data"
 

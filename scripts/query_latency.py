@@ -31,13 +31,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender import artifact  # noqa: E402
-from recommender.benchcorpus import read_source  # noqa: E402
-from recommender.benchmark import DEFAULT_SOURCE, percentiles  # noqa: E402
-from recommender.engine import Recommender  # noqa: E402
+from recommender import artifact
+from recommender.benchcorpus import read_source
+from recommender.benchmark import DEFAULT_SOURCE, percentiles
+from recommender.engine import Recommender
 
 KINDS = ("model_id", "engine_id", "model_text", "engine_text", "engine_mmr")
 

@@ -32,12 +32,9 @@ import uuid
 from pathlib import Path
 
 import requests
+from serverutil import ROOT, Server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serverutil import ROOT, Server  # noqa: E402
-
-sys.path.insert(0, str(ROOT))
-from recommender import artifact  # noqa: E402
+from recommender import artifact
 
 KEY = "bench-key-0123456789abcdef"
 

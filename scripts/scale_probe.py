@@ -28,20 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recommender import artifact  # noqa: E402
-from recommender.benchcorpus import DEFAULT_CACHE, cached_corpus, read_source  # noqa: E402
-from recommender.benchmark import (  # noqa: E402
+from recommender import artifact
+from recommender.benchcorpus import DEFAULT_CACHE, cached_corpus, read_source
+from recommender.benchmark import (
     DEFAULT_SOURCE,
     dir_bytes,
     machine_info,
     parse_sizes,
     percentiles,
 )
-from recommender.model import RelatedStories  # noqa: E402
-from recommender.neighbors import compute_neighbors  # noqa: E402
+from recommender.model import RelatedStories
+from recommender.neighbors import compute_neighbors
 
 
 def peak_mib() -> float:

@@ -34,8 +34,7 @@ class Server:
         self.log_path = log_path
         env = dict(os.environ)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-                   ALSOSEE_API_KEYS=api_key, ALSOSEE_RATE_LIMIT="off",
+        env.update(ALSOSEE_API_KEYS=api_key, ALSOSEE_RATE_LIMIT="off",
                    ALSOSEE_MODEL_DIR=str(models), **(extra_env or {}))
         if state_db is not None:
             env["ALSOSEE_STATE_DB"] = str(state_db)

@@ -91,7 +91,7 @@ def related_html(article_id: str):
     summary: Related stories as an HTML fragment
     description: >-
       An `<aside class="alsosee">` with a heading and a list of links; every value is
-      HTML-escaped. The markup and its `alsosee__*` classes are stable (see the README).
+      HTML-escaped. The markup and its `alsosee__*` classes are stable (see docs/http-api.md).
       Empty (but 200) when the article has no related stories.
     tags: [embed]
     parameters:

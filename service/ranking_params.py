@@ -7,7 +7,8 @@ string (``?section=World&section=Europe``) and are arrays in JSON; ``section_hal
 top-level ``tags`` are the draft's own tags, so the tag *filter* goes in the ``options``
 object (which may hold any option).
 
-**One grammar, one description.** Each option is a :class:`QueryParam` of :data:`QUERY`:
+**One grammar, one description.** Each option declared in
+:data:`recommender.ranking_spec.OPTIONS` is a :class:`QueryParam` of :data:`QUERY`:
 its strict syntax in a query string and in JSON, and the OpenAPI description of exactly that
 syntax (put into ``/openapi.json`` by :func:`add_to_spec`: the ``Ranking*`` parameters and
 the ``RankingOptions`` schema), so the description cannot promise what the parser refuses or
@@ -40,7 +41,9 @@ from typing import Any
 from flask import Request, g
 
 from recommender import ranking
+from recommender import ranking_spec as rs
 from recommender.ranking import RankingOptions
+from recommender.ranking_spec import OptionSpec
 from service.auth import check_request
 from service.errors import invalid_parameter
 
@@ -278,59 +281,31 @@ def _section_half_life() -> Kind:
         {"type": "object", "additionalProperties": days.json_schema}, schema]}, parse_json)
 
 
-def _param(name: str, description: str, kind: Kind, repeatable: bool = False) -> QueryParam:
-    return QueryParam(name, description, kind, repeatable)
+def _kind(spec: OptionSpec) -> Kind:
+    """The strict HTTP grammar of one declared option."""
+    if spec.type == rs.NUMBER:
+        # An unbounded number is a number of days: capped here, so the schema has a maximum.
+        assert spec.lo is not None, spec.name
+        hi = spec.hi if spec.hi is not None else MAX_DAYS
+        return _number(spec.lo, hi, lo_open=spec.lo_open, off=spec.nullable)
+    if spec.type == rs.INTEGER:
+        assert spec.lo is not None and spec.hi is not None, spec.name
+        return _integer(int(spec.lo), int(spec.hi))
+    if spec.type == rs.CHOICE:
+        return _choice((*spec.choices, OFF) if spec.nullable else spec.choices)
+    return {rs.BOOLEAN: _boolean, rs.DATE: _date, rs.STRINGS: _string_list,
+            rs.STRING: _language, rs.SECTION_HALF_LIVES: _section_half_life}[spec.type]()
 
 
-#: Every ranking option except ``k`` as a query parameter (order: as documented).
-QUERY: dict[str, QueryParam] = {p.name: p for p in (
-    _param("half_life", "Recency half-life in days; `none` switches recency off.",
-           _number(0, MAX_DAYS, lo_open=True, off=True)),
-    _param("recency_floor", "Share of the similarity a very old story keeps (0-1).",
-           _number(0, 1)),
-    _param("section_half_life",
-           "Per-section half-lives: `SECTION:DAYS` pairs separated by commas "
-           "(`News:2,Features:90`; DAYS > 0 or `none`); other sections use `half_life`.",
-           _section_half_life()),
-    _param("since", "Only stories published from this ISO 8601 date or date-time "
-                    "(no offset: UTC); `none`: no bound.", _date()),
-    _param("until", "Only stories published until this ISO 8601 date or date-time "
-                    "(no offset: UTC); `none`: no bound.", _date()),
-    _param("max_age_days", "Only stories at most this many days from the article; "
-                           "`none`: no limit.", _number(0, MAX_DAYS, lo_open=True, off=True)),
-    _param("direction", "`any`, `before` (earlier coverage) or `after` (follow-ups).",
-           _choice(ranking.DIRECTIONS)),
-    _param("duplicate_threshold", "Cosine with the article from which a story is the same "
-                                  "story (not shown); `none`: off.",
-           _number(0, 1, lo_open=True, off=True)),
-    _param("near_duplicate_threshold", "Mutual cosine from which two candidates show once; "
-                                       "`none`: off.", _number(0, 1, lo_open=True, off=True)),
-    _param("collapse_keep", "Which near-duplicate is shown: `newer`, `older` or `higher`.",
-           _choice(ranking.KEEP_RULES)),
-    _param("diversity", "MMR diversity, 0 (off) to 1.", _number(0, 1)),
-    _param("feedback", "Pseudo-relevance feedback: weight of the best two candidates added to "
-                       "the query before re-scoring, 0 (off) to 1.", _number(0, 1)),
-    _param("section", "Only this section (repeatable; an unknown section is a 400 of type "
-           "unusable-value).",
-           _string_list(), repeatable=True),
-    _param("exclude_sections", "Never this section (repeatable; an unknown section is a 400 of "
-           "type unusable-value).",
-           _string_list(), repeatable=True),
-    _param("tags", "Only stories with this tag (repeatable).", _string_list(),
-           repeatable=True),
-    _param("tags_mode", "`any` or `all` of the `tags`.", _choice(ranking.TAG_MODES)),
-    _param("language", "Only this language (default: the article's own); `any` for all "
-                       "(an unknown language is a 400 of type unusable-value).", _language()),
-    _param("exclude", "Never this article id (repeatable).", _string_list(), repeatable=True),
-    _param("status", "`published` (default) or `any`.", _choice(ranking.STATUSES)),
-    _param("min_score", "Similarity floor (0-1).", _number(0, 1)),
-    _param("fallback", "`latest_in_section`: fill empty slots with the section's newest "
-                       "stories; `none`: off.", _choice((*ranking.FALLBACKS, OFF))),
-    _param("explain", "Show why each link is there.", _boolean()),
-    _param("debug", "Also list dropped candidates and why.", _boolean()),
-    _param("explain_terms", "Terms per explanation.", _integer(1, 50)),
-    _param("pool", "Candidates examined for collapse and diversity.", _integer(1, 1000)),
-)}
+def _param(spec: OptionSpec) -> QueryParam:
+    # SECTION:DAYS pairs repeat on the command line, over HTTP they are one comma list.
+    return QueryParam(spec.name, spec.help, _kind(spec),
+                      repeatable=spec.repeatable and spec.type == rs.STRINGS)
+
+
+#: Every ranking option except ``k`` as a query parameter (order: as declared in
+#: :data:`recommender.ranking_spec.OPTIONS`).
+QUERY: dict[str, QueryParam] = {spec.name: _param(spec) for spec in rs.GROUPED}
 
 
 #: Option values that reveal what readers must not see; each needs an API key.

@@ -2,8 +2,8 @@
 
 Each :class:`Setting` has a Flask config key, an environment variable, a key in the file named
 by ``ALSOSEE_CONFIG`` and a default. Precedence: test config / command-line flag > environment
-variable > config file > default. The README's "Configuration" table lists the same rows
-(a test checks that every variable here is documented there).
+variable > config file > default. The "Configuration" table of docs/operations.md lists the
+same rows (a test checks that every variable here is documented there).
 """
 
 from __future__ import annotations

@@ -283,3 +283,27 @@ def test_live_articles_are_candidates_and_obey_the_rules(model, tmp_path):
     explained = engine.related("q", k=3, live=live, explain=True).items[0].explanation
     assert explained["similarity"] == pytest.approx(
         engine.related("q", k=3, live=live).items[0].similarity, abs=1e-5)
+
+
+def test_feedback_rescores_against_the_expanded_query_and_explains_it(sample_model):
+    """feedback=w: each candidate's similarity is its cosine with q + w * mean(two best
+    candidates), L2-normalised (computed here with scipy), and the explanation of each link
+    adds up to that similarity."""
+    import numpy as np
+    from sklearn.preprocessing import normalize
+
+    engine = Recommender(sample_model, None)
+    article = sample_model.ids_[0]
+    plain = engine.related(article, k=10, half_life=None, feedback=0)
+    got = engine.related(article, k=10, half_life=None, feedback=0.5, explain=True)
+    m = sample_model.matrix_
+    best = [sample_model.row(i.id) for i in plain.items[:2]]
+    expanded = normalize(m[sample_model.row(article)] + 0.5 * (m[best[0]] + m[best[1]]) / 2)
+    for item in got.items:
+        want = float((expanded @ m[sample_model.row(item.id)].T).toarray()[0, 0])
+        assert item.similarity == pytest.approx(want, abs=1e-5)
+        ex = item.explanation
+        total = sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+        assert total == pytest.approx(item.similarity, abs=1e-5)
+    assert [i.id for i in got.items] != [i.id for i in plain.items]  # it re-ranks
+    assert np.all(np.diff([i.score for i in got.items]) <= 1e-9)  # best first

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..errors import InvalidParameterError
 from ..model import RelatedStories, top_k
+from ..ranking_spec import BY_NAME
 from ..urls import canonical_url, url_matches
 
 __all__ = [
@@ -59,10 +60,6 @@ class System(Protocol):
     def recommend(self, query_id: str, depth: int) -> Ranked: ...
 
 
-#: Options of the ranking engine that change what a list shows, not how it is reported.
-_NOT_TUNABLE = frozenset({"k", "explain", "debug", "explain_terms"})
-
-
 def _engine() -> tuple[Any, Any] | None:
     """``(Recommender, RankingOptions)`` when this version has the newsroom ranking engine."""
     try:
@@ -80,7 +77,7 @@ def ranking_option_defaults() -> dict[str, Any]:
         return {}
     defaults = engine[1]()
     return {name: getattr(defaults, name) for name in engine[1].names()
-            if name not in _NOT_TUNABLE}
+            if BY_NAME[name].tunable}
 
 
 def ranking_option_names(model: RelatedStories | None = None) -> list[str]:

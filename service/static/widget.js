@@ -1,6 +1,6 @@
 /*! alsosee widget: an "ALSO SEE:" list of related stories. No dependencies.
  *
- * Usage (see the README, "Embedding"):
+ * Usage (see docs/http-api.md, "Widget"):
  *   <div data-alsosee-article="ARTICLE-ID" data-k="5"></div>
  *   <script src="https://alsosee.example.org/widget.js" defer></script>
  *
