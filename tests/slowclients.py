@@ -118,3 +118,18 @@ def timed_requests(urls: list[str], timeout: float = 5.0,
         else:
             latencies.append(elapsed)
     return Timings(latencies, failures)
+
+
+def requests_under_slow_clients(host: str, port: int, urls: list[str], label: str,
+                                clients: int = 64) -> Timings:
+    """``urls`` timed idle, then again while ``clients`` slow-header and ``clients`` slow-body
+    connections hold ``host:port``; prints both summaries and returns the loaded timings."""
+    idle = timed_requests(urls)
+    with SlowClients(host, port, clients, "headers").running() as heads, \
+            SlowClients(host, port, clients, "body").running() as bodies:
+        time.sleep(3)  # every slow client has connected and sent a few bytes
+        loaded = timed_requests(urls, timeout=5)
+        assert heads.connections >= clients and bodies.connections >= clients
+    print(f"\n{label}, idle: {idle.summary()}"
+          f"\n{label}, {clients} slow-header + {clients} slow-body clients: {loaded.summary()}")
+    return loaded

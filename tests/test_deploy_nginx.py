@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.livesrv import ROOT, free_port, live_server
-from tests.slowclients import SlowClients, timed_requests
+from tests.livesrv import ROOT, free_port, live_server, stop_process
+from tests.slowclients import requests_under_slow_clients
 
 # slow: wheels, real servers and proxies, left out of the quick subset
 pytestmark = pytest.mark.slow
@@ -103,12 +103,7 @@ http {{
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -200,14 +195,7 @@ def test_slow_clients_do_not_slow_requests_through_nginx(stack) -> None:
     proxy, direct = stack
     port = int(proxy.rsplit(":", 1)[1])
     urls = [f"{proxy}/v1/articles/{ARTICLE}/related?k={1 + i % 20}" for i in range(100)]
-    idle = timed_requests(urls)
-    with SlowClients("127.0.0.1", port, 64, "headers").running() as heads, \
-            SlowClients("127.0.0.1", port, 64, "body").running() as bodies:
-        time.sleep(3)
-        loaded = timed_requests(urls, timeout=5)
-        assert heads.connections >= 64 and bodies.connections >= 64
-    print(f"\nvia nginx, idle: {idle.summary()}"
-          f"\nvia nginx, 64 slow-header + 64 slow-body clients: {loaded.summary()}")
+    loaded = requests_under_slow_clients("127.0.0.1", port, urls, "via nginx")
     assert loaded.failures == []
     assert len(loaded.latencies_ms) == 100
     assert loaded.percentile(99) < 100, loaded.summary()

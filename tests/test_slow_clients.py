@@ -14,7 +14,7 @@ import requests
 
 from service.gunicorn_worker import request_complete
 from tests.livesrv import live_server
-from tests.slowclients import SlowClients, timed_requests
+from tests.slowclients import SlowClients, requests_under_slow_clients
 
 # slow: wheels, real servers and proxies, left out of the quick subset
 pytestmark = pytest.mark.slow
@@ -49,14 +49,8 @@ def test_slow_headers_and_bodies_do_not_starve_other_requests(trained_model_dir:
     (gunicorn's plain gthread worker failed all 20 of 20 with only 4 slow clients.)"""
     with live_server(trained_model_dir, tmp_path / "server.log", workers=1) as live:
         port = _port(live.base)
-        baseline = timed_requests(_urls(live.base))
-        with SlowClients("127.0.0.1", port, 64, "headers").running() as heads, \
-                SlowClients("127.0.0.1", port, 64, "body").running() as bodies:
-            time.sleep(3)  # every slow client has connected and sent a few bytes
-            under_attack = timed_requests(_urls(live.base), timeout=5)
-            assert heads.connections >= 64 and bodies.connections >= 64
-        print(f"\ngunicorn alone, idle: {baseline.summary()}"
-              f"\ngunicorn alone, 64 slow-header + 64 slow-body clients: {under_attack.summary()}")
+        under_attack = requests_under_slow_clients("127.0.0.1", port, _urls(live.base),
+                                                   "gunicorn alone")
         assert under_attack.failures == []
         assert len(under_attack.latencies_ms) == 100
         assert under_attack.percentile(99) < 100, under_attack.summary()
