@@ -16,9 +16,8 @@ from typing import Any
 
 import click
 
+from .cli_common import DEFAULT_MODEL_DIR
 from .ranking_spec import BOOLEAN, GROUPED
-
-DEFAULT_MODEL_DIR = os.environ.get("ALSOSEE_MODEL_DIR", "models")
 
 # option name -> (flag, multiple, is_flag, help), from the declaration of the options
 _FLAGS: dict[str, tuple[str, bool, bool, str]] = {

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .corpus import CORE_COLUMNS, articles_from_records
+from .corpus import CORE_COLUMNS, PUBLISHED_STATUSES, articles_from_records
 from .db import StateDB, register_schema
 from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
 from .urls import canonical_url, is_safe_link
@@ -454,7 +454,6 @@ def fold_into(articles: pd.DataFrame, store: LiveStore) -> tuple[pd.DataFrame, d
 
 
 # ------------------------------------------------------------------- snapshot
-_PUBLISHED_STATUSES = frozenset({"published", "publish", "live", "public", ""})
 
 
 @dataclass(frozen=True)
@@ -648,7 +647,7 @@ class LiveIndex:
                                         dtype=np.float32))
             new_ts = np.asarray(pd.to_datetime([r.get("published_at") for r in added],
                                                utc=True, errors="coerce").asi8)
-            new_candidate = np.array([str(r.get("status") or "").lower() in _PUBLISHED_STATUSES
+            new_candidate = np.array([str(r.get("status") or "").lower() in PUBLISHED_STATUSES
                                       for r in added], dtype=bool)
         matrix = (blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
                   ) if blocks else None

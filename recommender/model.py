@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .analyzer import fast_analyzer
 from .boilerplate import boilerplate_config, strip_boilerplate
+from .corpus import PUBLISHED_STATUSES
 from .errors import InvalidParameterError, NotFittedError, UnknownArticleError
 from .index import (
     Pruning,
@@ -34,6 +35,8 @@ from .index import (
     query_candidates,
     rescore_bounds,
 )
+from .memory import peak_rss_mib
+from .ranking_spec import MAX_K
 from .tables import ListColumn, RowIndex, StringColumn
 from .values import _NS, _iso, _none_if_missing, iso_from_ns  # noqa: F401 - engine imports these
 from .vectorize import _release_arrow_memory, fit_vectorizers, saturate
@@ -43,7 +46,6 @@ logger = logging.getLogger(__name__)
 _BOUNDS_LOCK = threading.Lock()
 
 #: Largest list a caller may ask for; a related-links box never shows more.
-MAX_K = 100
 
 #: Fields of an article the model reads.
 FIELDS = ("title", "body", "tags")
@@ -59,7 +61,6 @@ MIN_QUERY_DF = 1000
 #: Below this many articles, max_df is not applied (see RelatedStories).
 MIN_DOCS_FOR_MAX_DF = 20
 
-_PUBLISHED = frozenset({"published", "publish", "live", "public", ""})
 
 
 def _tag_analyzer(tags: Any) -> list[str]:
@@ -383,7 +384,8 @@ class RelatedStories(BaseEstimator):
             described["row_of"] = RowIndex.build(ids)
             described["meta"] = meta = _build_meta(X)
             status = pd.Series(meta["status"].tolist(), dtype=object)
-            described["published"] = status.str.lower().isin(_PUBLISHED).to_numpy(dtype=bool)
+            described["published"] = status.str.lower().isin(PUBLISHED_STATUSES).to_numpy(
+                dtype=bool)
 
         # With the field weights, the model matrix is assembled shard by shard inside
         # fit_vectorizers: no per-field blocks, no stacked copy (1.1 GB each at 1M).
@@ -406,7 +408,7 @@ class RelatedStories(BaseEstimator):
         self.matrix_ = _compact(vectorized.matrix)
         vectorized.matrix = None
         self.index_ = _compact(self.matrix_.T.tocsr())
-        vectorized.stats.peak_rss_mib_after["transpose"] = _peak_rss_mib()
+        vectorized.stats.peak_rss_mib_after["transpose"] = peak_rss_mib()
         stages.next()
         stages.close()
         self.vectorizers_ = vectorizers
@@ -424,7 +426,7 @@ class RelatedStories(BaseEstimator):
                           "cpu_seconds": round(time.process_time() - cpu0 + (
                               vectorized.stats.count_cpu_seconds
                               if vectorized.stats.backend != "sequential" else 0.0), 3),
-                          "peak_rss_mib": round(_peak_rss_mib(), 1),
+                          "peak_rss_mib": round(peak_rss_mib(), 1),
                           "counting": vectorized.stats.to_dict()},
         }
         logger.info(
@@ -434,7 +436,7 @@ class RelatedStories(BaseEstimator):
         if self._pruning().max_df is not None:  # saved with the model: shared, no first-use cost
             self.rescore_bounds_ = rescore_bounds(self.index_, self.df_, self._pruning().max_df)
             self.fit_stats_["vectorize"]["counting"]["peak_rss_mib_after"]["bounds"] = round(
-                _peak_rss_mib(), 1)
+                peak_rss_mib(), 1)
         self.build_neighbors(dask_scheduler=dask_scheduler, progress=progress)
         return self
 
@@ -892,12 +894,6 @@ class _Stages:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _peak_rss_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _compact(m: sp.csr_matrix) -> sp.csr_matrix:

@@ -26,6 +26,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from .cluster import CONNECT_TIMEOUT, dask_client
 from .index import Pruning, document_frequencies, index_slices, neighbor_block
+from .memory import peak_rss_mib
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ def _cpu_seconds() -> float:
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _memmapped(matrix: sp.csr_matrix, folder: Path, name: str) -> sp.csr_matrix:
@@ -201,7 +198,7 @@ def compute_neighbors(
     stats = NeighborStats(
         seconds=time.perf_counter() - start_t,
         cpu_seconds=max(block_cpu[0], 0.0) or (_cpu_seconds() - start_cpu),
-        peak_rss_mib=_peak_rss_mib(),
+        peak_rss_mib=peak_rss_mib(),
         blocks=len(bounds),
         n_jobs=n_jobs,
         backend=backend,

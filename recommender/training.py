@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 from . import artifact
 from .corpus import load_corpus
+from .memory import peak_rss_mib
 from .model import RelatedStories
 
 logger = logging.getLogger(__name__)
@@ -41,11 +41,6 @@ def default_corpus() -> Path:
 def _first_bad_date(corpus: dict[str, Any]) -> str:
     row = corpus["bad_date_rows"][0]
     return f"{row['file']}:{row['line']} id {row['id']!r}, value {row['value']!r}"
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (MiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass

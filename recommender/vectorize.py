@@ -43,7 +43,6 @@ import gc
 import logging
 import os
 import re
-import resource
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,6 +63,7 @@ from sklearn.preprocessing import normalize
 
 from .analyzer import _ASCII_WORD_BYTES, _DEFAULT_TOKEN_PATTERN, fast_analyzer
 from .boilerplate import strip_boilerplate
+from .memory import peak_rss_mib
 from .tables import build_trie
 
 logger = logging.getLogger(__name__)
@@ -755,16 +755,3 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return libc.malloc_trim
     except (OSError, AttributeError):
         return None
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (MiB): ``VmHWM``, the high-water mark of its own
-    address space. ``ru_maxrss`` would not do in a worker: it is carried over from the
-    parent's size at fork (a loky worker of a 3 GB trainer reported 3 GB)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
