@@ -12,15 +12,29 @@ from typing import Any
 
 import click
 
-from .cli_editorial import cli_message
 from .errors import AlsoseeError
 
-__all__ = ["BUILTIN_MODEL_DIR", "DEFAULT_MODEL_DIR", "ENV_MODEL_DIR", "default_model_dir",
-           "fail", "guarded", "parse_columns"]
+__all__ = ["BUILTIN_MODEL_DIR", "DEFAULT_MODEL_DIR", "ENV_MODEL_DIR", "cli_message",
+           "default_model_dir", "fail", "guarded", "parse_columns"]
 
 ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
 BUILTIN_MODEL_DIR = "models"
 DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
+
+
+def cli_message(exc: BaseException) -> str:
+    """An error as a command-line user reads it: a parameter is named by the running
+    command's flag (``--half-life``, not the library's ``half_life``)."""
+    from .errors import InvalidParameterError
+
+    if isinstance(exc, InvalidParameterError):
+        ctx = click.get_current_context(silent=True)
+        for param in ctx.command.params if ctx is not None else ():
+            if isinstance(param, click.Option) and param.name == exc.field:
+                return f"{max(param.opts, key=len)}: {exc.message}"
+    if isinstance(exc, AlsoseeError) and not isinstance(exc, KeyError):
+        return exc.cli_message
+    return str(exc)
 
 
 def default_model_dir() -> str:

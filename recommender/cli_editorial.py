@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .cli_common import DEFAULT_MODEL_DIR
+from .cli_common import DEFAULT_MODEL_DIR, cli_message
 from .ranking_spec import BOOLEAN, GROUPED
 
 # option name -> (flag, multiple, is_flag, help), from the declaration of the options
@@ -114,21 +114,6 @@ def _echo(fmt: str, payload: Any, text: Sequence[str]) -> None:
     else:
         for line in text:
             click.echo(line)
-
-
-def cli_message(exc: BaseException) -> str:
-    """An error as a command-line user reads it: a parameter is named by the running
-    command's flag (``--half-life``, not the library's ``half_life``)."""
-    from .errors import AlsoseeError, InvalidParameterError
-
-    if isinstance(exc, InvalidParameterError):
-        ctx = click.get_current_context(silent=True)
-        for param in ctx.command.params if ctx is not None else ():
-            if isinstance(param, click.Option) and param.name == exc.field:
-                return f"{max(param.opts, key=len)}: {exc.message}"
-    if isinstance(exc, AlsoseeError) and not isinstance(exc, KeyError):
-        return exc.cli_message
-    return str(exc)
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
