@@ -172,7 +172,7 @@ def _weighted_sum(parts: Sequence[tuple[pa.Array, sp.csr_matrix, float]]
     (int32 counts when every weight is 1, else float32)."""
     if len(parts) == 1 and parts[0][2] == 1.0:
         terms, counts, _ = parts[0]
-        return terms, counts.astype(np.int32)
+        return terms, counts.astype(np.int32, copy=False)
     encoded = pc.dictionary_encode(pa.concat_arrays(
         [t.cast(pa.large_string()) for t, _, _ in parts]))
     dictionary = encoded.dictionary
