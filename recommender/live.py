@@ -43,7 +43,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .corpus import CORE_COLUMNS, PUBLISHED_STATUSES, articles_from_records
-from .db import StateDB, register_schema
+from .db import StateDB
 from .errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
 from .urls import canonical_url, is_safe_link
 from .values import _iso, _none_if_missing
@@ -86,21 +86,6 @@ _STRING_FIELDS = ("url", "section", "language", "status", "story_id", "canonical
                   "modified_at", "author")
 #: Fields kept in the database (the corpus table's core columns).
 STORED_FIELDS = tuple(c for c in CORE_COLUMNS)
-
-register_schema(
-    "live_articles",
-    """
-    CREATE TABLE IF NOT EXISTS live_articles (
-        id         TEXT PRIMARY KEY,
-        published  INTEGER NOT NULL,      -- 1: live article, 0: unpublished (tombstone)
-        record     TEXT,                  -- JSON of the validated fields (NULL if unpublished)
-        updated_at TEXT NOT NULL,
-        seq        INTEGER NOT NULL       -- the state version this change produced
-    );
-    CREATE INDEX IF NOT EXISTS live_articles_seq ON live_articles (seq);
-    """,
-)
-
 
 class InvalidArticleError(InvalidParameterError):
     """An article sent for publication is malformed; ``field`` names the culprit

@@ -24,22 +24,11 @@ from typing import Any
 
 from flask import current_app, g, has_request_context
 
-from recommender.db import register_schema
 from service.errors import Problem, public_message
 
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
 RELOAD_COUNTER = "model_reload_requests"
-#: The last model version that verified and served, per models root: a worker that starts
-#: (or restarts) while ``current`` names a version that does not verify serves this one.
-VERIFIED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_verified (
-    root    TEXT PRIMARY KEY,
-    version TEXT NOT NULL,
-    at      TEXT NOT NULL
-)
-"""
-register_schema("model_verified", VERIFIED_SCHEMA)
 
 
 log = logging.getLogger(__name__)
@@ -410,7 +399,7 @@ class ServiceState:
         db = self.require_db()
         with db.write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
-                         "DO UPDATE SET value = value + 1", (RELOAD_COUNTER,))
+                         "DO UPDATE SET value = meta.value + 1", (RELOAD_COUNTER,))
 
     def _reload_requests(self) -> int | None:
         if self.db is None:
