@@ -89,6 +89,11 @@ class StateError(AlsoseeError):
     """
 
 
+class SchemaVersionError(StateError):
+    """The state database is at another schema version than this code: servers and commands
+    refuse to start (``alsosee state migrate`` upgrades it; a newer one needs newer code)."""
+
+
 class MissingExtraError(AlsoseeError, ImportError):
     """A feature needs a library of an optional extra that is not installed; the message
     names the extra to install (``pip install 'alsosee[evaluate]'``)."""

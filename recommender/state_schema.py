@@ -16,7 +16,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from .errors import StateError
+from .errors import SchemaVersionError, StateError
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -131,11 +131,11 @@ def check_version(found: int, where: str) -> None:
     if found == SCHEMA_VERSION:
         return
     if found < SCHEMA_VERSION:
-        raise StateError(
+        raise SchemaVersionError(
             f"state database {where} has schema version {found}, this alsosee expects "
             f"{SCHEMA_VERSION}: run `alsosee state migrate` (with the same ALSOSEE_STATE_DB / "
             "--state-db) before starting servers or commands")
-    raise StateError(
+    raise SchemaVersionError(
         f"state database {where} has schema version {found}, newer than the {SCHEMA_VERSION} "
         "this alsosee expects: it was migrated by a newer alsosee; upgrade this host")
 

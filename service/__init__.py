@@ -114,7 +114,7 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
-    from recommender.errors import InvalidParameterError
+    from recommender.errors import InvalidParameterError, SchemaVersionError
     from service import (
         api,
         caching,
@@ -147,9 +147,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.url_map.converters["article_write"] = validation.WritableArticleId
 
-    app.extensions[EXTENSION_KEY] = ServiceState.load(
-        app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
-    )
+    try:
+        app.extensions[EXTENSION_KEY] = ServiceState.load(
+            app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
+        )
+    except SchemaVersionError as exc:
+        raise RuntimeError(str(exc)) from None
     try:
         app.extensions[EXTENSION_KEY].configure_ranking(app.config.get("RANKING"))
     except InvalidParameterError as exc:

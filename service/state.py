@@ -196,13 +196,12 @@ class ServiceState:
         return loaded
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender import live  # noqa: F401 - registers the live_articles table
-        from recommender.db import StateDB, default_path
-        from recommender.errors import StateError
+        from recommender.db import StateDB
+        from recommender.errors import SchemaVersionError, StateError
 
         explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
-        path = Path(state_db) if state_db is not None else default_path(self._models_root())
-        if not explicit and not path.parent.is_dir():
+        path = self.state_target(state_db)
+        if not explicit and isinstance(path, Path) and not path.parent.is_dir():
             # No models directory yet: do not create one as a side effect of starting.
             self.state_error = f"state database {path}: directory {path.parent} does not exist"
             log.warning("%s", self.state_error)
@@ -212,10 +211,47 @@ class ServiceState:
             from recommender.editorial import Editorial
 
             self.editorial = Editorial(self.db)
+        except SchemaVersionError:
+            raise  # the code and the database disagree: refuse to start
         except StateError as exc:
             self.state_error = str(exc)
             self.db = self.editorial = None
             log.error("%s", exc)
+
+    def state_target(self, state_db: str | os.PathLike[str] | None = None) -> Path | str:
+        """The state database: ``state_db``, else ALSOSEE_STATE_DB, else ``state.db`` in the
+        models root (a ``postgresql://`` URL as text)."""
+        from recommender.db import default_path
+        from recommender.state_schema import is_postgres_url
+
+        if state_db is not None:
+            return str(state_db) if is_postgres_url(state_db) else Path(state_db)
+        return default_path(self._models_root())
+
+    @classmethod
+    def check_schema(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> None:
+        """At server start-up: raise :class:`SchemaVersionError` (naming the versions found
+        and expected) when the state database exists at another schema version. A file not
+        created yet, or a database unreachable now, is left to the workers (503 until back)."""
+        from recommender.db import StateDB
+        from recommender.errors import SchemaVersionError, StateError
+        from recommender.state_schema import SCHEMA_VERSION, check_version
+
+        target = cls(model_dir=model_dir).state_target(state_db)
+        if isinstance(target, Path) and not target.is_file():
+            return
+        db = StateDB(target)
+        try:
+            found = db.schema_version()
+        except SchemaVersionError:
+            raise
+        except StateError as exc:
+            log.warning("state schema not checked at start-up: %s", exc)
+            return
+        finally:
+            db.close()
+        if found != SCHEMA_VERSION:
+            check_version(found, str(db.path))
 
     def _models_root(self) -> Path:
         """The models root (the parent of a version directory given as MODEL_DIR)."""
