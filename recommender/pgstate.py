@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: The NOTIFY channel every write signals on (payload: the new state version).
 CHANNEL = "alsosee_state"
-#: Seconds between version polls by the listener (the bound when a notification is lost).
-POLL_INTERVAL = float(os.environ.get("ALSOSEE_STATE_POLL_INTERVAL", "1.0"))
+#: Seconds between version polls by the listener (the bound when a notification is lost);
+#: servers take ``ALSOSEE_STATE_POLL_INTERVAL``.
+POLL_INTERVAL = 1.0
 #: Seconds to wait for a connection before a read or write fails (then: a 503).
 CONNECT_TIMEOUT = 3.0
 #: Connections per process (gunicorn worker): its threads share them.
@@ -115,6 +116,7 @@ class PgStateDB:
         self._synced_at = 0.0
         self.listening = False
         self._initialised = False
+        self.poll_interval = POLL_INTERVAL
 
     # ----------------------------------------------------------- connections
     def _explain(self, exc: Exception) -> StateError:
@@ -156,7 +158,7 @@ class PgStateDB:
             self._pool.close()
         self._pool = None
         if self._listener is not None:
-            self._listener.join(timeout=POLL_INTERVAL + CONNECT_TIMEOUT + 1)
+            self._listener.join(timeout=self.poll_interval + CONNECT_TIMEOUT + 1)
             self._listener = None
 
     # ---------------------------------------------------------------- schema
@@ -283,7 +285,7 @@ class PgStateDB:
                     self.listening = True
                     self._observe(_read_version(conn))  # what changed while we were away
                     while not stop.is_set():
-                        for note in conn.notifies(timeout=POLL_INTERVAL):
+                        for note in conn.notifies(timeout=self.poll_interval):
                             with contextlib.suppress(ValueError):
                                 self._observe(int(note.payload))
                         self._observe(_read_version(conn))  # the polling fallback
@@ -292,9 +294,9 @@ class PgStateDB:
                     logger.warning("state database %s: listener lost its connection (%s); "
                                    "serving the last known state (version %s), retrying "
                                    "every %.1f s", self.path, str(exc).strip(), self._known,
-                                   POLL_INTERVAL)
+                                   self.poll_interval)
                 self.listening = False
-                stop.wait(POLL_INTERVAL)
+                stop.wait(self.poll_interval)
         self.listening = False
 
 

@@ -149,7 +149,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     try:
         app.extensions[EXTENSION_KEY] = ServiceState.load(
-            app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
+            app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB"),
+            poll_interval=app.config.get("STATE_POLL_INTERVAL"),
         )
     except SchemaVersionError as exc:
         raise RuntimeError(str(exc)) from None

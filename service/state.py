@@ -107,7 +107,8 @@ class ServiceState:
 
     # ------------------------------------------------------------ start-up
     @classmethod
-    def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
+    def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None,
+             poll_interval: float | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
         from recommender import artifact
@@ -115,6 +116,8 @@ class ServiceState:
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
+        if state.db is not None and poll_interval is not None:
+            state.db.poll_interval = poll_interval  # PostgreSQL's listener (unused by SQLite)
         try:
             loaded = artifact.load(model_dir)
             _probe(loaded)
