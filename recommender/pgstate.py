@@ -277,12 +277,14 @@ class PgStateDB:
             self._listener.start()
 
     def _listen(self, stop: threading.Event) -> None:
+        retry = 0.05  # a restart drops the connection: reconnect at once, then back off
         while not stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True,
                                      connect_timeout=int(CONNECT_TIMEOUT)) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening = True
+                    retry = 0.05
                     self._observe(_read_version(conn))  # what changed while we were away
                     while not stop.is_set():
                         for note in conn.notifies(timeout=self.poll_interval):
@@ -293,10 +295,11 @@ class PgStateDB:
                 if self.listening:
                     logger.warning("state database %s: listener lost its connection (%s); "
                                    "serving the last known state (version %s), retrying "
-                                   "every %.1f s", self.path, str(exc).strip(), self._known,
-                                   self.poll_interval)
+                                   "at least every %.1f s", self.path, str(exc).strip(),
+                                   self._known, self.poll_interval)
                 self.listening = False
-                stop.wait(self.poll_interval)
+                stop.wait(retry)
+                retry = min(retry * 2, self.poll_interval)
         self.listening = False
 
 
