@@ -125,7 +125,9 @@ class PgStateDB:
                    "restarting or refusing connections); retry later")
         else:
             why = f"failed: {str(exc).strip()}"
-        return StateError(f"state database {self.path} (PostgreSQL) {why}")
+        error = StateError(f"state database {self.path} (PostgreSQL) {why}")
+        error.retryable = isinstance(exc, PoolTimeout | psycopg.OperationalError)
+        return error
 
     def _get_pool(self) -> ConnectionPool:
         pid = os.getpid()
@@ -245,6 +247,8 @@ class PgStateDB:
     def version(self) -> int:
         """The state version as last seen by this process's listener (or by its own write);
         read from the database only until the listener has seen it."""
+        if not self._initialised:
+            self.init()  # opened while the server was unreachable: check the schema now
         self._ensure_listener()
         known = self._known
         if known is not None:

@@ -218,8 +218,16 @@ class ServiceState:
             raise  # the code and the database disagree: refuse to start
         except StateError as exc:
             self.state_error = str(exc)
-            self.db = self.editorial = None
             log.error("%s", exc)
+            if getattr(exc, "retryable", False):
+                # A database server not reachable yet: keep the handle, which checks the
+                # schema on its first use; until then the state's users answer 503.
+                from recommender.editorial import Editorial
+
+                self.db = db = StateDB(path)
+                self.editorial = Editorial(db)
+            else:
+                self.db = self.editorial = None
 
     def state_target(self, state_db: str | os.PathLike[str] | None = None) -> Path | str:
         """The state database: ``state_db``, else ALSOSEE_STATE_DB, else ``state.db`` in the

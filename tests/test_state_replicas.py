@@ -248,3 +248,29 @@ def test_postgres_restart_under_load(pg_cluster, pg_url, trained_model_dir, tmp_
         listed = requests.get(f"{a.base}/v1/takedowns", headers=AUTH, timeout=10).json()
         keys = {t["id"] for t in listed["takedowns"]}
         assert keys == {*committed, before[4], before[6]}
+
+
+def test_host_started_while_postgres_is_down_serves_once_it_is_up(pg_cluster, pg_url,
+                                                                   trained_model_dir, tmp_path):
+    """A host whose database is unreachable at start-up is not ready (503: the load
+    balancer keeps it out) and needs no restart: it serves as soon as PostgreSQL is up."""
+    StateDB(pg_url).migrate()
+    pg_cluster.stop()
+    starter = threading.Timer(4.0, pg_cluster.start)
+    started = time.perf_counter()
+    starter.start()
+    try:
+        root = tmp_path / "models"
+        shutil.copytree(trained_model_dir, root, symlinks=True)
+        env = {"ALSOSEE_STATE_DB": pg_url, "ALSOSEE_API_KEYS": f"desk:{KEY}"}
+        with live_server(root, tmp_path / "host.log", env=env, workers=1) as host:
+            ready_after = time.perf_counter() - started
+            victim = related(host)[0]
+            r = requests.put(f"{host.base}/v1/takedowns/{victim}", json={"reason": "legal"},
+                             headers=AUTH, timeout=10)
+            assert r.status_code == 200, r.text
+            assert victim not in related(host)
+    finally:
+        starter.join()
+    assert ready_after >= 4.0  # not ready (503) while the database was down
+    assert "unreachable" in (tmp_path / "host.log").read_text()
