@@ -80,9 +80,9 @@ class StateDB:
 
     def __new__(cls, path: str | Path) -> Any:
         if cls is StateDB and state_schema.is_postgres_url(path):
-            from .pgstate import PgStateDB  # psycopg is only needed for PostgreSQL
+            from .pgstate import open_postgres  # psycopg is only needed for PostgreSQL
 
-            return PgStateDB(str(path))
+            return open_postgres(str(path))
         return super().__new__(cls)
 
     def __init__(self, path: str | Path) -> None:

@@ -16,8 +16,8 @@ The same interface as :class:`recommender.db.StateDB` (``init``, ``migrate``, ``
 * **PostgreSQL unreachable**: reads keep answering from the last state this process loaded
   (no write can commit meanwhile, so it is the newest state unless the outage separated only
   this host); writes raise :class:`~recommender.errors.StateError` naming the store (HTTP: a
-  503 problem). Once the server is back, the listener reconnects within one poll interval and
-  re-reads the version; the pool replaces broken connections before handing them out.
+  503 problem). Once the server is back, the listener reconnects within :data:`RECONNECT_MAX` and
+  re-reads the version and replaces the pool (whose connections the restart broke).
 """
 
 from __future__ import annotations
@@ -46,8 +46,28 @@ CHANNEL = "alsosee_state"
 POLL_INTERVAL = 1.0
 #: Seconds to wait for a connection before a read or write fails (then: a 503).
 CONNECT_TIMEOUT = 3.0
+#: Most seconds between a listener's attempts to reconnect (after a restart, it catches up
+#: on the writes it missed within this much of the server accepting connections again).
+RECONNECT_MAX = 0.25
+#: Seconds to wait for a pooled connection before opening a direct one.
+POOL_WAIT = 1.0
 #: Connections per process (gunicorn worker): its threads share them.
 POOL_MAX = 4
+
+
+_HANDLES: dict[str, PgStateDB] = {}
+_HANDLES_LOCK = threading.Lock()
+
+
+def open_postgres(url: str) -> PgStateDB:
+    """The process's one handle on the database at ``url``: every ``StateDB(url)`` shares its
+    pool, its listener and the version it knows (and a pool is never left to the garbage
+    collector, whose finaliser may run on the pool's own thread)."""
+    with _HANDLES_LOCK:
+        handle = _HANDLES.get(url)
+        if handle is None:
+            handle = _HANDLES[url] = PgStateDB(url)
+        return handle
 
 
 def redact(url: str) -> str:
@@ -123,6 +143,9 @@ class PgStateDB:
         if isinstance(exc, PoolTimeout | psycopg.OperationalError):
             why = (f"is unreachable (no connection within {CONNECT_TIMEOUT:g} s: server down, "
                    "restarting or refusing connections); retry later")
+            cause = str(exc).strip()
+            if cause:
+                why += f": {cause.splitlines()[0]}"
         else:
             why = f"failed: {str(exc).strip()}"
         error = StateError(f"state database {self.path} (PostgreSQL) {why}")
@@ -131,30 +154,64 @@ class PgStateDB:
 
     def _get_pool(self) -> ConnectionPool:
         pid = os.getpid()
-        if self._pool is None or self._pid != pid:
+        if self._pid != pid:
             with self._lock:
-                if self._pool is None or self._pid != pid:
+                if self._pid != pid:
                     # After a fork (gunicorn workers) the parent's pool and threads are not
                     # ours: start afresh, never touching the inherited sockets.
+                    self._pool = self._listener = None
+                    self._stop = threading.Event()
+                    self._pid = pid
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
                     self._pool = ConnectionPool(
                         self.url, min_size=1, max_size=POOL_MAX, open=True,
                         timeout=CONNECT_TIMEOUT, name=f"alsosee-state-{pid}",
                         kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT)},
                         check=ConnectionPool.check_connection)  # drop ones a restart broke
-                    self._listener = None
-                    self._stop = threading.Event()
-                    self._pid = pid
-        return self._pool
+                pool = self._pool
+        return pool
+
+    def _renew_pool(self) -> None:
+        """A fresh pool once the server is back: the old one's connections are broken and
+        it would retry with a growing delay (the old one is closed on another thread: a
+        pool cannot be closed from its own)."""
+        with self._lock:
+            old, self._pool = self._pool, None
+        if old is not None:
+            threading.Thread(target=old.close, name="alsosee-state-pool-close",
+                             daemon=True).start()
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
+        pool = self._get_pool()
         try:
-            with self._get_pool().connection() as conn:
-                yield conn
-        except (psycopg.Error, PoolTimeout) as exc:
+            conn, pooled = pool.getconn(timeout=POOL_WAIT), True
+        except PoolTimeout:
+            # After an outage the pool retries with a growing delay (1 s, 2 s, 4 s...): one
+            # direct connection serves this request as soon as the server accepts again.
+            try:
+                conn = psycopg.connect(self.url, autocommit=True,
+                                       connect_timeout=int(CONNECT_TIMEOUT - POOL_WAIT))
+            except psycopg.Error as exc:
+                raise self._explain(exc) from exc
+            pooled = False
+        try:
+            yield conn
+        except psycopg.Error as exc:
             raise self._explain(exc) from exc
+        finally:
+            if pooled:
+                pool.putconn(conn)
+            else:
+                conn.close()
 
     def close(self) -> None:
+        with _HANDLES_LOCK:
+            if _HANDLES.get(self.url) is self:
+                del _HANDLES[self.url]
         self._stop.set()
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
@@ -271,10 +328,10 @@ class PgStateDB:
     # -------------------------------------------------------------- listener
     def _ensure_listener(self) -> None:
         self._get_pool()  # resets the listener after a fork
-        if self._listener is not None:
+        if self._listener is not None and self._listener.is_alive():
             return
         with self._lock:
-            if self._listener is not None:
+            if self._listener is not None and self._listener.is_alive():
                 return
             self._listener = threading.Thread(target=self._listen, args=(self._stop,),
                                               name="alsosee-state-listener", daemon=True)
@@ -282,28 +339,36 @@ class PgStateDB:
 
     def _listen(self, stop: threading.Event) -> None:
         retry = 0.05  # a restart drops the connection: reconnect at once, then back off
+        lost = False
         while not stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True,
                                      connect_timeout=int(CONNECT_TIMEOUT)) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if lost:
+                        self._renew_pool()
+                        lost = False
+                    self._observe(_read_version(conn))  # what changed while we were away
+                    if not self.listening:
+                        logger.info("state database %s: listening (state version %s)",
+                                    self.path, self._known)
                     self.listening = True
                     retry = 0.05
-                    self._observe(_read_version(conn))  # what changed while we were away
                     while not stop.is_set():
                         for note in conn.notifies(timeout=self.poll_interval):
                             with contextlib.suppress(ValueError):
                                 self._observe(int(note.payload))
                         self._observe(_read_version(conn))  # the polling fallback
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive anything
                 if self.listening:
                     logger.warning("state database %s: listener lost its connection (%s); "
                                    "serving the last known state (version %s), retrying "
-                                   "at least every %.1f s", self.path, str(exc).strip(),
-                                   self._known, self.poll_interval)
+                                   "at least every %.2f s", self.path, str(exc).strip(),
+                                   self._known, min(self.poll_interval, RECONNECT_MAX))
                 self.listening = False
+                lost = True
                 stop.wait(retry)
-                retry = min(retry * 2, self.poll_interval)
+                retry = min(retry * 2, self.poll_interval, RECONNECT_MAX)
         self.listening = False
 
 

@@ -20,6 +20,7 @@ from recommender.editorial import Editorial
 from recommender.errors import SchemaVersionError, StateError
 from recommender.known import read_live
 from recommender.live import LiveStore, parse_articles
+from tests.pgserver import free_port as pgserver_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,10 +127,12 @@ def test_failed_write_changes_nothing_and_names_the_store(pg_url: str) -> None:
 
 
 def test_concurrent_writers_are_serialised(pg_url: str) -> None:
-    """Live writes number their rows with the next state version: two processes' threads
-    writing at once must never produce the same number twice."""
+    """Live writes number their rows with the next state version: writers in two processes
+    (two handles: each its own pool) at once must never produce the same number twice."""
+    from recommender.pgstate import PgStateDB
+
     StateDB(pg_url).migrate()
-    stores = [LiveStore(StateDB(pg_url).init()) for _ in range(4)]
+    stores = [LiveStore(PgStateDB(pg_url).init()) for _ in range(4)]
     errors: list[BaseException] = []
 
     def publish(store: LiveStore, n: int) -> None:
@@ -147,12 +150,19 @@ def test_concurrent_writers_are_serialised(pg_url: str) -> None:
     assert not errors
     seqs = [c.seq for c in stores[0].changes(0)]
     assert sorted(seqs) == list(range(1, 41))
+    # every process learns of the others' writes (NOTIFY) within the propagation bound
+    deadline = time.monotonic() + 1.0
+    while stores[0].db.version() != 40 and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert stores[0].db.version() == 40
+    for store in stores:
+        store.db.close()
 
 
 def test_listener_sees_another_process_write_within_a_second(pg_url: str) -> None:
     StateDB(pg_url).migrate()
     reader = StateDB(pg_url).init()
+    assert StateDB(pg_url) is reader  # one handle (pool, listener) per database and process
     start = reader.version()
     deadline = time.monotonic() + 5
     while not reader.listening and time.monotonic() < deadline:
@@ -170,6 +180,19 @@ def test_listener_sees_another_process_write_within_a_second(pg_url: str) -> Non
     assert time.monotonic() - written < 1.0
     assert [t.key for t in Editorial(reader).takedowns()] == ["z"]
     reader.close()
+
+
+def test_unreachable_or_wrong_database_is_a_clear_error(pg_cluster) -> None:
+    missing = StateDB(pg_cluster.url("no_such_database"))
+    with pytest.raises(StateError, match=r"\(PostgreSQL\) is unreachable .*"
+                                         r"database \"no_such_database\" does not exist"):
+        missing.migrate()
+    missing.close()
+    secret = StateDB(f"postgresql://someone:hunter2@127.0.0.1:{pgserver_free_port()}/x")
+    with pytest.raises(StateError, match="refused") as caught:
+        secret.init()
+    secret.close()
+    assert "hunter2" not in str(caught.value) and "someone:***@" in str(caught.value)
 
 
 @pytest.mark.parametrize("sql, expected", [
