@@ -83,6 +83,23 @@ def test_activate_and_rollback_record_the_fleet_version(models, tmp_path):
     assert fleet.wanted(StateDB(state).init()).version == versions[0]
 
 
+def test_train_keeps_a_fleet_record_in_step(tmp_path, monkeypatch):
+    from recommender import fleet
+
+    monkeypatch.delenv("ALSOSEE_STATE_DB", raising=False)
+    root = tmp_path / "models"
+    assert run("train", "--out", str(root), "-q").exit_code == 0
+    assert not (root / "state.db").exists()  # nothing recorded, nothing created
+    first = artifact.current_version(root)
+    assert run("models", "activate", first, "--model", str(root)).exit_code == 0
+    result = run("train", "--out", str(root))
+    assert result.exit_code == 0, result.output
+    second = artifact.current_version(root)
+    record = fleet.wanted(StateDB(root / "state.db").init())
+    assert (record.version, record.previous) == (second, first) and second != first
+    assert "recorded as the fleet's model version" in result.output
+
+
 def test_activate_unknown_or_broken_version_leaves_current(models):
     root, versions = models
     result = run("models", "activate", "20990101T000000Z-nope", "--model", str(root))
