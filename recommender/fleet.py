@@ -23,8 +23,8 @@ CREATE TABLE IF NOT EXISTS fleet_model (
     name     TEXT PRIMARY KEY,
     version  TEXT NOT NULL,
     previous TEXT,
-    at       TEXT NOT NULL,
-    by       TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
 )
 """
 register_schema("fleet_model", FLEET_SCHEMA)
@@ -49,7 +49,8 @@ class FleetRecord:
 def wanted(db: Any) -> FleetRecord | None:
     """The recorded version of ``db`` (a :class:`recommender.db.StateDB`), or None."""
     with db.read() as conn:
-        row = conn.execute("SELECT version, previous, at, by FROM fleet_model WHERE name = ?",
+        row = conn.execute("SELECT version, previous, recorded_at, recorded_by FROM fleet_model "
+                           "WHERE name = ?",
                            (_ACTIVE,)).fetchone()
     return FleetRecord(str(row[0]), row[1], str(row[2]), str(row[3])) if row else None
 
@@ -63,8 +64,9 @@ def record(db: Any, version: str, previous: str | None = None,
         by=by or f"{socket.gethostname()} pid {os.getpid()}")
     with db.write() as conn:
         conn.execute(
-            "INSERT INTO fleet_model (name, version, previous, at, by) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
-            "previous = excluded.previous, at = excluded.at, by = excluded.by",
+            "INSERT INTO fleet_model (name, version, previous, recorded_at, recorded_by) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "version = excluded.version, previous = excluded.previous, "
+            "recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by",
             (_ACTIVE, entry.version, entry.previous, entry.at, entry.by))
     return entry
