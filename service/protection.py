@@ -167,16 +167,19 @@ def check_storage(uri: str) -> dict[str, Any]:
     otherwise a ValueError naming the setting and the URL."""
     source = "rate_limit_storage (ALSOSEE_RATE_LIMIT_STORAGE)"
     scheme = uri.partition("://")[0].lower()
+    if scheme == "memory" and "://" in uri:
+        return {}  # nothing to reach (and no throwaway storage with its own timer thread)
     options: dict[str, Any] = {}
     if scheme in _REDIS_SCHEMES:
         options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
     try:
         storage = storage_from_string(uri, **options)
     except ConfigurationError as exc:
-        raise ValueError(f"{source}: {redact(uri)!r} is not a usable storage URL ({exc}; e.g. "
+        why = str(exc).replace(uri, redact(uri))
+        raise ValueError(f"{source}: {redact(uri)!r} is not a usable storage URL ({why}; e.g. "
                          "memory:// or redis://host:6379/0, which needs the redis extra)"
                          ) from None
-    if scheme != "memory" and not storage.check():
+    if not storage.check():
         raise ValueError(f"{source}: the storage at {redact(uri)!r} does not answer; start it or "
                          "correct the URL (the server does not start with limits it cannot "
                          "keep)")

@@ -123,6 +123,7 @@ def test_redis_lost_while_serving_costs_no_request(trained_model_dir, tmp_path, 
 @pytest.mark.parametrize(("storage", "message"), [
     ("redis//127.0.0.1:6379", "'redis//127.0.0.1:6379' is not a usable storage URL"),
     ("postgres://db/limits", "'postgres://db/limits' is not a usable storage URL"),
+    ("foo://limits:s3cret@db", "'foo://limits:***@db' is not a usable storage URL"),
 ])
 def test_bad_storage_url_is_refused_naming_it(trained_model_dir, tmp_path, storage, message):
     with pytest.raises(ValueError) as caught:
@@ -130,6 +131,7 @@ def test_bad_storage_url_is_refused_naming_it(trained_model_dir, tmp_path, stora
                     "STATE_DB": str(tmp_path / "state.db"), "RATE_LIMIT_STORAGE": storage})
     assert str(caught.value).startswith("rate_limit_storage (ALSOSEE_RATE_LIMIT_STORAGE)")
     assert message in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 def test_server_does_not_start_when_redis_does_not_answer(trained_model_dir, tmp_path):
