@@ -17,12 +17,12 @@ from typing import Any
 # Public names -> the module defining them. Imported on first use (PEP 562), so that
 # `import recommender.cli` and short commands do not pay for scikit-learn and pandas.
 _EXPORTS = {
-    "LoadedModel": "artifact", "load": "artifact", "save": "artifact",
-    "CorpusReport": "corpus", "load_corpus": "corpus",
+    "LoadedModel": "model.artifact", "load": "model.artifact", "save": "model.artifact",
+    "CorpusReport": "corpus.load", "load_corpus": "corpus.load",
     "AlsoseeError": "errors", "ArtifactError": "errors", "CorpusError": "errors",
     "InvalidParameterError": "errors", "UnknownArticleError": "errors",
-    "Recommendation": "model", "RelatedStories": "model",
-    "TrainResult": "training", "train": "training",
+    "Recommendation": "model.estimator", "RelatedStories": "model.estimator",
+    "TrainResult": "training.job", "train": "training.job",
 }
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import ranking
-from recommender.engine import Recommender
-from recommender.model import _iso, iso_from_ns
+from recommender.engine.recommender import Recommender
+from recommender.model.estimator import _iso, iso_from_ns
+from recommender.ranking import options as ranking
 
 NOW = dt.datetime(2020, 6, 2, 12, tzinfo=dt.UTC)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recommender.db import StateDB
 from recommender.errors import UnknownArticleError
-from recommender.live import (
+from recommender.state.db import StateDB
+from recommender.state.live import (
     MAX_BATCH,
     MAX_BODY_CHARS,
     InvalidArticleError,
@@ -202,7 +202,7 @@ def test_refresh_is_incremental(store, sample_model, monkeypatch):
         assert abs(third.matrix[row] - again).sum() < 1e-6
         assert third.index.T[row].nnz == third.matrix[row].nnz
     # A write that changes no live row (a takedown) keeps the rows: caches carry over.
-    from recommender.editorial import Editorial
+    from recommender.state.editorial import Editorial
     Editorial(store.db).takedown("a0", reason="x", by="t")
     fourth = index.snapshot(store.db.version())
     assert fourth.state_version > third.state_version and fourth.same_rows(third)

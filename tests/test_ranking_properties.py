@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender import live as live_mod
-from recommender.db import StateDB
 from recommender.errors import UnknownArticleError
-from recommender.live import LiveIndex, LiveStore
+from recommender.state import live as live_mod
+from recommender.state.db import StateDB
+from recommender.state.live import LiveIndex, LiveStore
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
