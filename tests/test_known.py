@@ -52,7 +52,7 @@ def test_light_reader_and_engine_agree(trained_model_dir: Path, tmp_path: Path) 
     db = _live_state(tmp_path / "state.db")
     known = open_known(trained_model_dir, db)
     engine, _, live = open_engine(trained_model_dir, tmp_path / "state.db")
-    uni = engine.universe(live)
+    uni = engine.row_space(live)
     for key in KEYS:
         assert known.takedown_matches(key) == engine.takedown_matches(key, live), key
         assert known.takedown_rows(key) == uni.known.takedown_rows(key), key
