@@ -43,15 +43,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..corpus.load import CORE_COLUMNS, PUBLISHED_STATUSES, articles_from_records
-from ..errors import CorpusError, InvalidParameterError, TooLargeError, UnknownArticleError
+from ..errors import CorpusError, InvalidParameterError, TooLargeError
 from ..urls import canonical_url, is_safe_link
 from ..values import _iso, _none_if_missing
 from .db import StateDB, register_schema
 
 if TYPE_CHECKING:
-    from ..model.estimator import Recommendation, RelatedStories
+    from ..model.estimator import RelatedStories
 
-# recommender.model.estimator (scikit-learn) is imported by the functions that query: publishing
+# recommender.model.estimator (scikit-learn) is named for type checking only: publishing
 # (`alsosee publish`, a cron job) does not need it and starts without it.
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,7 @@ __all__ = [
     "LiveStore",
     "MAX_BATCH",
     "MAX_BODY_CHARS",
-    "corpus_candidates",
     "fold_into",
-    "live_candidates",
-    "merged_related",
-    "merged_related_to_text",
     "parse_articles",
 ]
 
@@ -498,10 +494,6 @@ class LiveSnapshot:
     def has(self, article_id: str) -> bool:
         return article_id in self.row_of
 
-    def vector(self, article_id: str) -> sp.csr_matrix:
-        assert self.matrix is not None
-        return self.matrix[self.row_of[article_id]]
-
     def article(self, article_id: str) -> dict[str, Any]:
         rec = dict(self.records[self.row_of[article_id]])
         return {k: rec.get(k) for k in ("id", "title", "url", "published_at", "section",
@@ -531,16 +523,6 @@ class LiveSnapshot:
         rows = self.index.indices[positions]
         values = self.index.data[positions] * np.repeat(weights, lengths)
         return np.bincount(rows, weights=values, minlength=self.n_live).astype(np.float32)
-
-    def recommendation(self, row: int, score: float) -> Recommendation:
-        from ..model.estimator import Recommendation
-
-        rec = self.records[row]
-        return Recommendation(
-            id=rec["id"], title=rec.get("title") or "", url=rec.get("url"),
-            published_at=rec.get("published_at"), section=rec.get("section"),
-            score=round(min(max(float(score), 0.0), 1.0), 6),
-        )
 
 
 class LiveIndex:
@@ -673,108 +655,3 @@ class LiveIndex:
             row_of=row_of, timestamps=np.concatenate([old_ts, new_ts]),
             url_keys=tuple(url_keys), tags=np.concatenate([old_tags, new_tags]),
         )
-
-
-# -------------------------------------------------------------------- merging
-def article(model: RelatedStories, live: LiveSnapshot, article_id: str) -> dict[str, Any]:
-    """Metadata of an article: the live version if any, else the corpus one (404 if
-    unpublished or unknown)."""
-    if live.is_unpublished(article_id):
-        raise UnknownArticleError(article_id)
-    if live.has(article_id):
-        return live.article(article_id)
-    return model.article(article_id)
-
-
-def query_vector(model: RelatedStories, live: LiveSnapshot, article_id: str) -> sp.csr_matrix:
-    if live.is_unpublished(article_id):
-        raise UnknownArticleError(article_id)
-    if live.has(article_id):
-        return live.vector(article_id)
-    return model.matrix_[model.row(article_id)]
-
-
-def query_terms(model: RelatedStories, live: LiveSnapshot,
-                article_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(indices, data)`` of an article's vector, read straight from the CSR arrays."""
-    if live.is_unpublished(article_id):
-        raise UnknownArticleError(article_id)
-    if live.has(article_id):
-        vec = live.vector(article_id)
-        return vec.indices, vec.data
-    row = model.row(article_id)
-    m = model.matrix_
-    start, end = int(m.indptr[row]), int(m.indptr[row + 1])
-    return np.asarray(m.indices[start:end]), np.asarray(m.data[start:end])
-
-
-def corpus_candidates(model: RelatedStories, live: LiveSnapshot, n: int,
-                      article_id: str | None = None,
-                      query: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The model's best ``n`` published candidate rows (its fast path: neighbour lists for a
-    corpus article, the pruned inverted index for a vector), without the rows the live state
-    replaced or unpublished."""
-    hidden = live.hidden_rows
-    fetch = n + int(hidden.size)  # over-fetch by what may be filtered out
-    if article_id is not None and not live.has(article_id):
-        rows, scores = model.candidates(article_id=article_id, n=fetch)
-    else:
-        if query is None:
-            query = query_vector(model, live, article_id)
-        rows, scores = model.candidates(query=query, n=fetch)
-    if hidden.size:
-        keep = ~np.isin(rows, hidden)
-        rows, scores = rows[keep], scores[keep]
-    return rows[:n], scores[:n]
-
-
-def live_candidates(live: LiveSnapshot, query: sp.spmatrix | tuple[np.ndarray, np.ndarray],
-                    n: int,
-                    exclude: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``n`` live rows for a query vector (a small sparse product), published only."""
-    from ..model.estimator import top_k
-
-    scores = live.scores(query)
-    if scores.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    scores[~live.candidate] = 0.0
-    if exclude is not None and live.has(exclude):
-        scores[live.row_of[exclude]] = 0.0
-    rows = top_k(scores, n)
-    return rows, scores[rows]
-
-
-def _merge_top(model: RelatedStories, live: LiveSnapshot, corpus: tuple[np.ndarray, np.ndarray],
-               fresh: tuple[np.ndarray, np.ndarray], k: int) -> list[Recommendation]:
-    items = [(float(s), 0, int(r)) for r, s in zip(*corpus, strict=True)]
-    items += [(float(s), 1, int(r)) for r, s in zip(*fresh, strict=True)]
-    # Score descending; on ties the corpus row first (stable, like the model's own order).
-    items.sort(key=lambda t: (-t[0], t[1], t[2]))
-    return [model._recommendation(row, score) if source == 0
-            else live.recommendation(row, score) for score, source, row in items[:k]]
-
-
-def merged_related(model: RelatedStories, live: LiveSnapshot, article_id: str,
-                   k: int = 5) -> list[Recommendation]:
-    """``model.related`` with the live articles merged in (see the module docstring)."""
-    from ..model.estimator import validate_k
-
-    k = validate_k(k)
-    terms = query_terms(model, live, article_id)  # 404 for unpublished/unknown ids
-    query = live.vector(article_id) if live.has(article_id) else None
-    corpus = corpus_candidates(model, live, k, article_id=article_id, query=query)
-    fresh = live_candidates(live, terms, k, exclude=article_id)
-    return _merge_top(model, live, corpus, fresh, k)
-
-
-def merged_related_to_text(model: RelatedStories, live: LiveSnapshot, title: str,
-                           body: str = "", k: int = 5,
-                           tags: Sequence[str] = ()) -> list[Recommendation]:
-    """``model.related_to_text`` with the live articles merged in."""
-    from ..model.estimator import validate_k
-
-    k = validate_k(k)
-    query = model.vectorize_draft(title, body, tags)
-    corpus = corpus_candidates(model, live, k, query=query)
-    fresh = live_candidates(live, query, k)
-    return _merge_top(model, live, corpus, fresh, k)
