@@ -42,7 +42,7 @@ def _train(corpus: Path | None, out: Path, scheduler: str | None) -> dict[str, A
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"alsosee train failed:\n{proc.stderr}")
-    from recommender import artifact
+    from recommender.model import artifact
 
     report = json.loads((artifact.resolve(out) / artifact.REPORT_FILE).read_text())
     n = report["model"]["articles"]
@@ -64,7 +64,7 @@ def _train(corpus: Path | None, out: Path, scheduler: str | None) -> dict[str, A
 
 
 def _same_model(a: Path, b: Path) -> dict[str, bool]:
-    from recommender import artifact
+    from recommender.model import artifact
 
     ma, mb = artifact.load(a).model, artifact.load(b).model
     return {

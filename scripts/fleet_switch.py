@@ -6,8 +6,8 @@ records it, and the time until every worker of both servers answers with it is m
     python scripts/fleet_switch.py --switches 20 --interval 1.0 [--json out.json]
 
 The sample is trained into a temporary models root and saved again as a second version; the
-switches alternate between the two. Time is from the record's commit (``recommender.fleet
-.record``, what the CLI calls) to the first round of /readyz answers over fresh connections
+switches alternate between the two. Time is from the record's commit (``recommender.state
+.fleet.record``, what the CLI calls) to the first round of /readyz answers over fresh connections
 (8 per server, so every worker answers) that all name the new version; rounds take a few
 milliseconds, so the figure is an upper bound by that much. With the watch interval ``I``
 expect about ``I / 2`` on average and ``I`` at most, plus the load and verification of the
@@ -45,9 +45,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from recommender import artifact, fleet
-    from recommender.db import StateDB
-    from recommender.training import train_sample
+    from recommender.model import artifact
+    from recommender.state import fleet
+    from recommender.state.db import StateDB
+    from recommender.training.job import train_sample
 
     with tempfile.TemporaryDirectory(prefix="alsosee-fleet-") as tmp:
         root, state = Path(tmp) / "models", Path(tmp) / "state.db"

@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context
 
-from recommender.db import register_schema
+from recommender.state.db import register_schema
 from service.errors import Problem, public_message
 
 EXTENSION_KEY = "alsosee"
@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 class Serving:
     """One model version with what was built for it; replaced as a whole on reload."""
 
-    loaded: Any  # recommender.artifact.LoadedModel
-    live: Any | None  # recommender.live.LiveIndex bound to this model (None without a state DB)
+    loaded: Any  # recommender.model.artifact.LoadedModel
+    # recommender.state.live.LiveIndex bound to this model (None without a state DB)
+    live: Any | None
     since: float  # time.time() when it started serving
 
 
@@ -62,7 +63,7 @@ class RequestView:
     """What one request uses: one model, one live snapshot, one state version."""
 
     loaded: Any
-    live: Any | None  # recommender.live.LiveSnapshot
+    live: Any | None  # recommender.state.live.LiveSnapshot
     state_version: int | None
 
     @property
@@ -109,9 +110,10 @@ class ServiceState:
     _watcher: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _hup: threading.Event = field(default_factory=threading.Event, repr=False)
-    #: Default ranking options (``recommender.ranking.RankingOptions``; see configure_ranking).
+    #: Default ranking options (``recommender.ranking.options.RankingOptions``; see
+    #: configure_ranking).
     ranking_defaults: Any | None = None
-    #: Takedowns, pins and blocks (``recommender.editorial.Editorial``) in ``db``.
+    #: Takedowns, pins and blocks (``recommender.state.editorial.Editorial``) in ``db``.
     editorial: Any | None = None
     _engine: Any | None = field(default=None, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -126,8 +128,8 @@ class ServiceState:
     def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
@@ -146,11 +148,11 @@ class ServiceState:
         return state
 
     def wanted(self) -> Any | None:
-        """The fleet's recorded model version (``recommender.fleet.FleetRecord``), or None:
+        """The fleet's recorded model version (``recommender.state.fleet.FleetRecord``), or None:
         no record, no state database, or a version directory served directly."""
         if self.db is None or Path(self.model_dir) != self._models_root():
             return None
-        from recommender import fleet
+        from recommender.state import fleet
 
         try:
             return fleet.wanted(self.db)
@@ -161,8 +163,8 @@ class ServiceState:
     def _target(self) -> Path:
         """The version directory to serve: the fleet's recorded version under the models
         root, else what ``current`` names (or the version directory given)."""
-        from recommender import artifact
         from recommender.errors import ArtifactError
+        from recommender.model import artifact
 
         self._wanted_seen = None
         record = self.wanted()
@@ -192,8 +194,8 @@ class ServiceState:
 
     def pointer(self) -> str | None:
         """The version ``current`` names now (None for a version directory or no pointer)."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         try:
             return artifact.current_version(self._models_root())
@@ -234,8 +236,8 @@ class ServiceState:
         """When the version to serve (the fleet's, else ``current``) does not verify: the
         version ``current`` names (if it is another one), else the last verified version of
         this models root."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         root = self._models_root()
         try:
@@ -260,9 +262,9 @@ class ServiceState:
         return None
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender import fleet, live  # noqa: F401 - register their tables
-        from recommender.db import StateDB, default_path
         from recommender.errors import StateError
+        from recommender.state import fleet, live  # noqa: F401 - register their tables
+        from recommender.state.db import StateDB, default_path
 
         explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
         path = Path(state_db) if state_db is not None else default_path(self._models_root())
@@ -273,7 +275,7 @@ class ServiceState:
             return
         try:
             self.db = StateDB(path).init()
-            from recommender.editorial import Editorial
+            from recommender.state.editorial import Editorial
 
             self.editorial = Editorial(self.db)
         except StateError as exc:
@@ -293,7 +295,7 @@ class ServiceState:
         live_index = None
         if self.db is not None:
             from recommender.errors import StateError
-            from recommender.live import LiveIndex, LiveStore
+            from recommender.state.live import LiveIndex, LiveStore
 
             live_index = LiveIndex(LiveStore(self.db), loaded.model, loaded.version)
             try:
@@ -357,7 +359,7 @@ class ServiceState:
     def configure_ranking(self, ranking: Any = None) -> None:
         """Validate the default ranking options (the config file's ``[ranking]`` table);
         raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
-        from recommender.ranking import RankingOptions
+        from recommender.ranking.options import RankingOptions
 
         self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
         self._engine = None
@@ -381,7 +383,7 @@ class ServiceState:
             with self._engine_lock:
                 engine = self._engine
                 if engine is None or engine.model is not loaded.model:
-                    from recommender.engine import Recommender
+                    from recommender.engine.recommender import Recommender
 
                     engine = Recommender(loaded.model, editorial=self.editorial,
                                          defaults=self.ranking_defaults)
@@ -392,7 +394,7 @@ class ServiceState:
         """The ranking engine for a model about to be swapped in (None without editorial)."""
         if self.editorial is None:
             return None
-        from recommender.engine import Recommender
+        from recommender.engine.recommender import Recommender
 
         return Recommender(loaded.model, editorial=self.editorial,
                            defaults=self.ranking_defaults)
@@ -411,8 +413,8 @@ class ServiceState:
         Never raises for a bad model: the result (and ``last_reload_error``) says why it was
         refused, and the previous model keeps serving.
         """
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
         from service import metrics
 
         with self._reload_lock:
@@ -496,8 +498,8 @@ class ServiceState:
             self._watcher.join(timeout=5)
 
     def _watch(self, interval: float, watch_pointer: bool) -> None:
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         seen = self._safe(self._reload_requests)
         state_seen = None

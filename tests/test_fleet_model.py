@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from recommender import artifact, fleet
-from recommender.db import StateDB
+from recommender.model import artifact
+from recommender.state import fleet
+from recommender.state.db import StateDB
 from tests.livesrv import ROOT, live_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
