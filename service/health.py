@@ -60,12 +60,14 @@ def readyz():
                   type: [string, "null"]
                   description: The version the models root's `current` pointer names.
                 serving:
-                  enum: [current, last-verified, last-good]
+                  enum: [current, last-verified, last-good, switching]
                   description: >-
                     `last-verified` when `current` did not verify at start-up and the last
                     version that did serves instead (`model` names it; `refused` says why);
                     `last-good` when the fleet's version (`wanted`) did not verify on this
-                    host, which keeps serving its last good model (`model`).
+                    host, which keeps serving its last good model (`model`); `switching`
+                    while a newly recorded version is not loaded yet (within the watch
+                    interval).
                 wanted:
                   type: [string, "null"]
                   description: >-
@@ -99,7 +101,9 @@ def readyz():
     # its last good model (a fleet refusing everywhere would otherwise stop serving).
     fleet = state.fleet_status()
     body["wanted"] = fleet["wanted"]
-    if not fleet["serving_wanted"]:
+    if "refused" in fleet:
         body["serving"] = "last-good"
-        body["refused"] = public_message(fleet.get("refused") or "not loaded yet")
+        body["refused"] = public_message(fleet["refused"])
+    elif not fleet["serving_wanted"]:
+        body["serving"] = "switching"
     return body

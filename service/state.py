@@ -188,8 +188,11 @@ class ServiceState:
         version = serving.loaded.version if serving is not None else None
         status: dict[str, Any] = {"wanted": record.version if record else None,
                                   "serving_wanted": record is None or record.version == version}
-        if not status["serving_wanted"] and self.last_reload_error:
-            status["refused"] = self.last_reload_error
+        # refused: this worker tried the recorded version and it did not verify (otherwise
+        # it has not tried yet: a switch within the watch interval)
+        if (record is not None and not status["serving_wanted"]
+                and self._failed_version == record.version):
+            status["refused"] = self.last_reload_error or "refused"
         return status
 
     def pointer(self) -> str | None:

@@ -92,7 +92,7 @@ def test_activate_and_rollback_switch_every_host(trained_model_dir, tmp_path):
         def refused(host) -> bool:
             ready = requests.get(f"{host.base}/readyz", headers={"Connection": "close"},
                                  timeout=5).json()
-            return ready["serving"] == "last-good"
+            return ready["serving"] == "last-good" and ready["model"]["version"] == v2
 
         _wait(lambda: all(refused(h) for h in (a, b) for _ in range(WORKERS * 4)))
         for host in (a, b):
@@ -113,7 +113,7 @@ def test_activate_and_rollback_switch_every_host(trained_model_dir, tmp_path):
         back = _cli("models", "rollback", "--model", str(root), "--state-db", str(state))
         assert back.returncode == 0, back.stderr
         assert f"{v3} -> {v2}" in back.stdout
-        _wait(lambda: not refused(a) and not refused(b))
+        _wait(lambda: all(not refused(h) for h in (a, b) for _ in range(WORKERS * 4)))
         back = _cli("models", "rollback", "--model", str(root), "--state-db", str(state))
         assert back.returncode == 0 and f"{v2} -> {v1}" in back.stdout
         _wait(lambda: _versions(a.base) == _versions(b.base) == {v1})
