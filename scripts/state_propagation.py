@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from recommender.db import StateDB  # noqa: E402
-from recommender.editorial import Editorial  # noqa: E402
+from recommender.state.db import StateDB  # noqa: E402
+from recommender.state.editorial import Editorial  # noqa: E402
 from tests import pgserver  # noqa: E402
 from tests.test_state_replicas import AUTH, hosts, propagation, related  # noqa: E402
 

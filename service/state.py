@@ -29,6 +29,9 @@ from service.errors import Problem, public_message
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
 RELOAD_COUNTER = "model_reload_requests"
+#: Seconds between retries of a fleet version this host refused (e.g. shared storage that
+#: was still being copied when the version was recorded).
+FLEET_RETRY_SECONDS = 30.0
 
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,9 @@ log = logging.getLogger(__name__)
 class Serving:
     """One model version with what was built for it; replaced as a whole on reload."""
 
-    loaded: Any  # recommender.artifact.LoadedModel
-    live: Any | None  # recommender.live.LiveIndex bound to this model (None without a state DB)
+    loaded: Any  # recommender.model.artifact.LoadedModel
+    # recommender.state.live.LiveIndex bound to this model (None without a state DB)
+    live: Any | None
     since: float  # time.time() when it started serving
 
 
@@ -48,7 +52,7 @@ class RequestView:
     """What one request uses: one model, one live snapshot, one state version."""
 
     loaded: Any
-    live: Any | None  # recommender.live.LiveSnapshot
+    live: Any | None  # recommender.state.live.LiveSnapshot
     state_version: int | None
 
     @property
@@ -95,15 +99,18 @@ class ServiceState:
     _watcher: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _hup: threading.Event = field(default_factory=threading.Event, repr=False)
-    #: Default ranking options (``recommender.ranking.RankingOptions``; see configure_ranking).
+    #: Default ranking options (``recommender.ranking.options.RankingOptions``; see
+    #: configure_ranking).
     ranking_defaults: Any | None = None
-    #: Takedowns, pins and blocks (``recommender.editorial.Editorial``) in ``db``.
+    #: Takedowns, pins and blocks (``recommender.state.editorial.Editorial``) in ``db``.
     editorial: Any | None = None
     _engine: Any | None = field(default=None, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: Set when ``current`` did not verify at start-up and the last verified version serves
     #: instead: ``{"current": name, "error": why}`` (shown by ``/readyz``).
     fallback: dict[str, Any] | None = None
+    #: The fleet version last looked up (for the watcher: a new record means a reload).
+    _wanted_seen: str | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -111,15 +118,15 @@ class ServiceState:
              poll_interval: float | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
         if state.db is not None and poll_interval is not None:
             state.db.poll_interval = poll_interval  # PostgreSQL's listener (unused by SQLite)
         try:
-            loaded = artifact.load(model_dir)
+            loaded = artifact.load(state._target())
             _probe(loaded)
         except (AlsoseeError, OSError) as exc:
             loaded = state._load_last_verified(exc)
@@ -132,10 +139,58 @@ class ServiceState:
         state._remember_verified(loaded)
         return state
 
+    def wanted(self) -> Any | None:
+        """The fleet's recorded model version (``recommender.state.fleet.FleetRecord``), or None:
+        no record, no state database, or a version directory served directly."""
+        if self.db is None or Path(self.model_dir) != self._models_root():
+            return None
+        from recommender.state import fleet
+
+        try:
+            return fleet.wanted(self.db)
+        except Exception as exc:  # noqa: BLE001 - unreadable: keep serving what serves
+            log.warning("fleet model version unreadable: %s", exc)
+            return None
+
+    def _target(self) -> Path:
+        """The version directory to serve: the fleet's recorded version under the models
+        root, else what ``current`` names (or the version directory given)."""
+        from recommender.errors import ArtifactError
+        from recommender.model import artifact
+
+        self._wanted_seen = None
+        record = self.wanted()
+        if record is None:
+            return artifact.resolve(self.model_dir)
+        version = record.version
+        if not version or "/" in version or version.startswith("."):
+            raise ArtifactError(f"the fleet's model version {version!r} is not a version name")
+        path = self._models_root() / version
+        self._wanted_seen = version
+        if not path.is_dir():
+            raise ArtifactError(f"the fleet's model version {version} is not in {path.parent} "
+                                "(is the shared model storage mounted and complete?)")
+        return path
+
+    def fleet_status(self) -> dict[str, Any]:
+        """``wanted`` (the fleet's version, None without a record), whether this worker
+        serves it, and why not (the last refusal) when it does not."""
+        record = self.wanted()
+        serving = self.serving
+        version = serving.loaded.version if serving is not None else None
+        status: dict[str, Any] = {"wanted": record.version if record else None,
+                                  "serving_wanted": record is None or record.version == version}
+        # refused: this worker tried the recorded version and it did not verify (otherwise
+        # it has not tried yet: a switch within the watch interval)
+        if (record is not None and not status["serving_wanted"]
+                and self._failed_version == record.version):
+            status["refused"] = self.last_reload_error or "refused"
+        return status
+
     def pointer(self) -> str | None:
         """The version ``current`` names now (None for a version directory or no pointer)."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         try:
             return artifact.current_version(self._models_root())
@@ -173,34 +228,37 @@ class ServiceState:
             log.warning("could not record verified model %s: %s", loaded.version, exc)
 
     def _load_last_verified(self, error: Exception) -> Any | None:
-        """The last verified version of this models root, when ``current`` does not verify."""
-        from recommender import artifact
+        """When the version to serve (the fleet's, else ``current``) does not verify: the
+        version ``current`` names (if it is another one), else the last verified version of
+        this models root."""
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
-        version = self.last_verified()
         root = self._models_root()
         try:
             current = artifact.current_version(root)
         except AlsoseeError:
             current = None
-        if version is None or version == current:
-            return None
-        try:
-            loaded = artifact.load(root / version)
-            _probe(loaded)
-        except (AlsoseeError, OSError) as exc:
-            log.error("last verified model %s does not load either: %s", version, exc)
-            return None
-        log.error("model %s (current) refused: %s; serving the last verified version %s",
-                  current, error, version)
-        self.fallback = {"current": current, "error": str(error)}
-        self._failed_version = current
-        self.last_reload_error = str(error)
-        return loaded
+        refused = self._wanted_seen or current
+        candidates = [v for v in dict.fromkeys([current, self.last_verified()])
+                      if v is not None and v != refused]
+        for version in candidates:
+            try:
+                loaded = artifact.load(root / version)
+                _probe(loaded)
+            except (AlsoseeError, OSError) as exc:
+                log.error("model %s does not load either: %s", version, exc)
+                continue
+            log.error("model %s refused: %s; serving %s instead", refused, error, version)
+            self.fallback = {"current": refused, "error": str(error)}
+            self._failed_version = refused
+            self.last_reload_error = str(error)
+            return loaded
+        return None
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender.db import StateDB
         from recommender.errors import SchemaVersionError, StateError
+        from recommender.state.db import StateDB
 
         explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
         path = self.state_target(state_db)
@@ -211,7 +269,7 @@ class ServiceState:
             return
         try:
             self.db = StateDB(path).init()
-            from recommender.editorial import Editorial
+            from recommender.state.editorial import Editorial
 
             self.editorial = Editorial(self.db)
         except SchemaVersionError:
@@ -222,7 +280,7 @@ class ServiceState:
             if getattr(exc, "retryable", False):
                 # A database server not reachable yet: keep the handle, which checks the
                 # schema on its first use; until then the state's users answer 503.
-                from recommender.editorial import Editorial
+                from recommender.state.editorial import Editorial
 
                 self.db = db = StateDB(path)
                 self.editorial = Editorial(db)
@@ -232,8 +290,8 @@ class ServiceState:
     def state_target(self, state_db: str | os.PathLike[str] | None = None) -> Path | str:
         """The state database: ``state_db``, else ALSOSEE_STATE_DB, else ``state.db`` in the
         models root (a ``postgresql://`` URL as text)."""
-        from recommender.db import default_path
-        from recommender.state_schema import is_postgres_url
+        from recommender.state.db import default_path
+        from recommender.state.schema import is_postgres_url
 
         if state_db is not None:
             return str(state_db) if is_postgres_url(state_db) else Path(state_db)
@@ -244,9 +302,9 @@ class ServiceState:
         """At server start-up: raise :class:`SchemaVersionError` (naming the versions found
         and expected) when the state database exists at another schema version. A file not
         created yet, or a database unreachable now, is left to the workers (503 until back)."""
-        from recommender.db import StateDB
         from recommender.errors import SchemaVersionError, StateError
-        from recommender.state_schema import SCHEMA_VERSION, check_version
+        from recommender.state.db import StateDB
+        from recommender.state.schema import SCHEMA_VERSION, check_version
 
         target = cls(model_dir=model_dir).state_target(state_db)
         if isinstance(target, Path) and not target.is_file():
@@ -276,7 +334,7 @@ class ServiceState:
         live_index = None
         if self.db is not None:
             from recommender.errors import StateError
-            from recommender.live import LiveIndex, LiveStore
+            from recommender.state.live import LiveIndex, LiveStore
 
             live_index = LiveIndex(LiveStore(self.db), loaded.model, loaded.version)
             try:
@@ -340,7 +398,7 @@ class ServiceState:
     def configure_ranking(self, ranking: Any = None) -> None:
         """Validate the default ranking options (the config file's ``[ranking]`` table);
         raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
-        from recommender.ranking import RankingOptions
+        from recommender.ranking.options import RankingOptions
 
         self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
         self._engine = None
@@ -364,7 +422,7 @@ class ServiceState:
             with self._engine_lock:
                 engine = self._engine
                 if engine is None or engine.model is not loaded.model:
-                    from recommender.engine import Recommender
+                    from recommender.engine.recommender import Recommender
 
                     engine = Recommender(loaded.model, editorial=self.editorial,
                                          defaults=self.ranking_defaults)
@@ -375,7 +433,7 @@ class ServiceState:
         """The ranking engine for a model about to be swapped in (None without editorial)."""
         if self.editorial is None:
             return None
-        from recommender.engine import Recommender
+        from recommender.engine.recommender import Recommender
 
         return Recommender(loaded.model, editorial=self.editorial,
                            defaults=self.ranking_defaults)
@@ -394,8 +452,8 @@ class ServiceState:
         Never raises for a bad model: the result (and ``last_reload_error``) says why it was
         refused, and the previous model keeps serving.
         """
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
         from service import metrics
 
         with self._reload_lock:
@@ -404,7 +462,7 @@ class ServiceState:
             previous = old.loaded.version if old is not None else None
             target = None
             try:
-                target = artifact.resolve(self.model_dir)
+                target = self._target()
                 if old is not None and target.name == previous and not force:
                     return ReloadResult("unchanged", previous, previous,
                                         seconds=time.perf_counter() - start)
@@ -413,7 +471,8 @@ class ServiceState:
                 serving = self._prepare(loaded)
                 engine = self._build_engine(loaded)
             except (AlsoseeError, OSError, MemoryError) as exc:
-                self._failed_version = target.name if target is not None else None
+                self._failed_version = (target.name if target is not None
+                                        else self._wanted_seen)
                 self.last_reload_error = str(exc)
                 result = ReloadResult("failed", previous, previous, error=str(exc),
                                       seconds=time.perf_counter() - start)
@@ -478,10 +537,12 @@ class ServiceState:
             self._watcher.join(timeout=5)
 
     def _watch(self, interval: float, watch_pointer: bool) -> None:
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         seen = self._safe(self._reload_requests)
+        state_seen = None
+        last_retry = time.monotonic()
         while not self._stop.is_set():
             self._hup.wait(interval)
             if self._stop.is_set():
@@ -494,6 +555,20 @@ class ServiceState:
             if requests_now is not None and requests_now != seen:
                 seen = requests_now
                 reason = reason or "reload request"
+            # The fleet's record is read only when the state version moved (every write,
+            # the record's own included, bumps it): one indexed read per interval otherwise.
+            state_now = self._safe(self.db.version) if self.db is not None else None
+            retry = (self._failed_version is not None
+                     and time.monotonic() - last_retry >= FLEET_RETRY_SECONDS)
+            if reason is None and state_now is not None and (state_now != state_seen or retry):
+                state_seen = state_now
+                last_retry = time.monotonic()
+                record = self.wanted()
+                serving = self.serving
+                current = serving.loaded.version if serving is not None else None
+                if (record is not None and record.version != current
+                        and (retry or record.version != self._failed_version)):
+                    reason = "fleet version"
             if reason is None and watch_pointer:
                 try:
                     pointer = artifact.current_version(self.model_dir)

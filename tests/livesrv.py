@@ -103,7 +103,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
 
 def train_corpus(articles: Iterable[Mapping[str, Any]], root: Path) -> Path:
     """Train *articles* (dicts of corpus columns) into ``root/models``; returns that root."""
-    from recommender.training import train
+    from recommender.training.job import train
 
     root.mkdir(parents=True, exist_ok=True)
     corpus = root / "corpus.jsonl"

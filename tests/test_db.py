@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from recommender.db import StateDB, register_schema
 from recommender.errors import StateError
+from recommender.state.db import StateDB, register_schema
 
 register_schema("test_notes", "CREATE TABLE IF NOT EXISTS test_notes (id TEXT PRIMARY KEY)")
 
@@ -54,7 +54,7 @@ def _hold_lock(path: str, ready, release) -> None:  # type: ignore[no-untyped-de
 def test_locked_database_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "state.db"
     StateDB(path).init()
-    monkeypatch.setattr("recommender.db.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("recommender.state.db.BUSY_TIMEOUT_MS", 200)
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
     proc = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
@@ -94,13 +94,13 @@ def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     with pytest.raises(sqlite3.OperationalError) as err:
         conn.execute("INSERT INTO test_notes VALUES ('x')")
-    from recommender.db import _explain
+    from recommender.state.db import _explain
 
     assert "read-only" in str(_explain(err.value, path))
 
 
 def test_new_file_is_created_at_the_current_schema_version(tmp_path: Path) -> None:
-    from recommender.state_schema import SCHEMA_VERSION
+    from recommender.state.schema import SCHEMA_VERSION
 
     db = StateDB(tmp_path / "state.db").init()
     assert db.schema_version() == SCHEMA_VERSION
@@ -110,8 +110,8 @@ def test_new_file_is_created_at_the_current_schema_version(tmp_path: Path) -> No
 def test_file_without_schema_version_is_refused_then_migrated_keeping_its_rows(
         tmp_path: Path) -> None:
     """A file whose tables predate the versioned schema (no ``schema_version`` row)."""
-    from recommender.editorial import Editorial
     from recommender.errors import SchemaVersionError
+    from recommender.state.editorial import Editorial
 
     path = tmp_path / "state.db"
     Editorial(StateDB(path).init()).takedown("kept", "legal", by="t")

@@ -28,7 +28,7 @@ import pytest
 import requests
 from livesrv import ROOT, SERVICE_ENV, free_port
 
-from recommender import artifact
+from recommender.model import artifact
 
 # slow: real servers (and browsers), left out of the quick subset
 pytestmark = [pytest.mark.server, pytest.mark.slow]

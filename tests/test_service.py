@@ -66,7 +66,7 @@ def article_id(app):
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from recommender.training import train
+    from recommender.training.job import train
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = root / "tiny.jsonl"

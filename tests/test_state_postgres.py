@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender import state_schema
-from recommender.db import StateDB
-from recommender.editorial import Editorial
 from recommender.errors import SchemaVersionError, StateError
-from recommender.known import read_live
-from recommender.live import LiveStore, parse_articles
+from recommender.state import schema as state_schema
+from recommender.state.db import StateDB
+from recommender.state.editorial import Editorial
+from recommender.state.known import read_live
+from recommender.state.live import LiveStore, parse_articles
 from tests.pgserver import free_port as pgserver_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def test_failed_write_changes_nothing_and_names_the_store(pg_url: str) -> None:
 def test_concurrent_writers_are_serialised(pg_url: str) -> None:
     """Live writes number their rows with the next state version: writers in two processes
     (two handles: each its own pool) at once must never produce the same number twice."""
-    from recommender.pgstate import PgStateDB
+    from recommender.state.pg import PgStateDB
 
     StateDB(pg_url).migrate()
     stores = [LiveStore(PgStateDB(pg_url).init()) for _ in range(4)]
@@ -170,7 +170,7 @@ def test_listener_sees_another_process_write_within_a_second(pg_url: str) -> Non
     assert reader.listening
     reader.poll_interval = 30.0  # so only NOTIFY can explain a prompt update
     time.sleep(0.1)
-    code = ("import sys; from recommender.db import StateDB; from recommender.editorial "
+    code = ("import sys; from recommender.state.db import StateDB; from recommender.editorial "
             "import Editorial; Editorial(StateDB(sys.argv[1]).init()).takedown('z', 'r', by='t')")
     subprocess.run([sys.executable, "-c", code, pg_url], cwd=ROOT, check=True, timeout=60)
     written = time.monotonic()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from recommender.db import StateDB
+from recommender.state.db import StateDB
 from tests.livesrv import Live, live_server
 
 pytestmark = pytest.mark.server
