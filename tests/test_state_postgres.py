@@ -170,8 +170,9 @@ def test_listener_sees_another_process_write_within_a_second(pg_url: str) -> Non
     assert reader.listening
     reader.poll_interval = 30.0  # so only NOTIFY can explain a prompt update
     time.sleep(0.1)
-    code = ("import sys; from recommender.state.db import StateDB; from recommender.editorial "
-            "import Editorial; Editorial(StateDB(sys.argv[1]).init()).takedown('z', 'r', by='t')")
+    code = ("import sys; from recommender.state.db import StateDB; "
+            "from recommender.state.editorial import Editorial; "
+            "Editorial(StateDB(sys.argv[1]).init()).takedown('z', 'r', by='t')")
     subprocess.run([sys.executable, "-c", code, pg_url], cwd=ROOT, check=True, timeout=60)
     written = time.monotonic()
     while reader.version() == start and time.monotonic() - written < 5:

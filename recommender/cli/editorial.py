@@ -51,7 +51,7 @@ def options_from_flags(values: dict[str, Any]) -> dict[str, Any]:
 def state_path(model_dir: str | Path, state_db: str | Path | None = None) -> Path | str:
     """``--state-db``, else ``ALSOSEE_STATE_DB``, else ``state.db`` in the models root (a
     ``postgresql://`` URL is returned as text)."""
-    from .state_schema import is_postgres_url
+    from ..state.schema import is_postgres_url
 
     chosen = state_db or os.environ.get("ALSOSEE_STATE_DB")
     if chosen:
