@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..errors import StateError
 from . import schema as state_schema
@@ -189,9 +189,10 @@ class PgStateDB:
         pool = self._get_pool()
         try:
             conn, pooled = pool.getconn(timeout=POOL_WAIT), True
-        except PoolTimeout:
-            # After an outage the pool retries with a growing delay (1 s, 2 s, 4 s...): one
-            # direct connection serves this request as soon as the server accepts again.
+        except (PoolTimeout, PoolClosed):
+            # After an outage the pool retries with a growing delay (1 s, 2 s, 4 s...), or
+            # was just replaced (closed) by the listener: one direct connection serves this
+            # request as soon as the server accepts again.
             try:
                 conn = psycopg.connect(self.url, autocommit=True,
                                        connect_timeout=int(CONNECT_TIMEOUT - POOL_WAIT))
