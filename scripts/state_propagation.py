@@ -63,7 +63,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         model = args.model
         if model is None:
-            from recommender.training import train_sample
+            from recommender.training.job import train_sample
 
             model = tmp_path / "sample-models"
             train_sample(model)
