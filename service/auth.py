@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,10 +88,8 @@ def _parsed(value: Any) -> tuple[ApiKey, ...]:
 
 
 def configured_keys() -> tuple[ApiKey, ...]:
-    """The keys of ``app.config["API_KEYS"]`` (else ``ALSOSEE_API_KEYS``), parsed once."""
+    """The keys of ``app.config["API_KEYS"]`` (service/settings.py), parsed once."""
     value = current_app.config.get("API_KEYS")
-    if value is None:
-        value = os.environ.get(ENV_API_KEYS)
     if isinstance(value, list):
         value = tuple(value)
     return _parsed(value)

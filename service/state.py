@@ -211,7 +211,7 @@ class ServiceState:
         from recommender.db import StateDB, default_path
         from recommender.errors import StateError
 
-        explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
+        explicit = state_db is not None  # STATE_DB (service/settings.py) or the caller's
         path = Path(state_db) if state_db is not None else default_path(self._models_root())
         if not explicit and not path.parent.is_dir():
             # No models directory yet: do not create one as a side effect of starting.
