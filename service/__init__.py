@@ -16,12 +16,13 @@ endpoint answer 503 problem bodies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask, Response
+from typing import TYPE_CHECKING, Any
 
 from service import settings as _settings_table
 from service.settings import ENV_CONFIG, ENV_MODEL_DIR
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
 __all__ = ["ENV_CONFIG", "ENV_MODEL_DIR", "create_app"]
 
@@ -33,6 +34,10 @@ def _security_headers(response: Response) -> Response:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the alsosee Flask app and load its model (see the module docstring)."""
+    # Flask is imported here, not with the package: service.launch and service.settings
+    # are used by processes that never build the app (benchmarks, the server's master).
+    from flask import Flask
+
     from recommender.errors import InvalidParameterError
     from service import (
         api,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import pytest
 from recommender.cluster import check_scheduler
 from recommender.errors import InvalidParameterError
 from recommender.model import RelatedStories
+from service.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> None:
@@ -45,7 +39,7 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
 
 
 def test_unreachable_scheduler_fails_fast() -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     with pytest.raises(InvalidParameterError) as err:
         check_scheduler(address, timeout=2)
@@ -56,7 +50,7 @@ def test_unreachable_scheduler_fails_fast() -> None:
 
 
 def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),
