@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from service.errors import Problem
 
@@ -125,7 +125,7 @@ def check_request(what: str = "This endpoint needs an API key") -> ApiKey:
     return key
 
 
-def reads_require_key(app: Any = None) -> bool:
+def reads_require_key(app: Flask | None = None) -> bool:
     """Whether reading the editorial state needs a key (``READ_REQUIRES_KEY``; yes unless
     set false, also in an app built without the settings)."""
     config = (app or current_app).config

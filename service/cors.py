@@ -11,6 +11,9 @@ Uses flask-cors (>= 4.0.2: CVE-2024-6221).
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask import Flask
 from flask_cors import CORS
 
@@ -27,7 +30,8 @@ def init_app(app: Flask) -> None:
     """Answer CORS preflights and add ``Access-Control-*`` headers on the public paths."""
     # parsed by the settings table (service/settings.py); a test config may give it raw
     origins = parse_origins(app.config["CORS_ORIGINS"])
-    resources = {path: {"origins": origins} for path in CORS_PATHS}
+    resources: dict[str | re.Pattern[str], dict[str, Any]] = {
+        path: {"origins": origins} for path in CORS_PATHS}
     resources[r"/openapi.json"] = {"origins": "*"}
     CORS(
         app,

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
@@ -78,7 +79,7 @@ class AlsoseeArbiter(Arbiter):
         self.kill_workers(signal.SIGHUP)
 
 
-def _start_reloader(app: Any) -> None:
+def _start_reloader(app: Flask) -> None:
     """In a worker: SIGHUP sets a flag, the reloader thread does the work (never the signal
     handler itself: it runs between two bytecodes of whatever request is being served)."""
     state = app.extensions["alsosee"]
@@ -108,7 +109,11 @@ def _prometheus_dir() -> None:
     master = os.getpid()
     # Removed when the master exits normally (SIGTERM/SIGINT); a master killed with SIGKILL
     # cannot, so supervisors and tests that kill -9 should pass their own directory.
-    atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    def remove() -> None:
+        if os.getpid() == master:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
     log.info("Prometheus multi-process directory %s (removed at exit)", path)
 
 

@@ -259,7 +259,7 @@ def resolve(table: tuple[Setting, ...] = APP_SETTINGS,
         env_value = os.environ.get(s.env) if s.env else None
         if overrides is not None and overrides.get(s.key) is not None:
             value, source = overrides[s.key], s.key
-        elif env_value:
+        elif env_value and s.env:
             value, source = env_value, s.env
         elif s.key in file_values:
             value, source = file_values[s.key], f"{s.toml} (config file)"
@@ -285,7 +285,7 @@ def read(key: str) -> Any:
     where no app config exists, e.g. gunicorn's worker class)."""
     setting = BY_KEY[key]
     value = os.environ.get(setting.env) if setting.env else None
-    return setting.parse(value, setting.env) if value else setting.default
+    return setting.parse(value, setting.env) if value and setting.env else setting.default
 
 
 def export(key: str, value: Any) -> None:

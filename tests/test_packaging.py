@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Left behind by builds, venvs and runs; never part of a source tree to build from.
 UNTRACKED = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-    ".ruff_cache", "models", "reports", "bench-results", "test-artifacts", "state.db*",
+    ".ruff_cache", ".mypy_cache", "models", "reports", "bench-results", "test-artifacts",
+    "state.db*",
 )
 
 
