@@ -15,6 +15,7 @@ runs from). Standard library only: nothing of the web app is imported here.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -130,7 +130,7 @@ class ServerProcess:
         try:
             with urllib.request.urlopen(f"{self.base}/readyz", timeout=5) as response:
                 return bool(response.status == 200)
-        except (OSError, urllib.error.HTTPError):
+        except (OSError, http.client.HTTPException):  # not listening yet, or a 503
             return False
 
     def wait_ready(self, timeout: float | None = None, answers: int | None = None,
