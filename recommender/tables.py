@@ -13,10 +13,10 @@ workers:
 * :class:`RowIndex`: article id -> row through a MARISA trie (``marisa-trie``, opened with
   ``Trie.mmap``) and an int32 array (trie key id -> row);
 * vocabularies are plain ``marisa_trie.Trie`` objects whose key ids *are* the matrix columns
-  (see :mod:`recommender.vectorize`).
+  (see :mod:`recommender.vectors.vectorize`).
 
 Nothing here unpickles: the files are raw arrays and tries, read after the artifact's
-checksums were verified (:mod:`recommender.artifact`).
+checksums were verified (:mod:`recommender.model.artifact`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from flask import Flask, Response, current_app, g, request
 from recommender import __version__
 
 if TYPE_CHECKING:
-    from recommender.editorial import Editorial
+    from recommender.state.editorial import Editorial
     from service.state import RequestView
 from service.response_cache import (
     ENVIRON_KEY,

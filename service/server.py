@@ -139,7 +139,8 @@ def logconfig(level: str) -> dict[str, Any]:
 #: those create Prometheus metrics at import, which must happen in the workers.
 PREIMPORT = ("numpy", "scipy.sparse", "pandas", "sklearn.feature_extraction.text",
              "sklearn.preprocessing", "joblib", "marisa_trie", "flask",
-             "recommender.artifact", "recommender.engine", "recommender.live")
+             "recommender.model.artifact", "recommender.engine.recommender",
+             "recommender.state.live")
 
 
 def _preimport() -> None:
@@ -201,13 +202,13 @@ def check_port(host: str, port: int) -> None:
 
 def ensure_model(model_dir: str) -> None:
     """Train the bundled sample into ``model_dir`` when it holds no model."""
-    from recommender import artifact
     from recommender.errors import ArtifactError
+    from recommender.model import artifact
 
     try:
         artifact.resolve(model_dir)
     except ArtifactError:
-        from recommender.training import train_sample
+        from recommender.training.job import train_sample
 
         log.warning("no model in %s: training the bundled sample", model_dir)
         train_sample(model_dir)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from recommender.artifact import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
+from recommender.model.artifact import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
 
 _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+", re.ASCII)
 

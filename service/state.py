@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, has_request_context
 
-from recommender.db import register_schema
+from recommender.state.db import register_schema
 from service.errors import Problem, public_message
 
 if TYPE_CHECKING:
-    from recommender.artifact import LoadedModel
-    from recommender.db import StateDB
-    from recommender.editorial import Editorial
-    from recommender.engine import Recommender
-    from recommender.live import LiveIndex, LiveSnapshot
-    from recommender.model import RelatedStories
-    from recommender.ranking import RankingOptions
+    from recommender.engine.recommender import Recommender
+    from recommender.model.artifact import LoadedModel
+    from recommender.model.estimator import RelatedStories
+    from recommender.ranking.options import RankingOptions
+    from recommender.state.db import StateDB
+    from recommender.state.editorial import Editorial
+    from recommender.state.live import LiveIndex, LiveSnapshot
 
 T = TypeVar("T")
 
@@ -133,8 +133,8 @@ class ServiceState:
     def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
@@ -155,8 +155,8 @@ class ServiceState:
 
     def pointer(self) -> str | None:
         """The version ``current`` names now (None for a version directory or no pointer)."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         try:
             return artifact.current_version(self._models_root())
@@ -195,8 +195,8 @@ class ServiceState:
 
     def _load_last_verified(self, error: Exception) -> LoadedModel | None:
         """The last verified version of this models root, when ``current`` does not verify."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         version = self.last_verified()
         root = self._models_root()
@@ -220,9 +220,9 @@ class ServiceState:
         return loaded
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender import live  # noqa: F401 - registers the live_articles table
-        from recommender.db import StateDB, default_path
         from recommender.errors import StateError
+        from recommender.state import live  # noqa: F401 - registers the live_articles table
+        from recommender.state.db import StateDB, default_path
 
         explicit = state_db is not None  # STATE_DB (service/settings.py) or the caller's
         path = Path(state_db) if state_db is not None else default_path(self._models_root())
@@ -233,7 +233,7 @@ class ServiceState:
             return
         try:
             self.db = StateDB(path).init()
-            from recommender.editorial import Editorial
+            from recommender.state.editorial import Editorial
 
             self.editorial = Editorial(self.db)
         except StateError as exc:
@@ -253,7 +253,7 @@ class ServiceState:
         live_index = None
         if self.db is not None:
             from recommender.errors import StateError
-            from recommender.live import LiveIndex, LiveStore
+            from recommender.state.live import LiveIndex, LiveStore
 
             live_index = LiveIndex(LiveStore(self.db), loaded.model, loaded.version)
             try:
@@ -316,7 +316,7 @@ class ServiceState:
     def configure_ranking(self, ranking: Mapping[str, Any] | None = None) -> None:
         """Validate the default ranking options (the config file's ``[ranking]`` table);
         raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
-        from recommender.ranking import RankingOptions
+        from recommender.ranking.options import RankingOptions
 
         self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
         self._engine = None
@@ -340,7 +340,7 @@ class ServiceState:
             with self._engine_lock:
                 engine = self._engine
                 if engine is None or engine.model is not loaded.model:
-                    from recommender.engine import Recommender
+                    from recommender.engine.recommender import Recommender
 
                     engine = Recommender(loaded.model, editorial=self.editorial,
                                          defaults=self.ranking_defaults)
@@ -351,7 +351,7 @@ class ServiceState:
         """The ranking engine for a model about to be swapped in (None without editorial)."""
         if self.editorial is None:
             return None
-        from recommender.engine import Recommender
+        from recommender.engine.recommender import Recommender
 
         return Recommender(loaded.model, editorial=self.editorial,
                            defaults=self.ranking_defaults)
@@ -370,8 +370,8 @@ class ServiceState:
         Never raises for a bad model: the result (and ``last_reload_error``) says why it was
         refused, and the previous model keeps serving.
         """
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
         from service import metrics
 
         with self._reload_lock:
@@ -454,8 +454,8 @@ class ServiceState:
             self._watcher.join(timeout=5)
 
     def _watch(self, interval: float, watch_pointer: bool) -> None:
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         seen = self._safe(self._reload_requests)
         while not self._stop.is_set():

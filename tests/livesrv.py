@@ -50,7 +50,7 @@ def live_server(
 
 def train_corpus(articles: Iterable[Mapping[str, Any]], root: Path) -> Path:
     """Train *articles* (dicts of corpus columns) into ``root/models``; returns that root."""
-    from recommender.training import train
+    from recommender.training.job import train
 
     root.mkdir(parents=True, exist_ok=True)
     corpus = root / "corpus.jsonl"

@@ -225,7 +225,7 @@ def test_serve_bad_config_is_one_line(trained_model_dir: Path, tmp_path: Path, t
 
 
 def test_missing_column_hint_names_the_flag_on_the_cli(tmp_path: Path) -> None:
-    from recommender.corpus import load_corpus
+    from recommender.corpus.load import load_corpus
     from recommender.errors import CorpusError
 
     src = tmp_path / "export.csv"
@@ -271,7 +271,8 @@ def test_an_unparseable_date_keeps_the_article_undated(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ start-up cost
-HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib", "recommender.model")
+HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib",
+         "recommender.model.estimator")
 
 
 def imported_after(code: str, cwd: Path) -> set[str]:
@@ -303,7 +304,8 @@ def test_cron_commands_do_not_import_the_model(tmp_path: Path) -> None:
         code = ("import contextlib\nfrom recommender.cli import main\n"
                 f"with contextlib.suppress(SystemExit):\n    main({argv!r})")
         heavy = imported_after(code, tmp_path)
-        assert not heavy & {"sklearn", "recommender.model", "flask", "joblib"}, (argv, heavy)
+        assert not heavy & {"sklearn", "recommender.model.estimator", "flask", "joblib"}, (
+            argv, heavy)
 
 
 def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Path,
@@ -321,8 +323,8 @@ def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Pa
                 "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):"
                 f"\n    main({argv!r})")
         heavy = imported_after(code, tmp_path)
-        assert not heavy & {"sklearn", "recommender.model", "joblib", "pandas", "scipy"}, \
-            (argv, heavy)
+        assert not heavy & {"sklearn", "recommender.model.estimator", "joblib", "pandas",
+                            "scipy"}, (argv, heavy)
     listed = run_cli("takedown", "--list", "--format", "json", *models)
     assert {t["id"] for t in json.loads(listed.stdout)} == {
         "gv-316447", "https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-injured-"
@@ -330,10 +332,10 @@ def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Pa
 
 
 def test_lazy_commands_are_listed_with_their_own_help() -> None:
-    from recommender import artifact
     from recommender.cli import DEFAULT_KEEP, LAZY_COMMANDS, cli
-    from recommender.cli_editorial import _FLAGS
-    from recommender.ranking import RankingOptions
+    from recommender.cli.editorial import _FLAGS
+    from recommender.model import artifact
+    from recommender.ranking.options import RankingOptions
 
     listing = CliRunner().invoke(cli, ["--help"]).output
     for name, (_, short_help) in LAZY_COMMANDS.items():

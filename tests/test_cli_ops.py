@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recommender import artifact
 from recommender.cli import cli
-from recommender.db import StateDB
-from recommender.live import LiveStore
+from recommender.model import artifact
+from recommender.state.db import StateDB
+from recommender.state.live import LiveStore
 
 
 @pytest.fixture(scope="module")
 def small_model(sample_articles):
-    from recommender.model import RelatedStories
+    from recommender.model.estimator import RelatedStories
 
     return RelatedStories().fit(sample_articles.head(60))
 
@@ -106,7 +106,7 @@ def test_publish_bad_file_stores_nothing(models, tmp_path):
 
 
 def test_publish_has_the_http_body_limit(models, tmp_path):
-    from recommender.live import MAX_BODY_CHARS
+    from recommender.state.live import MAX_BODY_CHARS
 
     root, _ = models
     corpus = tmp_path / "long.jsonl"

@@ -26,7 +26,7 @@ import pytest
 import requests
 from livesrv import ROOT, checkout_env
 
-from recommender import artifact
+from recommender.model import artifact
 from service.launch import ServerProcess, free_port
 
 # slow: real servers (and browsers), left out of the quick subset

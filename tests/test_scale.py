@@ -13,7 +13,7 @@ import pytest
 
 from recommender.cluster import check_scheduler
 from recommender.errors import InvalidParameterError
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
 from service.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
         remote = RelatedStories().fit(articles, dask_scheduler=cluster.scheduler_address)
     assert remote.fit_stats_["neighbors"]["backend"] == "dask"
     assert remote.fit_stats_["neighbors"]["n_jobs"] == 2
-    # The vectorising tasks ran on the cluster too (recommender.vectorize).
+    # The vectorising tasks ran on the cluster too (recommender.vectors.vectorize).
     assert remote.fit_stats_["vectorize"]["counting"]["backend"] == "dask"
     assert local.fit_stats_["vectorize"]["counting"]["backend"] == "sequential"
     np.testing.assert_array_equal(local.neighbors_, remote.neighbors_)
@@ -67,7 +67,7 @@ def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
 def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
     import json
 
-    from recommender import artifact
+    from recommender.model import artifact
 
     version = artifact.resolve(trained_model_dir)
     report = json.loads((version / artifact.REPORT_FILE).read_text())
@@ -80,8 +80,8 @@ def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
 def test_training_summary_reports_vectorising_and_memory(trained_model_dir: Path) -> None:
     import json
 
-    from recommender import artifact
-    from recommender.training import TrainResult
+    from recommender.model import artifact
+    from recommender.training.job import TrainResult
 
     loaded = artifact.load(trained_model_dir)
     report = json.loads((loaded.path / artifact.REPORT_FILE).read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from recommender.training import train
+from recommender.training.job import train
 from tests.conftest import SAMPLE
 from tests.livesrv import live_server
 
@@ -163,8 +163,8 @@ def test_a_swapped_model_file_is_never_unpickled_or_mapped(trained_model_dir: Pa
     import subprocess
     import sys
 
-    from recommender import artifact
     from recommender.errors import ArtifactError
+    from recommender.model import artifact
 
     version = tmp_path / "version"
     shutil.copytree(artifact.resolve(trained_model_dir), version)
@@ -271,7 +271,7 @@ def test_a_restarted_worker_serves_the_last_verified_version(models: Path,
     import os
     import signal
 
-    from recommender import artifact
+    from recommender.model import artifact
 
     good = artifact.current_version(models)
     with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:

@@ -67,7 +67,7 @@ def article_id(app):
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from recommender.training import train
+    from recommender.training.job import train
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = root / "tiny.jsonl"
@@ -461,7 +461,7 @@ def test_every_service_variable_is_a_row_of_the_settings_table():
 
 
 def test_model_dir_precedence_and_bad_values(tmp_path, monkeypatch):
-    from recommender.artifact import DEFAULT_MODEL_DIR
+    from recommender.model.artifact import DEFAULT_MODEL_DIR
     from service.server import server_options
 
     for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR"):

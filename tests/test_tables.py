@@ -12,9 +12,9 @@ import marisa_trie
 import numpy as np
 import pytest
 
-from recommender import artifact
 from recommender.errors import ArtifactError
-from recommender.model import RelatedStories
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
 from recommender.tables import ListColumn, RowIndex, StringColumn
 
 VALUES = ["plain", None, "", "Zürich – naïve 日本語 🙂", float("nan"), "x" * 300, "lone \ud800"]
