@@ -191,7 +191,7 @@ def save(
     """
     import joblib
 
-    from ..tables import without_tables, write_model_tables
+    from ..string_tables import without_tables, write_model_tables
 
     if not hasattr(model, "matrix_"):
         raise ArtifactError("refusing to save a model that has not been fitted")
@@ -613,7 +613,7 @@ def _unpickle(view: Path, version_dir: Path, manifest: dict[str, Any], *,
     """The model unpickled (and its tables opened) from the verified files of *view*."""
     import joblib
 
-    from ..tables import attach_model_tables
+    from ..string_tables import attach_model_tables
     from .estimator import RelatedStories
 
     try:

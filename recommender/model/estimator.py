@@ -35,7 +35,7 @@ from ..index.inverted import (
 )
 from ..memory import peak_rss_mib
 from ..ranking.spec import MAX_K
-from ..tables import ListColumn, RowIndex, StringColumn
+from ..string_tables import ListColumn, RowIndex, StringColumn
 from ..text.analyzer import fast_analyzer
 from ..text.boilerplate import boilerplate_config, strip_boilerplate
 from ..values import _NS, _iso, _none_if_missing, iso_from_ns  # noqa: F401 - engine imports these
@@ -180,17 +180,17 @@ class RelatedStories(BaseEstimator):
         L2-normalised article vectors.
     index_ : scipy.sparse.csr_matrix of float32, shape (n_features, n_articles)
         The transposed matrix: postings per term.
-    ids_ : recommender.tables.StringColumn
+    ids_ : recommender.string_tables.StringColumn
         Article ids in row order (indexing as an object array would: ``ids_[row]`` is a
         str, ``ids_[rows]`` an object ndarray).
-    row_of_ : recommender.tables.RowIndex
+    row_of_ : recommender.string_tables.RowIndex
         Article id -> row, a read-only mapping (``row_of_[id]``, ``.get``, ``in``).
     published_ : ndarray of bool
         Whether each row may be recommended.
     meta_ : dict of str -> column
         ``title``, ``url``, ``section``, ``language``, ``status``, ``story_id``
-        (:class:`~recommender.tables.StringColumn`), ``tags``
-        (:class:`~recommender.tables.ListColumn`) and ``published_at`` (datetime64[ns])
+        (:class:`~recommender.string_tables.StringColumn`), ``tags``
+        (:class:`~recommender.string_tables.ListColumn`) and ``published_at`` (datetime64[ns])
         per row, used to build results.
     n_articles_ : int
         Number of rows.
@@ -907,9 +907,9 @@ def _compact(m: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _build_meta(X: pd.DataFrame) -> dict[str, Any]:
-    """Per-row result fields: string columns as :class:`~recommender.tables.StringColumn`
+    """Per-row result fields: string columns as :class:`~recommender.string_tables.StringColumn`
     (one UTF-8 buffer, memory-mapped and shared once saved), tags as a
-    :class:`~recommender.tables.ListColumn`, dates as datetime64[ns]."""
+    :class:`~recommender.string_tables.ListColumn`, dates as datetime64[ns]."""
     n = len(X)
 
     def col(name: str, default: Any) -> np.ndarray:

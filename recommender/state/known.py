@@ -216,7 +216,7 @@ def read_live(db: StateDB) -> LiveIds:
 
 
 def _table_files(urls: bool) -> Callable[[dict[str, Any]], list[str]]:
-    from ..tables import table_files
+    from ..string_tables import table_files
 
     def pick(manifest: dict[str, Any]) -> list[str]:
         spec = manifest.get("tables") or {}
@@ -240,7 +240,7 @@ def open_known(model_dir: str | Path, db: StateDB, *, urls: bool = True,
     verifying them as :func:`recommender.model.artifact.load` would (manifest, HMAC when
     ``ALSOSEE_ARTIFACT_KEY`` or ``key`` is set, the SHA-256 of each file read)."""
     from ..model import artifact
-    from ..tables import RowIndex, StringColumn
+    from ..string_tables import RowIndex, StringColumn
 
     with artifact.open_verified(model_dir, _table_files(urls), key=key) as files:
         spec = files.manifest["tables"]

@@ -27,7 +27,7 @@ Where the time goes, and why it is done this way (1M articles, ~1.6M terms, 143M
 The kept terms go into a MARISA trie (:mod:`marisa_trie`) that becomes the vectoriser's
 ``vocabulary_``; a term's column **is** its key id in the trie, so the served model needs no
 term -> column dict: the trie file is memory-mapped and shared by every worker process
-(:mod:`recommender.tables`), and it still answers ``vocabulary_[term]``, ``.get`` and
+(:mod:`recommender.string_tables`), and it still answers ``vocabulary_[term]``, ``.get`` and
 ``.items()`` like the dict it replaces.
 
 The tasks run on local processes (loky) or, with a scheduler address, on a Dask cluster
@@ -62,7 +62,7 @@ from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from ..memory import peak_rss_mib
-from ..tables import build_trie
+from ..string_tables import build_trie
 from ..text.analyzer import _ASCII_WORD_BYTES, _DEFAULT_TOKEN_PATTERN, fast_analyzer
 from ..text.boilerplate import strip_boilerplate
 

@@ -1,4 +1,4 @@
-"""Memory-mapped string tables (recommender.tables) and the format-2 artifact that uses them."""
+"""Memory-mapped string tables (recommender.string_tables) and the format-2 artifact using them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from recommender.errors import ArtifactError
 from recommender.model import artifact
 from recommender.model.estimator import RelatedStories
-from recommender.tables import ListColumn, RowIndex, StringColumn
+from recommender.string_tables import ListColumn, RowIndex, StringColumn
 
 VALUES = ["plain", None, "", "Zürich – naïve 日本語 🙂", float("nan"), "x" * 300, "lone \ud800"]
 
@@ -152,7 +152,7 @@ def test_older_formats_are_refused_with_retrain_needed(saved: Path, tmp_path: Pa
 def test_arrow_and_python_paths_build_the_same_columns() -> None:
     """Plain strings take pyarrow's C conversion; anything else the Python loop (numbers
     become their str, lone surrogates survive): both give the same column."""
-    from recommender import tables
+    from recommender import string_tables as tables
 
     plain = ["a", None, "", "ünï", float("nan"), "x" * 70]
     fast = tables._from_arrow(plain)
