@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from recommender.state.db import StateDB
-from tests.livesrv import Live, live_server
+from service.launch import ServerProcess as Live
+from tests.livesrv import live_server
 
 pytestmark = pytest.mark.server
 
