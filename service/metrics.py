@@ -97,6 +97,7 @@ class StateCollector(Collector):
                                     value=serving.since)
             yield GaugeMetricFamily("alsosee_model_articles", "Articles in the serving model.",
                                     value=int(loaded.model.n_articles_))
+        yield from self._fleet()
         db = self.state.db
         if db is None:
             return
@@ -122,6 +123,23 @@ class StateCollector(Collector):
         if pinned is not None:
             yield GaugeMetricFamily("alsosee_pinned_articles",
                                     "Articles whose list has editor pins.", value=pinned)
+
+
+    def _fleet(self) -> Iterator[GaugeMetricFamily]:
+        """The fleet's recorded version and whether this worker serves it (alert on
+        ``alsosee_model_behind_fleet == 1``: the host refused the version and keeps its
+        last good model)."""
+        fleet = self.state.fleet_status()
+        if fleet["wanted"] is None:
+            return
+        wanted = GaugeMetricFamily("alsosee_model_wanted_info",
+                                   "The model version recorded for the whole fleet.",
+                                   labels=["version"])
+        wanted.add_metric([fleet["wanted"]], 1)
+        yield wanted
+        yield GaugeMetricFamily("alsosee_model_behind_fleet",
+                                "1 when this worker does not serve the fleet's version.",
+                                value=0 if fleet["serving_wanted"] else 1)
 
 
 def _count_if_exists(conn: Any, table: str, what: str = "*") -> int | None:

@@ -107,7 +107,8 @@ APP_SETTINGS: tuple[Setting, ...] = (
             "addresses/networks of reverse proxies whose `X-Forwarded-For` names the client "
             "(`127.0.0.1,10.0.0.0/8`); none: the peer's address is the client's"),
     Setting("RATE_LIMIT_STORAGE", "ALSOSEE_RATE_LIMIT_STORAGE", "rate_limit_storage",
-            "memory://", _str, "flask-limiter storage URI (e.g. `redis://host:6379`)"),
+            "memory://", _str, "flask-limiter storage URI; `redis://host:6379/0` (`redis` extra) "
+            "shares the counters of every worker and host; checked at start-up"),
     Setting("MAX_BATCH_BYTES", "ALSOSEE_MAX_BATCH_BYTES", "max_batch_bytes", 16 * 1024 * 1024,
             _int(1), "body limit of `PUT /v1/articles/<id>` and `POST /v1/articles:batch` (bytes)"),
 )

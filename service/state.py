@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS model_verified (
 )
 """
 register_schema("model_verified", VERIFIED_SCHEMA)
+#: Seconds between retries of a fleet version this host refused (e.g. shared storage that
+#: was still being copied when the version was recorded).
+FLEET_RETRY_SECONDS = 30.0
 
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,8 @@ class ServiceState:
     #: Set when ``current`` did not verify at start-up and the last verified version serves
     #: instead: ``{"current": name, "error": why}`` (shown by ``/readyz``).
     fallback: dict[str, Any] | None = None
+    #: The fleet version last looked up (for the watcher: a new record means a reload).
+    _wanted_seen: str | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ start-up
     @classmethod
@@ -129,7 +134,7 @@ class ServiceState:
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
         try:
-            loaded = artifact.load(model_dir)
+            loaded = artifact.load(state._target())
             _probe(loaded)
         except (AlsoseeError, OSError) as exc:
             loaded = state._load_last_verified(exc)
@@ -141,6 +146,54 @@ class ServiceState:
         state.serving = state._prepare(loaded)
         state._remember_verified(loaded)
         return state
+
+    def wanted(self) -> Any | None:
+        """The fleet's recorded model version (``recommender.state.fleet.FleetRecord``), or None:
+        no record, no state database, or a version directory served directly."""
+        if self.db is None or Path(self.model_dir) != self._models_root():
+            return None
+        from recommender.state import fleet
+
+        try:
+            return fleet.wanted(self.db)
+        except Exception as exc:  # noqa: BLE001 - unreadable: keep serving what serves
+            log.warning("fleet model version unreadable: %s", exc)
+            return None
+
+    def _target(self) -> Path:
+        """The version directory to serve: the fleet's recorded version under the models
+        root, else what ``current`` names (or the version directory given)."""
+        from recommender.errors import ArtifactError
+        from recommender.model import artifact
+
+        self._wanted_seen = None
+        record = self.wanted()
+        if record is None:
+            return artifact.resolve(self.model_dir)
+        version = record.version
+        if not version or "/" in version or version.startswith("."):
+            raise ArtifactError(f"the fleet's model version {version!r} is not a version name")
+        path = self._models_root() / version
+        self._wanted_seen = version
+        if not path.is_dir():
+            raise ArtifactError(f"the fleet's model version {version} is not in {path.parent} "
+                                "(is the shared model storage mounted and complete?)")
+        return path
+
+    def fleet_status(self) -> dict[str, Any]:
+        """``wanted`` (the fleet's version, None without a record), whether this worker
+        serves it, and why not (the last refusal) when it does not."""
+        record = self.wanted()
+        serving = self.serving
+        version = serving.loaded.version if serving is not None else None
+        status: dict[str, Any] = {"wanted": record.version if record else None,
+                                  "serving_wanted": record is None or record.version == version}
+        # refused: this worker tried the recorded version and it did not verify (otherwise
+        # it has not tried yet: a switch within the watch interval)
+        if (record is not None and not status["serving_wanted"]
+                and self._failed_version == record.version):
+            status["refused"] = self.last_reload_error or "refused"
+        return status
 
     def pointer(self) -> str | None:
         """The version ``current`` names now (None for a version directory or no pointer)."""
@@ -183,34 +236,37 @@ class ServiceState:
             log.warning("could not record verified model %s: %s", loaded.version, exc)
 
     def _load_last_verified(self, error: Exception) -> Any | None:
-        """The last verified version of this models root, when ``current`` does not verify."""
+        """When the version to serve (the fleet's, else ``current``) does not verify: the
+        version ``current`` names (if it is another one), else the last verified version of
+        this models root."""
         from recommender.errors import AlsoseeError
         from recommender.model import artifact
 
-        version = self.last_verified()
         root = self._models_root()
         try:
             current = artifact.current_version(root)
         except AlsoseeError:
             current = None
-        if version is None or version == current:
-            return None
-        try:
-            loaded = artifact.load(root / version)
-            _probe(loaded)
-        except (AlsoseeError, OSError) as exc:
-            log.error("last verified model %s does not load either: %s", version, exc)
-            return None
-        log.error("model %s (current) refused: %s; serving the last verified version %s",
-                  current, error, version)
-        self.fallback = {"current": current, "error": str(error)}
-        self._failed_version = current
-        self.last_reload_error = str(error)
-        return loaded
+        refused = self._wanted_seen or current
+        candidates = [v for v in dict.fromkeys([current, self.last_verified()])
+                      if v is not None and v != refused]
+        for version in candidates:
+            try:
+                loaded = artifact.load(root / version)
+                _probe(loaded)
+            except (AlsoseeError, OSError) as exc:
+                log.error("model %s does not load either: %s", version, exc)
+                continue
+            log.error("model %s refused: %s; serving %s instead", refused, error, version)
+            self.fallback = {"current": refused, "error": str(error)}
+            self._failed_version = refused
+            self.last_reload_error = str(error)
+            return loaded
+        return None
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
         from recommender.errors import StateError
-        from recommender.state import live  # noqa: F401 - registers the live_articles table
+        from recommender.state import fleet, live  # noqa: F401 - register their tables
         from recommender.state.db import StateDB, default_path
 
         explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
@@ -370,7 +426,7 @@ class ServiceState:
             previous = old.loaded.version if old is not None else None
             target = None
             try:
-                target = artifact.resolve(self.model_dir)
+                target = self._target()
                 if old is not None and target.name == previous and not force:
                     return ReloadResult("unchanged", previous, previous,
                                         seconds=time.perf_counter() - start)
@@ -379,7 +435,8 @@ class ServiceState:
                 serving = self._prepare(loaded)
                 engine = self._build_engine(loaded)
             except (AlsoseeError, OSError, MemoryError) as exc:
-                self._failed_version = target.name if target is not None else None
+                self._failed_version = (target.name if target is not None
+                                        else self._wanted_seen)
                 self.last_reload_error = str(exc)
                 result = ReloadResult("failed", previous, previous, error=str(exc),
                                       seconds=time.perf_counter() - start)
@@ -448,6 +505,8 @@ class ServiceState:
         from recommender.model import artifact
 
         seen = self._safe(self._reload_requests)
+        state_seen = None
+        last_retry = time.monotonic()
         while not self._stop.is_set():
             self._hup.wait(interval)
             if self._stop.is_set():
@@ -460,6 +519,20 @@ class ServiceState:
             if requests_now is not None and requests_now != seen:
                 seen = requests_now
                 reason = reason or "reload request"
+            # The fleet's record is read only when the state version moved (every write,
+            # the record's own included, bumps it): one indexed read per interval otherwise.
+            state_now = self._safe(self.db.version) if self.db is not None else None
+            retry = (self._failed_version is not None
+                     and time.monotonic() - last_retry >= FLEET_RETRY_SECONDS)
+            if reason is None and state_now is not None and (state_now != state_seen or retry):
+                state_seen = state_now
+                last_retry = time.monotonic()
+                record = self.wanted()
+                serving = self.serving
+                current = serving.loaded.version if serving is not None else None
+                if (record is not None and record.version != current
+                        and (retry or record.version != self._failed_version)):
+                    reason = "fleet version"
             if reason is None and watch_pointer:
                 try:
                     pointer = artifact.current_version(self.model_dir)

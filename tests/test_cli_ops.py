@@ -59,6 +59,47 @@ def test_activate_and_rollback(models):
     assert artifact.current_version(root) == versions[1]
 
 
+def test_activate_and_rollback_record_the_fleet_version(models, tmp_path):
+    from recommender.state import fleet
+
+    root, versions = models
+    state = tmp_path / "shared.db"
+    result = run("models", "activate", versions[1], "--model", str(root), "--state-db",
+                 str(state))
+    assert result.exit_code == 0, result.output
+    record = fleet.wanted(StateDB(state).init())
+    assert (record.version, record.previous) == (versions[1], versions[2])
+    assert artifact.current_version(root) == versions[1]
+    # rollback starts from the recorded version, not from a pointer moved behind its back
+    artifact.set_current(root, versions[2])
+    assert run("models", "rollback", "--model", str(root), "--state-db",
+               str(state)).exit_code == 0
+    record = fleet.wanted(StateDB(state).init())
+    assert (record.version, record.previous) == (versions[0], versions[1])
+    assert artifact.current_version(root) == versions[0]
+    # a refused activation records nothing
+    assert run("models", "activate", "nope", "--model", str(root), "--state-db",
+               str(state)).exit_code == 1
+    assert fleet.wanted(StateDB(state).init()).version == versions[0]
+
+
+def test_train_keeps_a_fleet_record_in_step(tmp_path, monkeypatch):
+    from recommender.state import fleet
+
+    monkeypatch.delenv("ALSOSEE_STATE_DB", raising=False)
+    root = tmp_path / "models"
+    assert run("train", "--out", str(root), "-q").exit_code == 0
+    assert not (root / "state.db").exists()  # nothing recorded, nothing created
+    first = artifact.current_version(root)
+    assert run("models", "activate", first, "--model", str(root)).exit_code == 0
+    result = run("train", "--out", str(root))
+    assert result.exit_code == 0, result.output
+    second = artifact.current_version(root)
+    record = fleet.wanted(StateDB(root / "state.db").init())
+    assert (record.version, record.previous) == (second, first) and second != first
+    assert "recorded as the fleet's model version" in result.output
+
+
 def test_activate_unknown_or_broken_version_leaves_current(models):
     root, versions = models
     result = run("models", "activate", "20990101T000000Z-nope", "--model", str(root))

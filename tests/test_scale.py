@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -42,6 +43,39 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
     assert (local.matrix_ != remote.matrix_).nnz == 0
     assert [r.id for r in local.related(local.ids_[3], k=5)] == [
         r.id for r in remote.related(remote.ids_[3], k=5)]
+
+
+@pytest.mark.slow
+def test_cli_training_on_a_process_cluster_gives_the_local_model(
+        trained_model_dir: Path, tmp_path: Path) -> None:
+    """``alsosee train --dask-scheduler`` on a scheduler with two worker *processes* (the
+    tasks and scattered arrays cross process boundaries, as on separate machines) writes the
+    model that local training of the bundled sample wrote (``trained_model_dir``)."""
+    distributed = pytest.importorskip("distributed")
+    from recommender.model import artifact
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  protocol="tcp", dashboard_address=":0") as cluster:
+        proc = subprocess.run(
+            [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),
+             "--quiet", "--dask-scheduler", cluster.scheduler_address],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        with distributed.Client(cluster) as client:
+            worker_pids = set(client.run(os.getpid).values())
+    assert proc.returncode == 0, proc.stderr
+    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
+    remote, local = artifact.load(tmp_path / "m"), artifact.load(trained_model_dir)
+    stats = remote.model.fit_stats_
+    assert stats["neighbors"]["backend"] == "dask" and stats["neighbors"]["n_jobs"] == 2
+    assert stats["vectorize"]["counting"]["backend"] == "dask"
+    r, m = remote.model, local.model
+    assert list(r.ids_) == list(m.ids_)
+    assert (r.matrix_ != m.matrix_).nnz == 0 and r.matrix_.dtype == m.matrix_.dtype
+    np.testing.assert_array_equal(r.neighbors_, m.neighbors_)
+    np.testing.assert_array_equal(r.neighbor_scores_, m.neighbor_scores_)
+    for article in m.ids_:
+        assert [x.id for x in r.related(article, k=10)] == [
+            x.id for x in m.related(article, k=10)]
 
 
 def test_unreachable_scheduler_fails_fast() -> None:

@@ -171,8 +171,29 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
                           live_state=live_state)
     if report_path is not None:
         report_path.write_text(json.dumps(result.report, indent=2, default=str))
+    recorded = _record_for_fleet(out, result.version)
     if not quiet:
         click.echo(result.summary())
+        if recorded:
+            click.echo(f"recorded as the fleet's model version in {recorded}")
+
+
+def _record_for_fleet(out: Path, version: str) -> Path | None:
+    """Once servers follow a recorded version (``alsosee models activate``), a new current
+    version is recorded too: otherwise they would keep the old one. No record, no write
+    (and no state database created)."""
+    from ..state import fleet
+    from ..state.db import StateDB, default_path
+
+    path = default_path(out)
+    if not path.is_file():
+        return None
+    db = StateDB(path).init()
+    recorded = fleet.wanted(db)
+    if recorded is None:
+        return None
+    fleet.record(db, version, recorded.version)
+    return path
 
 
 # ------------------------------------------------------------------ related

@@ -1,9 +1,11 @@
 """Operations commands: model versions (``alsosee models ...``) and live articles
 (``alsosee publish FILE``, ``alsosee unpublish ID``).
 
-Registered on the main group by :mod:`recommender.cli`. A running server picks up a newly
-activated version on ``POST /v1/admin/reload``, on SIGHUP, or by itself when it watches the
-pointer (``ALSOSEE_WATCH_MODEL=1``); published articles are visible to it at once.
+Registered on the main group by :mod:`recommender.cli`. ``models activate`` / ``rollback``
+record the version in the state database (:mod:`recommender.state.fleet`): every server using that
+state switches to it by itself. Servers with another state database pick up the ``current``
+pointer on ``POST /v1/admin/reload``, on SIGHUP, or when they watch it
+(``ALSOSEE_WATCH_MODEL=1``); published articles are visible to them at once.
 """
 
 from __future__ import annotations
@@ -68,8 +70,16 @@ def list_models(model_dir: Path, fmt: str) -> None:
                                                       if "error" in r else ""))
 
 
-def _activate(model_dir: Path, version: str) -> None:
+def _fleet_db(model_dir: Path, state_db: Path | None):  # -> StateDB
+    from ..state import fleet  # noqa: F401 - registers the fleet_model table
+    from ..state.db import StateDB, default_path
+
+    return StateDB(state_db or default_path(model_dir)).init()
+
+
+def _activate(model_dir: Path, version: str, state_db: Path | None) -> None:
     from ..model import artifact
+    from ..state import fleet
 
     if version not in artifact.list_versions(model_dir):
         known = ", ".join(artifact.list_versions(model_dir)) or "none"
@@ -81,36 +91,46 @@ def _activate(model_dir: Path, version: str) -> None:
         artifact.verify(model_dir / version)
     except ArtifactError as exc:
         raise ArtifactError(f"{exc}; current unchanged") from exc
-    previous = artifact.current_version(model_dir)
+    db = _fleet_db(model_dir, state_db)
+    recorded = fleet.wanted(db)
+    previous = recorded.version if recorded else artifact.current_version(model_dir)
+    # The record first: it is what every server follows; the pointer follows it for tools
+    # and servers without the shared state.
+    fleet.record(db, version, previous)
     artifact.set_current(model_dir, version)
-    click.echo(f"current model: {previous} -> {version} ({RELOAD_HINT})")
+    click.echo(f"current model: {previous} -> {version} (recorded in {db.path}: servers using "
+               f"that state switch within their watch interval; others {RELOAD_HINT})")
 
 
 @models.command("activate")
 @click.argument("version")
 @_MODEL_OPTION
+@_STATE_OPTION
 @_guarded
-def activate(version: str, model_dir: Path) -> None:
-    """Make VERSION the current model (verified first)."""
-    _activate(model_dir, version)
+def activate(version: str, model_dir: Path, state_db: Path | None) -> None:
+    """Make VERSION the current model of every server (verified first)."""
+    _activate(model_dir, version, state_db)
 
 
 @models.command("rollback")
 @_MODEL_OPTION
+@_STATE_OPTION
 @_guarded
-def rollback(model_dir: Path) -> None:
-    """Make the version before the current one current again."""
+def rollback(model_dir: Path, state_db: Path | None) -> None:
+    """Make the version before the current one current again, on every server."""
     from ..model import artifact
+    from ..state import fleet
 
     versions = artifact.list_versions(model_dir)
-    current = artifact.current_version(model_dir)
+    recorded = fleet.wanted(_fleet_db(model_dir, state_db))
+    current = recorded.version if recorded else artifact.current_version(model_dir)
     if current not in versions:
         raise ArtifactError(f"no current model version in {model_dir} to roll back from")
     index = versions.index(current)
     if index == 0:
         raise ArtifactError(f"{current} is the oldest version kept in {model_dir}: "
                             "nothing to roll back to")
-    _activate(model_dir, versions[index - 1])
+    _activate(model_dir, versions[index - 1], state_db)
 
 
 def _store(model_dir: Path, state_db: Path | None):  # -> LiveStore
