@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..corpus.load import PUBLISHED_STATUSES
+from ..corpus.coerce import PUBLISHED_STATUSES
 from ..errors import InvalidParameterError, NotFittedError
 from ..index.inverted import document_frequencies, rescore_bounds
 from ..memory import peak_rss_mib
