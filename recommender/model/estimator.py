@@ -92,7 +92,7 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Compac
     max_query_df : float or None, default=0.01
         Candidate generation skips terms found in more than this share of the articles
         (their postings are long, their weight small), and never terms found in fewer
-        than ``MIN_QUERY_DF`` (1,000) articles; None keeps them all.
+        than :data:`~.search.MIN_QUERY_DF` (1,000) articles; None keeps them all.
     n_candidates : int, default=100
         Candidates of a pruned query that are re-scored exactly against the whole query.
     n_jobs : int or None, default=None
@@ -110,7 +110,7 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Compac
     Attributes
     ----------
     vectorizers_ : dict of str -> TfidfVectorizer
-        One fitted vectoriser per space of :data:`SPACES` with a positive weight (``text``:
+        One fitted vectoriser per space of :data:`~.transform.SPACES` with a positive weight (``text``:
         headline and body words; ``tags``). Its ``vocabulary_`` is a ``marisa_trie.Trie``
         (term -> key id, which is the term's column in the space's block; memory-mapped
         and shared once saved), not a dict.
