@@ -110,10 +110,10 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Compac
     Attributes
     ----------
     vectorizers_ : dict of str -> TfidfVectorizer
-        One fitted vectoriser per space of :data:`~.transform.SPACES` with a positive weight (``text``:
-        headline and body words; ``tags``). Its ``vocabulary_`` is a ``marisa_trie.Trie``
-        (term -> key id, which is the term's column in the space's block; memory-mapped
-        and shared once saved), not a dict.
+        One fitted vectoriser per space of :data:`~.transform.SPACES` with a positive
+        weight (``text``: headline and body words; ``tags``). Its ``vocabulary_`` is a
+        ``marisa_trie.Trie`` (term -> key id, which is the term's column in the space's
+        block; memory-mapped and shared once saved), not a dict.
     field_slices_ : dict of str -> tuple of int
         Column range of each space inside ``matrix_``.
     matrix_ : scipy.sparse.csr_matrix of float32, shape (n_articles, n_features)
