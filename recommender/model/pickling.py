@@ -24,7 +24,8 @@ class CompactPickle:
     its version stamp and check still apply)."""
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())  # type: ignore[misc]  # a copy of __dict__
+        # a copy: object.__getstate__ returns __dict__ itself
+        state: dict[str, Any] = dict(super().__getstate__())  # type: ignore[call-overload]
         for name in CACHE_ATTRS:
             state.pop(name, None)
         blob = {name: state.pop(name) for name in BLOB_ATTRS if name in state}

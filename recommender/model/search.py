@@ -59,6 +59,7 @@ class NeighbourSearch:
     df_: np.ndarray
     published_: np.ndarray
     n_articles_: int
+    neighbor_scores_: np.ndarray
     max_query_terms: int | None
     max_query_df: float | None
     n_candidates: int
