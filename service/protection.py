@@ -212,12 +212,13 @@ def init_app(app: Flask) -> None:
             headers_enabled=True,
             default_limits=[],
         )
-        limit = limiter.limit(lambda: _caller()[0],
-                              exempt_when=lambda: _caller()[0].lower() in OFF)
+        route_limit = limiter.limit(lambda: _caller()[0],
+                                    exempt_when=lambda: _caller()[0].lower() in OFF)
         for endpoint in LIMITED_ENDPOINTS:
             view = app.view_functions.get(endpoint)
             if view is not None:
-                app.view_functions[endpoint] = limit(view)
+                # flask-limiter types its wrapper as possibly async; these views are not
+                app.view_functions[endpoint] = route_limit(view)  # type: ignore[assignment]
         # flask-limiter checks every request in a before_request hook (~0.3 ms of a by-id
         # request's CPU, measured); other endpoints have no limit, so let them out at once.
         limiter.request_filter(lambda: request.endpoint not in LIMITED_ENDPOINTS)

@@ -18,14 +18,26 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, has_request_context
 
 from recommender.state.db import register_schema
 from service.errors import Problem, public_message
+
+if TYPE_CHECKING:
+    from recommender.engine.recommender import Recommender
+    from recommender.model.artifact import LoadedModel
+    from recommender.model.estimator import RelatedStories
+    from recommender.ranking.options import RankingOptions
+    from recommender.state.db import StateDB
+    from recommender.state.editorial import Editorial
+    from recommender.state.live import LiveIndex, LiveSnapshot
+
+T = TypeVar("T")
 
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
@@ -52,9 +64,8 @@ log = logging.getLogger(__name__)
 class Serving:
     """One model version with what was built for it; replaced as a whole on reload."""
 
-    loaded: Any  # recommender.model.artifact.LoadedModel
-    # recommender.state.live.LiveIndex bound to this model (None without a state DB)
-    live: Any | None
+    loaded: LoadedModel
+    live: LiveIndex | None  # bound to this model (None without a state DB)
     since: float  # time.time() when it started serving
 
 
@@ -62,12 +73,12 @@ class Serving:
 class RequestView:
     """What one request uses: one model, one live snapshot, one state version."""
 
-    loaded: Any
-    live: Any | None  # recommender.state.live.LiveSnapshot
+    loaded: LoadedModel
+    live: LiveSnapshot | None
     state_version: int | None
 
     @property
-    def model(self) -> Any:
+    def model(self) -> RelatedStories:
         return self.loaded.model
 
     @property
@@ -101,7 +112,7 @@ class ServiceState:
     model_dir: str
     serving: Serving | None = None
     load_error: str | None = None
-    db: Any | None = None
+    db: StateDB | None = None
     state_error: str | None = None
     last_reload: dict[str, Any] | None = None
     last_reload_error: str | None = None
@@ -110,12 +121,11 @@ class ServiceState:
     _watcher: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _hup: threading.Event = field(default_factory=threading.Event, repr=False)
-    #: Default ranking options (``recommender.ranking.options.RankingOptions``; see
-    #: configure_ranking).
-    ranking_defaults: Any | None = None
-    #: Takedowns, pins and blocks (``recommender.state.editorial.Editorial``) in ``db``.
-    editorial: Any | None = None
-    _engine: Any | None = field(default=None, repr=False)
+    #: Default ranking options (see configure_ranking).
+    ranking_defaults: RankingOptions | None = None
+    #: Takedowns, pins and blocks in ``db``.
+    editorial: Editorial | None = None
+    _engine: Recommender | None = field(default=None, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: Set when ``current`` did not verify at start-up and the last verified version serves
     #: instead: ``{"current": name, "error": why}`` (shown by ``/readyz``).
@@ -133,6 +143,7 @@ class ServiceState:
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
+        loaded: LoadedModel | None
         try:
             loaded = artifact.load(state._target())
             _probe(loaded)
@@ -221,7 +232,7 @@ class ServiceState:
             return None
         return str(row[0]) if row else None
 
-    def _remember_verified(self, loaded: Any) -> None:
+    def _remember_verified(self, loaded: LoadedModel) -> None:
         if self.db is None or loaded.path.parent.resolve() != self._models_root().resolve():
             return  # a version directory served directly: nothing to fall back within
         if self.last_verified() == loaded.version:
@@ -235,7 +246,7 @@ class ServiceState:
         except Exception as exc:  # noqa: BLE001 - serving matters more than the record
             log.warning("could not record verified model %s: %s", loaded.version, exc)
 
-    def _load_last_verified(self, error: Exception) -> Any | None:
+    def _load_last_verified(self, error: Exception) -> LoadedModel | None:
         """When the version to serve (the fleet's, else ``current``) does not verify: the
         version ``current`` names (if it is another one), else the last verified version of
         this models root."""
@@ -269,7 +280,7 @@ class ServiceState:
         from recommender.state import fleet, live  # noqa: F401 - register their tables
         from recommender.state.db import StateDB, default_path
 
-        explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
+        explicit = state_db is not None  # STATE_DB (service/settings.py) or the caller's
         path = Path(state_db) if state_db is not None else default_path(self._models_root())
         if not explicit and not path.parent.is_dir():
             # No models directory yet: do not create one as a side effect of starting.
@@ -293,7 +304,7 @@ class ServiceState:
             return path.parent
         return path
 
-    def _prepare(self, loaded: Any) -> Serving:
+    def _prepare(self, loaded: LoadedModel) -> Serving:
         """Build what a model needs before it serves (live articles vectorised with it)."""
         live_index = None
         if self.db is not None:
@@ -309,7 +320,7 @@ class ServiceState:
 
     # ------------------------------------------------------------ requests
     @property
-    def loaded(self) -> Any | None:
+    def loaded(self) -> LoadedModel | None:
         """The model of the current request (pinned), else the serving one."""
         if has_request_context() and "alsosee_view" in g:
             return g.alsosee_view.loaded
@@ -323,12 +334,11 @@ class ServiceState:
         serving = self.serving  # the one read of the reference
         if serving is None:
             raise self._no_model()
-        if self.db is None:
-            # Never answer without the live state: a takedown or an unpublish could be missed.
-            self.require_db()
+        # Never answer without the live state: a takedown or an unpublish could be missed.
+        db = self.require_db()
         live_snapshot, state_version = None, None
         if serving.live is not None:
-            state_version = self.db.version()  # StateError -> 503 problem
+            state_version = db.version()  # StateError -> 503 problem
             live_snapshot = serving.live.snapshot(state_version)
             state_version = live_snapshot.state_version
         view = RequestView(loaded=serving.loaded, live=live_snapshot, state_version=state_version)
@@ -336,7 +346,7 @@ class ServiceState:
             g.alsosee_view = view
         return view
 
-    def require(self) -> Any:
+    def require(self) -> LoadedModel:
         """The loaded model, or a 503 problem when there is none."""
         return self.view().loaded
 
@@ -359,7 +369,7 @@ class ServiceState:
         }
 
     # ------------------------------------------------------------- ranking
-    def configure_ranking(self, ranking: Any = None) -> None:
+    def configure_ranking(self, ranking: Mapping[str, Any] | None = None) -> None:
         """Validate the default ranking options (the config file's ``[ranking]`` table);
         raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
         from recommender.ranking.options import RankingOptions
@@ -367,7 +377,7 @@ class ServiceState:
         self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
         self._engine = None
 
-    def engine(self) -> Any:
+    def engine(self) -> Recommender:
         """The newsroom ``Recommender`` of the request's model, with the editorial state.
 
         Without the state database (locked, read-only, corrupt at start-up) ranking answers
@@ -393,7 +403,7 @@ class ServiceState:
                     self._engine = engine
         return engine
 
-    def _build_engine(self, loaded: Any) -> Any | None:
+    def _build_engine(self, loaded: LoadedModel) -> Recommender | None:
         """The ranking engine for a model about to be swapped in (None without editorial)."""
         if self.editorial is None:
             return None
@@ -402,7 +412,7 @@ class ServiceState:
         return Recommender(loaded.model, editorial=self.editorial,
                            defaults=self.ranking_defaults)
 
-    def require_db(self) -> Any:
+    def require_db(self) -> StateDB:
         if self.db is None:
             raise Problem(503, "The live-state database is not available: "
                                f"{public_message(self.state_error)}",
@@ -549,7 +559,7 @@ class ServiceState:
                     log.exception("model reload (%s) crashed", reason)
 
     @staticmethod
-    def _safe(fn: Any) -> Any:
+    def _safe(fn: Callable[[], T]) -> T | None:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - a locked/missing DB must not kill the thread
@@ -557,7 +567,7 @@ class ServiceState:
             return None
 
 
-def _probe(loaded: Any) -> None:
+def _probe(loaded: LoadedModel) -> None:
     """A verified model must also answer before it serves (a by-text and a by-id query):
     e.g. one pickled by an incompatible alsosee passes its checksums but fails here."""
     from recommender.errors import ArtifactError

@@ -128,37 +128,22 @@ def test_column_mapping_and_report(tmp_path: Path) -> None:
 def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
     """The README's main command: `alsosee serve` with no model in the default ./models trains
     the sample there, then serves it."""
-    import os
     import signal
-    import socket
-    import time
 
     import requests
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["TMPDIR"] = str(tmp_path)  # the server's own metrics directory lands here
+    from service.launch import ServerProcess, free_port
+
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender", "serve", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or still loading
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"not ready in time:\n{log_path.read_text()}")
+    port = free_port()
+    server = ServerProcess(
+        command=[sys.executable, "-m", "recommender", "serve", "--port", str(port),
+                 "--workers", "1"], port=port, cwd=tmp_path, log_path=log_path,
+        startup_timeout=90,
+        env={"TMPDIR": str(tmp_path)})  # the server's own metrics directory lands here
+    with server:
+        proc = server.proc
+        assert proc is not None
         body = requests.get(f"http://127.0.0.1:{port}/v1/articles/gv-316447/related",
                             timeout=5).json()
         assert len(body["related"]) == 5
@@ -169,10 +154,6 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
         assert proc.wait(timeout=30) == 0
         # A graceful stop removes the directory the server made (no /tmp leftovers).
         assert not Path(metrics_dirs[0]).exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------ operator errors

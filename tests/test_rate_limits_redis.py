@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,8 @@ import pytest
 import requests
 
 from service import create_app
-from tests.livesrv import free_port, live_server, stop_process
+from service.launch import ServerProcess, free_port
+from tests.livesrv import live_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -39,20 +39,21 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = directory / "redis.log"
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--logfile", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.process = ServerProcess(
+            command=[REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                     str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
+                     "--logfile", str(self.log)],
+            port=self.port, log_path=directory / "redis.out").start()
         deadline = time.monotonic() + 10
         while not _redis_answers(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                stop_process(self.proc)
+            assert self.process.proc is not None
+            if self.process.proc.poll() is not None or time.monotonic() > deadline:
+                self.process.stop()
                 raise RuntimeError(f"redis-server did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        self.process.stop()
 
 
 @pytest.fixture

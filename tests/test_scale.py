@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import pytest
 from recommender.cluster import check_scheduler
 from recommender.errors import InvalidParameterError
 from recommender.model.estimator import RelatedStories
+from service.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> None:
@@ -79,7 +73,7 @@ def test_cli_training_on_a_process_cluster_gives_the_local_model(
 
 
 def test_unreachable_scheduler_fails_fast() -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     with pytest.raises(InvalidParameterError) as err:
         check_scheduler(address, timeout=2)
@@ -90,7 +84,7 @@ def test_unreachable_scheduler_fails_fast() -> None:
 
 
 def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),

@@ -23,17 +23,17 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from service.launch import ServerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -268,53 +268,25 @@ _JOBS = {"build_alsosee": _job_build_alsosee, "build_baseline": _job_build_basel
 
 
 # ------------------------------------------------------------------------ HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """The real gunicorn server (``python -m service.server``) on a free loopback port."""
+class Server(ServerProcess):
+    """The real gunicorn server (``python -m service.server``) on a free loopback port,
+    started and ready with every worker up."""
 
     def __init__(self, model_dir: Path, workers: int,
                  env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.server", "--model", str(model_dir), "--port",
-             str(self.port), "--workers", str(workers), "--log-level", "warning"],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        super().__init__(
+            model_dir, workers=workers, args=["--log-level", "warning"], cwd=ROOT,
             # No rate limit on drafts: the benchmark measures the engine, not the limiter.
-            env=dict(os.environ, ALSOSEE_MODEL_DIR=str(model_dir), ALSOSEE_RATE_LIMIT="off",
-                     **(env or {})),
-        )
-        self.workers = workers
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as r:
-                    if r.status == 200 and len(self.worker_pids()) >= workers:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError("server did not become ready")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def worker_pids(self) -> list[int]:
+            env={"ALSOSEE_MODEL_DIR": str(model_dir), "ALSOSEE_RATE_LIMIT": "off",
+                 **(env or {})},
+            inherit_settings=True, startup_timeout=300)
+        self.url = self.base
+        self.start()
         try:
-            kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in kids.split()]
+            self.wait_ready(all_workers=True)
+        except BaseException:
+            self.stop()
+            raise
 
     def pss_mib(self) -> dict[str, float]:
         def pss(pid: int) -> float:
@@ -324,30 +296,21 @@ class Server:
             return 0.0
 
         workers = [pss(p) for p in self.worker_pids()]
-        return {"master": round(pss(self.proc.pid), 1), "workers": [round(w, 1) for w in workers],
-                "total": round(pss(self.proc.pid) + sum(workers), 1)}
+        master = pss(self.pids()[0])
+        return {"master": round(master, 1), "workers": [round(w, 1) for w in workers],
+                "total": round(master + sum(workers), 1)}
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the master and its workers."""
         tick = os.sysconf("SC_CLK_TCK")
         total = 0.0
-        for pid in [self.proc.pid, *self.worker_pids()]:
+        for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 _WRK_LATENCY = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)

@@ -13,12 +13,12 @@ from typing import Any
 import click
 
 from ..errors import AlsoseeError
+from ..model.artifact import DEFAULT_MODEL_DIR as BUILTIN_MODEL_DIR
+from ..model.artifact import ENV_MODEL_DIR
 
 __all__ = ["BUILTIN_MODEL_DIR", "DEFAULT_MODEL_DIR", "ENV_MODEL_DIR", "cli_message",
            "default_model_dir", "fail", "guarded", "parse_columns"]
 
-ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
-BUILTIN_MODEL_DIR = "models"
 DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
 
 

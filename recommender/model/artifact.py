@@ -57,6 +57,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The models root every command and the service use when none is given, and the variable
+#: that names another one (read by the CLI, the service's settings and the state database).
+ENV_MODEL_DIR = "ALSOSEE_MODEL_DIR"
+DEFAULT_MODEL_DIR = "models"
+
 FORMAT = "alsosee-model"
 FORMAT_VERSION = 3
 #: Formats this version reads (3: one similarity space for headline, body and tags, pickle +

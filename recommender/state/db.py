@@ -49,7 +49,9 @@ def default_path(model_dir: str | Path | None = None) -> Path:
     env = os.environ.get("ALSOSEE_STATE_DB")
     if env:
         return Path(env)
-    return Path(model_dir or os.environ.get("ALSOSEE_MODEL_DIR", "models")) / DEFAULT_FILENAME
+    from ..model.artifact import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
+
+    return Path(model_dir or os.environ.get(ENV_MODEL_DIR, DEFAULT_MODEL_DIR)) / DEFAULT_FILENAME
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> StateError:

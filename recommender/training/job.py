@@ -108,7 +108,7 @@ class TrainResult:
 
 def train(
     corpus: str | Path | Sequence[str | Path] | None = None,
-    out: str | Path = "models",
+    out: str | Path = artifact.DEFAULT_MODEL_DIR,
     *,
     params: Mapping[str, Any] | None = None,
     columns: Mapping[str, str] | None = None,
