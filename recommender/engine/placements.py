@@ -63,8 +63,10 @@ def passage_terms(model: Any, paragraphs: Sequence[str], after: int, *,
     return _combine(parts)
 
 
-def slot_query(story: Terms, passage: Terms, weight: float = PASSAGE_WEIGHT) -> Terms:
-    """An inline slot's query: the passage blended with the whole story (unit vectors)."""
+def slot_query(story: Terms, passage: Terms, weight: float | None = None) -> Terms:
+    """An inline slot's query: the passage blended with the whole story (unit vectors;
+    ``weight``: the passage's share, default :data:`PASSAGE_WEIGHT`)."""
     if not passage[0].size:
         return story
+    weight = PASSAGE_WEIGHT if weight is None else weight
     return _combine([(passage, weight), (story, 1.0 - weight)])
