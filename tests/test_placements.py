@@ -187,3 +187,24 @@ def test_http_post_placements(client) -> None:
     assert bad.status_code == 400 and "placements" in bad.get_data(as_text=True)
     bad = client.post("/v1/related", json={**body, "placements": 3})
     assert bad.status_code == 400 and "placements" in bad.get_data(as_text=True)
+
+
+def test_end_block_alone_is_the_plain_list(engine: Recommender) -> None:
+    for aid in ("roundup", "flood", "chess"):
+        assert engine.related(aid, placements="end:3").ids == engine.related(aid, k=3).ids
+
+
+def test_link_paragraphs_finds_the_paragraph_of_each_link() -> None:
+    from recommender.evaluation.placements import InlineLink, link_paragraphs
+
+    html = ("<p>Opening words about the election.</p>"
+            "<p>Protesters gathered, as <a href='http://site.org/2012/05/01/protest/'>"
+            "reported earlier</a>, in the square.</p>"
+            "<p>See also <a href='https://www.site.org/2012/05/02/vote'>the vote</a> and "
+            "<a href='http://elsewhere.com/x'>elsewhere</a>.</p>")
+    stored = ("Opening words about the election.\n\nProtesters gathered, as reported earlier, "
+              "in the square.\n\nSee also the vote and elsewhere.")
+    urls = {"https://site.org/2012/05/01/protest": "protest",
+            "https://site.org/2012/05/02/vote": "vote"}
+    assert link_paragraphs("story", html, stored, urls) == [
+        InlineLink("story", "protest", 2), InlineLink("story", "vote", 3)]
