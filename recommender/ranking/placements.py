@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UnusableValueError
 
 INLINE = "inline"
 END = "end"
@@ -35,8 +35,8 @@ MAX_SLOTS = 20
 PINS = "pins"
 
 #: One slot in the HTTP grammar (the regex of the OpenAPI description).
-SLOT_PATTERN = r"(?:inline:[0-9]{1,4}:[0-9]{1,3}|end:[0-9]{1,3})(?::pins)?"
-PATTERN = f"^{SLOT_PATTERN}(?:,{SLOT_PATTERN})*$"
+SLOT_PATTERN = r"(?:inline:[1-9][0-9]{0,3}:[1-9][0-9]{0,2}|end:[1-9][0-9]{0,2})(?::pins)?"
+PATTERN = f"^{SLOT_PATTERN}(?:,{SLOT_PATTERN}){{0,{MAX_SLOTS - 1}}}$"
 
 _FIELD = "placements"
 _INT = re.compile(r"[+-]?[0-9]{1,9}")
@@ -106,9 +106,11 @@ def parse_placements(name: str, value: Any) -> tuple[Placement, ...]:
     """Validated slots from ``"inline:3:1,end:6"``, a list of such strings (CLI flags, JSON
     arrays) or :class:`Placement` objects; ``None`` or empty: no placements.
 
-    Raises :class:`InvalidParameterError` naming ``placements`` (an unknown slot, a count or
-    paragraph below 1, more than :data:`MAX_LINKS` links in total, two end blocks, two inline
-    slots after the same paragraph).
+    Raises :class:`InvalidParameterError` naming ``placements`` for what breaks the grammar
+    (an unknown slot, a count or paragraph below 1, more than :data:`MAX_SLOTS` slots) and
+    its :class:`UnusableValueError` subclass for well-formed slots that cannot go together
+    (more than :data:`MAX_LINKS` links in total, two end blocks, two inline slots after the
+    same paragraph, pins sent to two slots).
     """
     if value is None:
         return ()
@@ -130,15 +132,15 @@ def parse_placements(name: str, value: Any) -> tuple[Placement, ...]:
     slots = tuple(p if isinstance(p, Placement) else _slot(p) for p in items)
     total = sum(p.count for p in slots)
     if total > MAX_LINKS:
-        raise InvalidParameterError(
+        raise UnusableValueError(
             name, f"at most {MAX_LINKS} links in total, got {total} ({','.join(map(str, slots))})")
     if sum(p.slot == END for p in slots) > 1:
-        raise InvalidParameterError(name, "at most one end block")
+        raise UnusableValueError(name, "at most one end block")
     after = [p.after_paragraph for p in slots if p.slot == INLINE]
     if len(set(after)) != len(after):
-        raise InvalidParameterError(name, "at most one inline slot after each paragraph")
+        raise UnusableValueError(name, "at most one inline slot after each paragraph")
     if sum(p.pins for p in slots) > 1:
-        raise InvalidParameterError(name, "pins may go to one slot only")
+        raise UnusableValueError(name, "pins may go to one slot only")
     return slots
 
 

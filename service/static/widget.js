@@ -42,7 +42,7 @@
     ":where(.alsosee__date){color:#555;font-size:.85em;margin-left:.4em}";
   // http(s), or a path that stays on this origin: browsers read "\" as "/", so "/\x" and
   // "//x" both leave the site; no backslash at all.
-  var SLOT = "(?:inline:[0-9]{1,4}:[0-9]{1,3}|end:[0-9]{1,3})(?::pins)?";
+  var SLOT = "(?:inline:[1-9][0-9]{0,3}:[1-9][0-9]{0,2}|end:[1-9][0-9]{0,2})(?::pins)?";
   var PLACEMENTS = new RegExp("^" + SLOT + "(?:," + SLOT + ")*$");
   var SAFE_URL = /^(?:https?:\/\/[^\s\x00-\x1f\x7f\\\/]|\/(?![\/]))[^\s\x00-\x1f\x7f\\]*$/i;
 
