@@ -58,7 +58,7 @@ def passage_terms(model: Any, paragraphs: Sequence[str], after: int, *,
     parts = []
     for distance in range(min(depth, after)):
         text = paragraphs[after - 1 - distance]
-        terms = model._terms_one({"title": "", "body": text, "tags": []})
+        terms = model.draft_terms("", text)
         parts.append((terms, decay ** distance))
     return _combine(parts)
 

@@ -87,7 +87,7 @@ class Recommender:
                  defaults: RankingOptions | Mapping[str, Any] | None = None,
                  clock: Callable[[], dt.datetime] | None = None,
                  editorial: Editorial | None = None) -> None:
-        model._check_fitted()
+        model.check_fitted()
         self.model = model
         self.corpus = CorpusArrays(model)
         self.editorial = editorial or (Editorial(db) if db is not None else None)
@@ -251,7 +251,7 @@ class Recommender:
             except InvalidParameterError as exc:
                 raise UnusableValueError("article_language", exc.message) from None
         when = ranking.parse_datetime("published_at", published_at) or self._clock()
-        query = Query(get_vector=lambda: self.model._row_matrix(*terms), self_row=None,
+        query = Query(get_vector=lambda: self.model.row_vector(*terms), self_row=None,
                        article_id=None, corpus_article=False,
                        reference=ranking.to_ns(when), section=section, language=language,
                        terms=terms)
@@ -330,7 +330,7 @@ class Recommender:
                 passage = passage_terms(self.model, text, p.after_paragraph)
                 terms = slot_query(story, passage)
                 slot_query_ = Query(
-                    get_vector=lambda t=terms: self.model._row_matrix(*t),
+                    get_vector=lambda t=terms: self.model.row_vector(*t),
                     self_row=query.self_row, article_id=query.article_id, corpus_article=False,
                     reference=query.reference, section=query.section,
                     language=query.language, story=query.story, terms=terms)
@@ -363,7 +363,7 @@ class Recommender:
         item.explanation["slot"] = slot.slot
         if slot.slot == INLINE and passage is not None:
             row = space.row_of(item.id)
-            shared = explain_vectors(self.model, self.model._row_matrix(*passage),
+            shared = explain_vectors(self.model, self.model.row_vector(*passage),
                                      space.vector(row), top=top)
             item.explanation["after_paragraph"] = slot.after_paragraph
             item.explanation["passage_terms"] = shared["terms"]
