@@ -208,3 +208,22 @@ def test_link_paragraphs_finds_the_paragraph_of_each_link() -> None:
             "https://site.org/2012/05/02/vote": "vote"}
     assert link_paragraphs("story", html, stored, urls) == [
         InlineLink("story", "protest", 2), InlineLink("story", "vote", 3)]
+
+
+def test_live_article_paragraphs_choose_its_inline_links(corpus: pd.DataFrame,
+                                                         tmp_path: Path) -> None:
+    from recommender.state.live import LiveIndex, LiveStore, parse_articles
+
+    model = RelatedStories(max_df=1.0).fit(corpus)
+    db = StateDB(tmp_path / "s.db").init()
+    store = LiveStore(db)
+    store.publish(parse_articles([{
+        "id": "live-1", "title": "Late roundup",
+        "body": "The grandmaster won the chess final.\n\nFlood water rose in the river valley."}]))
+    live = LiveIndex(store, model, "v").snapshot()
+    result = Recommender(model, db, defaults={"half_life": None}).related(
+        "live-1", live=live, placements="inline:1:1,inline:2:2")
+    chess, flood = ([i.id for i in s.items] for s in result.slots)
+    assert chess == ["chess"]
+    # the roundup tells of floods too: either may lead, the flood story must be there
+    assert "flood" in flood and "chess" not in flood
