@@ -1,12 +1,16 @@
 """alsosee: related-stories ("ALSO SEE") recommendations for newsrooms.
 
-The small public API::
+The public API: read a corpus, train a model version, load it, ask the engine::
 
-    from recommender import load_corpus, RelatedStories, save, load, train
+    from recommender import Recommender, load, load_corpus, train
 
-    articles, report = load_corpus("data/globalvoices-2012-05.jsonl")
-    model = RelatedStories().fit(articles)
-    model.related("gv-316447", k=5)
+    train(["data/globalvoices-2012-05.jsonl"], "models")   # a new verified model version
+    engine = Recommender(load("models").model)              # + db=StateDB(...) for editorial
+    engine.related("gv-316447", k=5, half_life=90).ids       # the newsroom ranking
+    engine.related_to_text("Floods in Jakarta", "Rain ...")  # a draft
+
+``RankingOptions`` holds and validates the ranking options; ``RelatedStories`` is the fitted
+estimator itself (plain cosine ``related()``, the baseline the ranking is measured against).
 """
 
 __version__ = "0.1.0"
@@ -17,12 +21,15 @@ from typing import Any
 # Public names -> the module defining them. Imported on first use (PEP 562), so that
 # `import recommender.cli` and short commands do not pay for scikit-learn and pandas.
 _EXPORTS = {
-    "LoadedModel": "artifact", "load": "artifact", "save": "artifact",
-    "CorpusReport": "corpus", "load_corpus": "corpus",
+    "LoadedModel": "model.artifact", "load": "model.artifact", "save": "model.artifact",
+    "CorpusReport": "corpus.load", "load_corpus": "corpus.load",
     "AlsoseeError": "errors", "ArtifactError": "errors", "CorpusError": "errors",
     "InvalidParameterError": "errors", "UnknownArticleError": "errors",
-    "Recommendation": "model", "RelatedStories": "model",
-    "TrainResult": "training", "train": "training",
+    "Recommendation": "model.estimator", "RelatedStories": "model.estimator",
+    "TrainResult": "training.job", "train": "training.job",
+    "Recommender": "engine.recommender",
+    "RankedItem": "engine.results", "RelatedResult": "engine.results",
+    "RankingOptions": "ranking.options",
 }
 
 
@@ -46,7 +53,11 @@ __all__ = [
     "CorpusReport",
     "InvalidParameterError",
     "LoadedModel",
+    "RankedItem",
+    "RankingOptions",
     "Recommendation",
+    "Recommender",
+    "RelatedResult",
     "RelatedStories",
     "TrainResult",
     "UnknownArticleError",

@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recommender.corpus import load_corpus
+from recommender.corpus.load import load_corpus
 from recommender.evaluation import baselines, evaluate_systems, load_qrels
 from recommender.evaluation.compare import build_systems, parameter_names
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +161,7 @@ def main() -> None:
         results.append(run("gv special coverage (not stripped)", articles, truth,
                            params={"strip_boilerplate": False}, report_dir=args.report_dir))
         if GV_CONFIG.is_file():
-            from recommender.boilerplate import load_boilerplate_config
+            from recommender.text.boilerplate import load_boilerplate_config
 
             results.append(run("gv special coverage (GV newsroom patterns)", articles, truth,
                                params={"boilerplate": load_boilerplate_config(GV_CONFIG)},

@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from recommender.db import StateDB
-from recommender.editorial import Editorial
-from recommender.live import LiveStore
-from recommender.training import train_sample
+from recommender.state.db import StateDB
+from recommender.state.editorial import Editorial
+from recommender.state.live import LiveStore
+from recommender.training.job import train_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@
     python scripts/measure_http.py --model ~/.cache/alsosee-bench/models-100k \\
         --corpus ~/.cache/alsosee-bench/derived-reuters-100000-seed0.parquet --seconds 10
 
-The HTTP part of ``alsosee bench`` (``recommender.benchmark.measure_http``) without
+The HTTP part of ``alsosee bench`` (``recommender.bench.benchmark.measure_http``) without
 rebuilding the model: 2 gunicorn workers with the server's defaults, wrk with 16 connections
 from another process; by-id over 1,000 random articles of the corpus (response cache warm
 after a 3 s warm-up), the same with the response cache off, and drafts (by-text) from
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recommender.benchcorpus import read_source
-from recommender.benchmark import DEFAULT_SOURCE, machine_info, measure_http
+from recommender.bench.benchmark import DEFAULT_SOURCE, machine_info, measure_http
+from recommender.bench.derived import read_source
 
 
 def main() -> None:

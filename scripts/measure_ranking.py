@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.engine import Recommender
+from recommender.engine.recommender import Recommender
 from recommender.evaluation.metrics import ndcg_at_k, precision_at_k
-from recommender.model import RelatedStories
-from recommender.ranking import NAT, NS_PER_DAY, RankingOptions, pair_cosines
+from recommender.model.estimator import RelatedStories
+from recommender.ranking.options import NAT, NS_PER_DAY, RankingOptions, pair_cosines
 
 ROOT = Path(__file__).resolve().parent.parent
 

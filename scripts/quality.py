@@ -43,7 +43,7 @@ from recommender.evaluation.quality import (
     paired_interval,
     precision_above,
 )
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
 #: Each set's source: cross-validation holds out a whole source at a time.

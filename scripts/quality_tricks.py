@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.corpus import load_corpus
-from recommender.index import Pruning, query_candidates
-from recommender.model import RelatedStories
+from recommender.corpus.load import load_corpus
+from recommender.index.inverted import Pruning, query_candidates
+from recommender.model.estimator import RelatedStories
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from recommender import artifact
-from recommender.benchcorpus import read_source
-from recommender.benchmark import DEFAULT_SOURCE, percentiles
-from recommender.engine import Recommender
+from recommender.bench.benchmark import DEFAULT_SOURCE, percentiles
+from recommender.bench.derived import read_source
+from recommender.engine.recommender import Recommender
+from recommender.model import artifact
 
 KINDS = ("model_id", "engine_id", "model_text", "engine_text", "engine_mmr")
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 from serverutil import ROOT, Server
 
-from recommender import artifact
+from recommender.model import artifact
 
 KEY = "bench-key-0123456789abcdef"
 

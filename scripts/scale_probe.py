@@ -28,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender import artifact
-from recommender.benchcorpus import DEFAULT_CACHE, cached_corpus, read_source
-from recommender.benchmark import (
+from recommender.bench.benchmark import (
     DEFAULT_SOURCE,
     dir_bytes,
     machine_info,
     parse_sizes,
     percentiles,
 )
-from recommender.model import RelatedStories
-from recommender.neighbors import compute_neighbors
+from recommender.bench.derived import DEFAULT_CACHE, cached_corpus, read_source
+from recommender.index.neighbors import compute_neighbors
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
 
 
 def peak_mib() -> float:

@@ -29,7 +29,7 @@ import argparse
 import numpy as np
 
 from recommender.evaluation.devsets import default_data_dir, dev_sets
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
 
 VOLUMES = (1.0, 2.0, 4.0, 6.0)
 CUTOFFS = {"raw": (0.1, 0.2, 0.3, 0.4), "calibrated": (0.25, 0.5, 0.75, 0.9)}

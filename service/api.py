@@ -93,7 +93,8 @@ def related_for_article(
 
 def _response(article: dict[str, Any], items: list[dict[str, Any]],
               debug: dict[str, Any] | None) -> dict[str, Any]:
-    body = {"article": article, "related": items, "model": get_state().model_info()}
+    body: dict[str, Any] = {"article": article, "related": items,
+                            "model": get_state().model_info()}
     if debug is not None:
         # Which worker process answered (several share one state database).
         body["debug"] = {**debug, "worker_pid": os.getpid()}

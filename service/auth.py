@@ -26,12 +26,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from service.errors import Problem
 
@@ -89,10 +88,8 @@ def _parsed(value: Any) -> tuple[ApiKey, ...]:
 
 
 def configured_keys() -> tuple[ApiKey, ...]:
-    """The keys of ``app.config["API_KEYS"]`` (else ``ALSOSEE_API_KEYS``), parsed once."""
+    """The keys of ``app.config["API_KEYS"]`` (service/settings.py), parsed once."""
     value = current_app.config.get("API_KEYS")
-    if value is None:
-        value = os.environ.get(ENV_API_KEYS)
     if isinstance(value, list):
         value = tuple(value)
     return _parsed(value)
@@ -128,7 +125,7 @@ def check_request(what: str = "This endpoint needs an API key") -> ApiKey:
     return key
 
 
-def reads_require_key(app: Any = None) -> bool:
+def reads_require_key(app: Flask | None = None) -> bool:
     """Whether reading the editorial state needs a key (``READ_REQUIRES_KEY``; yes unless
     set false, also in an app built without the settings)."""
     config = (app or current_app).config

@@ -25,11 +25,15 @@ skips Flask, the ranking and the encoding. The ``X-Cache`` response header says 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
 from recommender import __version__
+
+if TYPE_CHECKING:
+    from recommender.state.editorial import Editorial
+    from service.state import RequestView
 from service.response_cache import (
     ENVIRON_KEY,
     EXTENSION_KEY,
@@ -56,7 +60,7 @@ def _is_cacheable() -> bool:
     return bool(getattr(view, "alsosee_cacheable", False))
 
 
-def etag_for(view: Any, editorial: Any) -> str:
+def etag_for(view: RequestView, editorial: Editorial | None) -> str:
     """The ETag of the answers of *view* (a request's pinned model and state version);
     *editorial* is the service's ``Editorial`` store (``None`` without a state database)."""
     state = view.state_version if view.state_version is not None else "x"

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from recommender.editorial import unmatched_takedown
+from recommender.state.editorial import unmatched_takedown
 from service import openapi, ranking_params, validation
 from service.auth import current_actor, require_api_key
 from service.errors import Problem, invalid_parameter

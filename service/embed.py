@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 
@@ -65,7 +65,8 @@ def widget_js():
     return response
 
 
-def _url_index(owner: Any, pairs: Any, key: str) -> dict[str, str]:
+def _url_index(owner: object, pairs: Iterable[tuple[str, str | None]], key: str
+               ) -> dict[str, str]:
     """Canonical URL -> article id, built once per *owner* (a loaded model, or the rows of
     a live snapshot) from ``(id, canonical URL)`` pairs."""
     cached = current_app.extensions.get(key)

@@ -16,7 +16,7 @@ four clients sending their headers at one byte per second took every thread of t
 and time out every other request. This worker reads each request (its head and up to
 :data:`BUFFER_LIMIT` bytes of body) in the worker's poller, without a thread, and gives it to
 a thread only once it is complete, as a buffering proxy does. A client gets
-``ALSOSEE_REQUEST_READ_TIMEOUT`` seconds (:data:`DEFAULT_READ_TIMEOUT`) to send that much,
+``ALSOSEE_REQUEST_READ_TIMEOUT`` seconds (default 15) to send that much,
 else it is answered 408 and closed; the rest of a larger body must keep coming, each read
 within the same time, else the request ends as if the client had disconnected.
 """
@@ -27,7 +27,6 @@ import errno
 import html
 import json
 import logging
-import os
 import re
 import select
 import selectors
@@ -107,9 +106,6 @@ class ProblemSyncWorker(ProblemErrorsMixin, SyncWorker):
     """Gunicorn's sync worker, answering its own errors with problem bodies."""
 
 
-ENV_READ_TIMEOUT = "ALSOSEE_REQUEST_READ_TIMEOUT"
-#: Seconds a client gets to send a request (head and the buffered part of the body).
-DEFAULT_READ_TIMEOUT = 15.0
 #: Bytes of one request (head and body) read without a thread; a longer body is read by
 #: the thread, each read bounded by the same timeout.
 BUFFER_LIMIT = 1024 * 1024
@@ -129,9 +125,11 @@ CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def read_timeout() -> float:
-    """``ALSOSEE_REQUEST_READ_TIMEOUT`` (set by :func:`service.server.run`), else the default."""
-    value = os.environ.get(ENV_READ_TIMEOUT)
-    return float(value) if value else DEFAULT_READ_TIMEOUT
+    """Seconds a client gets to send a request (head and the buffered part of the body):
+    ``ALSOSEE_REQUEST_READ_TIMEOUT`` (set by :func:`service.server.run`), else the default."""
+    from service import settings
+
+    return float(settings.read("REQUEST_READ_TIMEOUT"))
 
 
 def _chunked_complete(body: bytes) -> bool:

@@ -60,10 +60,20 @@ def readyz():
                   type: [string, "null"]
                   description: The version the models root's `current` pointer names.
                 serving:
-                  enum: [current, last-verified]
+                  enum: [current, last-verified, last-good, switching]
                   description: >-
                     `last-verified` when `current` did not verify at start-up and the last
-                    version that did serves instead (`model` names it; `refused` says why).
+                    version that did serves instead (`model` names it; `refused` says why);
+                    `last-good` when the fleet's version (`wanted`) did not verify on this
+                    host, which keeps serving its last good model (`model`); `switching`
+                    while a newly recorded version is not loaded yet (within the watch
+                    interval).
+                wanted:
+                  type: [string, "null"]
+                  description: >-
+                    The model version recorded for the whole fleet in the shared state
+                    (`alsosee models activate`); null when none is recorded (then `current`
+                    decides).
                 refused:
                   type: string
       "503":
@@ -87,4 +97,13 @@ def readyz():
     if state.fallback is not None:
         body["serving"] = "last-verified"
         body["refused"] = public_message(state.fallback["error"])
+    # Still ready when behind the fleet: a host that refused a version keeps answering with
+    # its last good model (a fleet refusing everywhere would otherwise stop serving).
+    fleet = state.fleet_status()
+    body["wanted"] = fleet["wanted"]
+    if "refused" in fleet:
+        body["serving"] = "last-good"
+        body["refused"] = public_message(fleet["refused"])
+    elif not fleet["serving_wanted"]:
+        body["serving"] = "switching"
     return body

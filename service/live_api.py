@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from recommender.live import MAX_BATCH, LiveStore, parse_articles
+from recommender.state.live import MAX_BATCH, LiveStore, parse_articles
 from service import openapi, validation
 from service.auth import require_api_key
 from service.errors import Problem, invalid_parameter

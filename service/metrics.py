@@ -15,11 +15,12 @@ are computed at scrape time by the answering worker.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,7 +30,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 ENV_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
@@ -97,6 +98,7 @@ class StateCollector(Collector):
                                     value=serving.since)
             yield GaugeMetricFamily("alsosee_model_articles", "Articles in the serving model.",
                                     value=int(loaded.model.n_articles_))
+        yield from self._fleet()
         db = self.state.db
         if db is None:
             return
@@ -124,7 +126,24 @@ class StateCollector(Collector):
                                     "Articles whose list has editor pins.", value=pinned)
 
 
-def _count_if_exists(conn: Any, table: str, what: str = "*") -> int | None:
+    def _fleet(self) -> Iterator[GaugeMetricFamily]:
+        """The fleet's recorded version and whether this worker serves it (alert on
+        ``alsosee_model_behind_fleet == 1``: the host refused the version and keeps its
+        last good model)."""
+        fleet = self.state.fleet_status()
+        if fleet["wanted"] is None:
+            return
+        wanted = GaugeMetricFamily("alsosee_model_wanted_info",
+                                   "The model version recorded for the whole fleet.",
+                                   labels=["version"])
+        wanted.add_metric([fleet["wanted"]], 1)
+        yield wanted
+        yield GaugeMetricFamily("alsosee_model_behind_fleet",
+                                "1 when this worker does not serve the fleet's version.",
+                                value=0 if fleet["serving_wanted"] else 1)
+
+
+def _count_if_exists(conn: sqlite3.Connection, table: str, what: str = "*") -> int | None:
     """``count(what)`` of a feature's table (None while that feature is not installed)."""
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                           (table,)).fetchone()
@@ -177,11 +196,11 @@ def metrics() -> Response:
 class _ProcessRegistry(Collector):
     """The default registry's metrics (single-process mode)."""
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
 
 
-def init_app(app: Any) -> None:
+def init_app(app: Flask) -> None:
     """Register ``/metrics``, reading the app's service state (set up before) at scrape
     time; ``service.state`` records reloads here, so this module does not import it."""
     app.register_blueprint(bp)

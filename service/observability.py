@@ -53,7 +53,7 @@ def _after(response: Response) -> Response:
 
     # One lookup of the request and of g (each proxy access costs; this runs every request).
     req = request._get_current_object()  # type: ignore[attr-defined]
-    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    ctx = g._get_current_object()
     start = getattr(ctx, "alsosee_start", None)
     seconds = time.perf_counter() - start if start is not None else 0.0
     request_id = getattr(ctx, "alsosee_request_id", None) or _request_id()

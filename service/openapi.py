@@ -86,8 +86,9 @@ _COMMON_ATTR = "alsosee_openapi_responses"
 _RESPONSE_REF = "#/components/responses/"
 # Optional key (public reads whose privileged options need one) / required key (writes, and
 # reads of the editorial state unless READ_REQUIRES_KEY is false).
-_SECURITY = {"read": [{}, {"bearerAuth": []}], "write": [{"bearerAuth": []}],
-             "editorial": [{"bearerAuth": []}]}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "read": [{}, {"bearerAuth": []}], "write": [{"bearerAuth": []}],
+    "editorial": [{"bearerAuth": []}]}
 
 
 def common_responses(blueprint: Blueprint, responses: dict[str, str]) -> None:
@@ -164,7 +165,7 @@ def _path_parameters(
         for resolved in [_resolve(spec, p)]
         if resolved.get("in") == "path"
     }
-    added = []
+    added: list[dict[str, Any]] = []
     for match in _PATH_ARG_RE.finditer(rule.rule):
         name, converter = match.group("name"), match.group("converter")
         if name in declared:

@@ -15,8 +15,15 @@ caller:
 
 Counters live in ``RATE_LIMIT_STORAGE`` (default ``memory://``). In-memory counters are
 **per worker process**: with 4 workers a caller can get up to 4x the limit. Point the storage
-at a shared backend (``redis://host:6379``) for an exact limit. Exceeding a limit gives a 429
-problem with ``Retry-After``.
+at a shared backend (``redis://host:6379/0``, the ``redis`` extra) for one limit across every
+worker of every host. Exceeding a limit gives a 429 problem with ``Retry-After``.
+
+A storage URL that names no known backend (or one whose client library is not installed), or
+a shared backend that does not answer at start-up, is a ValueError naming the setting: the
+server does not start with limits it cannot keep. A backend lost *while serving* does not fail
+requests: each worker counts in memory (per worker, as above) and goes back to the shared
+counters once the backend answers again (flask-limiter's in-memory fallback; a warning is
+logged).
 
 Body size limits: ``MAX_CONTENT_LENGTH`` (413 beyond it) and, for ``POST /v1/articles:batch``,
 ``MAX_BATCH_BYTES``. CORS: :mod:`service.cors`.
@@ -27,10 +34,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 
 from service.auth import request_key
 
@@ -40,6 +50,10 @@ DEFAULT_RATE_LIMIT_STORAGE = "memory://"
 #: Views (endpoint names) the rate limit applies to.
 LIMITED_ENDPOINTS = ("api.related_to_draft",)
 OFF = ("", "off", "none", "0")
+#: Seconds a Redis connection or command may take: a lost backend costs a request at most
+#: this before the worker falls back to in-memory counters.
+REDIS_TIMEOUT = 1.0
+_REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -138,6 +152,40 @@ def _check_limit(value: str, source: str) -> None:
                          "10/second;1000/hour, or off)") from None
 
 
+def redact(uri: str) -> str:
+    """``uri`` without its password (for messages and logs)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def check_storage(uri: str) -> dict[str, Any]:
+    """Storage options for ``uri`` after checking it names a backend that answers now;
+    otherwise a ValueError naming the setting and the URL."""
+    source = "rate_limit_storage (ALSOSEE_RATE_LIMIT_STORAGE)"
+    scheme = uri.partition("://")[0].lower()
+    if scheme == "memory" and "://" in uri:
+        return {}  # nothing to reach (and no throwaway storage with its own timer thread)
+    options: dict[str, Any] = {}
+    if scheme in _REDIS_SCHEMES:
+        options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
+    try:
+        storage = storage_from_string(uri, **options)
+    except ConfigurationError as exc:
+        why = str(exc).replace(uri, redact(uri))
+        raise ValueError(f"{source}: {redact(uri)!r} is not a usable storage URL ({why}; e.g. "
+                         "memory:// or redis://host:6379/0, which needs the redis extra)"
+                         ) from None
+    if not storage.check():
+        raise ValueError(f"{source}: the storage at {redact(uri)!r} does not answer; start it or "
+                         "correct the URL (the server does not start with limits it cannot "
+                         "keep)")
+    return options
+
+
 def init_app(app: Flask) -> None:
     """Install the rate limiter (settings: module docstring); bad settings: ValueError."""
     app.extensions["alsosee_trusted_proxies"] = parse_networks(app.config.get("TRUSTED_PROXIES"))
@@ -150,19 +198,27 @@ def init_app(app: Flask) -> None:
     for name, limit in key_limits.items():
         _check_limit(limit, f"key_rate_limits (ALSOSEE_KEY_RATE_LIMITS) for key {name!r}")
     if rate.lower() not in OFF:
+        storage = str(app.config.get("RATE_LIMIT_STORAGE", DEFAULT_RATE_LIMIT_STORAGE)).strip()
         limiter = Limiter(
             key_func=lambda: _caller()[1],
             app=app,
-            storage_uri=str(app.config.get("RATE_LIMIT_STORAGE", DEFAULT_RATE_LIMIT_STORAGE)),
+            storage_uri=storage,
+            storage_options=check_storage(storage),
+            # a backend lost while serving: count per worker in memory until it is back
+            in_memory_fallback_enabled=True,
+            swallow_errors=True,
+            # counters of every host sharing the backend meet under one name
+            key_prefix="alsosee",
             headers_enabled=True,
             default_limits=[],
         )
-        limit = limiter.limit(lambda: _caller()[0],
-                              exempt_when=lambda: _caller()[0].lower() in OFF)
+        route_limit = limiter.limit(lambda: _caller()[0],
+                                    exempt_when=lambda: _caller()[0].lower() in OFF)
         for endpoint in LIMITED_ENDPOINTS:
             view = app.view_functions.get(endpoint)
             if view is not None:
-                app.view_functions[endpoint] = limit(view)
+                # flask-limiter types its wrapper as possibly async; these views are not
+                app.view_functions[endpoint] = route_limit(view)  # type: ignore[assignment]
         # flask-limiter checks every request in a before_request hook (~0.3 ms of a by-id
         # request's CPU, measured); other endpoints have no limit, so let them out at once.
         limiter.request_filter(lambda: request.endpoint not in LIMITED_ENDPOINTS)

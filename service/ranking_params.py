@@ -1,6 +1,6 @@
 """Ranking options from a request: query parameters (GET) or JSON fields (POST).
 
-Every :class:`recommender.ranking.RankingOptions` field is accepted under its own name.
+Every :class:`recommender.ranking.options.RankingOptions` field is accepted under its own name.
 List options (``section``, ``exclude_sections``, ``tags``, ``exclude``) repeat in a query
 string (``?section=World&section=Europe``) and are arrays in JSON; ``section_half_life`` is
 ``World:2,Features:90`` in a query string and an object in JSON. In ``POST /v1/related`` the
@@ -8,7 +8,7 @@ top-level ``tags`` are the draft's own tags, so the tag *filter* goes in the ``o
 object (which may hold any option).
 
 **One grammar, one description.** Each option declared in
-:data:`recommender.ranking_spec.OPTIONS` is a :class:`QueryParam` of :data:`QUERY`:
+:data:`recommender.ranking.spec.OPTIONS` is a :class:`QueryParam` of :data:`QUERY`:
 its strict syntax in a query string and in JSON, and the OpenAPI description of exactly that
 syntax (put into ``/openapi.json`` by :func:`add_to_spec`: the ``Ranking*`` parameters and
 the ``RankingOptions`` schema), so the description cannot promise what the parser refuses or
@@ -40,10 +40,10 @@ from typing import Any
 
 from flask import Request, g
 
-from recommender import ranking
-from recommender import ranking_spec as rs
-from recommender.ranking import RankingOptions
-from recommender.ranking_spec import OptionSpec
+from recommender.ranking import options as ranking
+from recommender.ranking import spec as rs
+from recommender.ranking.options import RankingOptions
+from recommender.ranking.spec import OptionSpec
 from service.auth import check_request
 from service.errors import invalid_parameter
 
@@ -304,7 +304,7 @@ def _param(spec: OptionSpec) -> QueryParam:
 
 
 #: Every ranking option except ``k`` as a query parameter (order: as declared in
-#: :data:`recommender.ranking_spec.OPTIONS`).
+#: :data:`recommender.ranking.spec.OPTIONS`).
 QUERY: dict[str, QueryParam] = {spec.name: _param(spec) for spec in rs.GROUPED}
 
 

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-from service import ENV_MODEL_DIR
-from service import settings as ops_settings
+from service import settings as service_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class AlsoseeArbiter(Arbiter):
         self.kill_workers(signal.SIGHUP)
 
 
-def _start_reloader(app: Any) -> None:
+def _start_reloader(app: Flask) -> None:
     """In a worker: SIGHUP sets a flag, the reloader thread does the work (never the signal
     handler itself: it runs between two bytecodes of whatever request is being served)."""
     state = app.extensions["alsosee"]
@@ -109,7 +109,11 @@ def _prometheus_dir() -> None:
     master = os.getpid()
     # Removed when the master exits normally (SIGTERM/SIGINT); a master killed with SIGKILL
     # cannot, so supervisors and tests that kill -9 should pass their own directory.
-    atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    def remove() -> None:
+        if os.getpid() == master:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
     log.info("Prometheus multi-process directory %s (removed at exit)", path)
 
 
@@ -135,7 +139,8 @@ def logconfig(level: str) -> dict[str, Any]:
 #: those create Prometheus metrics at import, which must happen in the workers.
 PREIMPORT = ("numpy", "scipy.sparse", "pandas", "sklearn.feature_extraction.text",
              "sklearn.preprocessing", "joblib", "marisa_trie", "flask",
-             "recommender.artifact", "recommender.engine", "recommender.live")
+             "recommender.model.artifact", "recommender.engine.recommender",
+             "recommender.state.live")
 
 
 def _preimport() -> None:
@@ -197,13 +202,13 @@ def check_port(host: str, port: int) -> None:
 
 def ensure_model(model_dir: str) -> None:
     """Train the bundled sample into ``model_dir`` when it holds no model."""
-    from recommender import artifact
     from recommender.errors import ArtifactError
+    from recommender.model import artifact
 
     try:
         artifact.resolve(model_dir)
     except ArtifactError:
-        from recommender.training import train_sample
+        from recommender.training.job import train_sample
 
         log.warning("no model in %s: training the bundled sample", model_dir)
         train_sample(model_dir)
@@ -212,13 +217,10 @@ def ensure_model(model_dir: str) -> None:
 def check_api_keys() -> None:
     """Before any worker starts: exit with one line when a configured API key is empty or
     short; say once that writes and previews are disabled when no key is configured."""
-    from service import ENV_CONFIG, _load_toml
     from service.auth import ENV_API_KEYS, parse_keys
 
     try:
-        file_values = _load_toml(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else {}
-        app_settings = ops_settings.resolve({}, ops_settings.APP_SETTINGS,
-                                            file_values=file_values)
+        app_settings = service_settings.resolve(service_settings.APP_SETTINGS)
         keys = parse_keys(app_settings.get("API_KEYS"))
     except (ValueError, RuntimeError) as exc:
         sys.exit(f"alsosee: error: {ENV_API_KEYS} / api_keys: {exc}")
@@ -258,9 +260,9 @@ def run(
     check_api_keys()
     if train_if_missing:
         ensure_model(model_dir)
-    os.environ[ENV_MODEL_DIR] = model_dir
+    service_settings.export("MODEL_DIR", model_dir)
     # Read by the workers (service.gunicorn_worker), which gunicorn builds from a class path.
-    os.environ["ALSOSEE_REQUEST_READ_TIMEOUT"] = str(request_read_timeout)
+    service_settings.export("REQUEST_READ_TIMEOUT", request_read_timeout)
     _prometheus_dir()
     options: dict[str, Any] = {
         "bind": _bind(host, port),
@@ -315,9 +317,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         opts = server_options(vars(args))
-        from service import _settings
-
-        _settings(None)  # the app's settings too: a bad value fails here, not in each worker
+        # the app's settings too: a bad value fails here, not in each worker
+        service_settings.app_config()
         check_port(opts["HOST"], opts["PORT"])
     except (ValueError, RuntimeError, OSError) as exc:
         # One line, as every alsosee command reports errors (not a usage block, not logs).
@@ -332,15 +333,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def server_options(args: dict[str, Any]) -> dict[str, Any]:
     """Server settings: command-line flag > ``ALSOSEE_*`` variable > config file > default."""
-    from service import ENV_CONFIG, _load_toml
-
-    file_values = _load_toml(os.environ[ENV_CONFIG]) if os.environ.get(ENV_CONFIG) else {}
-    overrides = {s.key: args.get(s.key.lower()) for s in ops_settings.SERVER_SETTINGS}
-    opts = ops_settings.resolve({}, ops_settings.SERVER_SETTINGS, file_values=file_values,
-                                overrides=overrides)
-    model = args.get("model") or os.environ.get(ENV_MODEL_DIR) or file_values.get("MODEL_DIR")
-    opts["MODEL_DIR"] = model or "models"
-    return opts
+    table = (service_settings.MODEL_DIR, *service_settings.SERVER_SETTINGS)
+    overrides = {s.key: args.get(s.key.lower()) for s in service_settings.SERVER_SETTINGS}
+    overrides["MODEL_DIR"] = args.get("model")
+    return service_settings.resolve(table, overrides=overrides)
 
 
 if __name__ == "__main__":

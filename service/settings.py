@@ -1,17 +1,29 @@
-"""Operational settings: one table, read from the environment and the TOML config file.
+"""The service's settings: one table, read in one place.
 
-Each :class:`Setting` has a Flask config key, an environment variable, a key in the file named
-by ``ALSOSEE_CONFIG`` and a default. Precedence: test config / command-line flag > environment
-variable > config file > default. The "Configuration" table of docs/operations.md lists the
-same rows (a test checks that every variable here is documented there).
+Each :class:`Setting` is one row: its Flask config key, its environment variable, its key in
+the TOML file named by ``ALSOSEE_CONFIG``, its default, the parser of its value and its help.
+Precedence (:func:`resolve`): test config / command-line flag > environment variable > config
+file > default; an empty variable counts as unset. A bad value is a ``ValueError`` naming where
+it came from (variable, ``key (config file)`` or config key) and the value. The
+"Configuration" table of docs/operations.md lists the same rows (a test checks that every
+variable here is documented there).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from recommender.model.artifact import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+", re.ASCII)
+
+#: The optional TOML file of settings (environment only).
+ENV_CONFIG = "ALSOSEE_CONFIG"
 
 
 def _int(minimum: int) -> Callable[[Any, str], int]:
@@ -64,18 +76,72 @@ def _pairs(value: Any, source: str) -> str:
     return _str(value, source)
 
 
+def parse_origins(value: Any, source: str = "CORS_ORIGINS") -> str | list[str]:
+    """``"*"`` or a list of ``scheme://host[:port]`` origins; ``ValueError`` naming *source*."""
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value if v.strip()]
+    else:
+        raise ValueError(f"{source}: expected '*' or a comma-separated list of origins, "
+                         f"got {value!r}")
+    if items == ["*"]:
+        return "*"
+    if not items:
+        raise ValueError(f"{source}: empty; use '*' or list the allowed origins")
+    for item in items:
+        if not _ORIGIN_RE.fullmatch(item.rstrip("/")):
+            raise ValueError(
+                f"{source}: {item!r} is not an origin like https://www.example.org"
+            )
+    return [item.rstrip("/") for item in items]
+
+
+def _path(value: Any, source: str) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{source}: expected a directory path, got {value!r}")
+    return value
+
+
+def _table(value: Any, source: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{source}: expected a table of options, got {value!r}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting: config key, variable (None: file only), TOML key, default, parser, help."""
+
     key: str
-    env: str
+    env: str | None
     toml: str
     default: Any
     parse: Callable[[Any, str], Any]
     doc: str
+    #: Other TOML keys accepted for the same setting.
+    aliases: tuple[str, ...] = ()
 
 
-#: Settings of the web app (read by ``create_app``), beyond MODEL_DIR and MAX_CONTENT_LENGTH.
+#: The models root (with a ``current`` pointer) or a version directory: app and server.
+MODEL_DIR = Setting("MODEL_DIR", ENV_MODEL_DIR, "model_dir", DEFAULT_MODEL_DIR, _path,
+                    "models root (with `current`) or a version directory")
+
+#: Settings of the web app (read by ``create_app``).
 APP_SETTINGS: tuple[Setting, ...] = (
+    MODEL_DIR,
+    Setting("MAX_CONTENT_LENGTH", "ALSOSEE_MAX_BODY_BYTES", "max_content_length", 1024 * 1024,
+            _int(1), "request body limit of queries (bytes; 413 above it)",
+            aliases=("max_body_bytes",)),
+    Setting("CORS_ORIGINS", "ALSOSEE_CORS_ORIGINS", "cors_origins", "*", parse_origins,
+            "origins whose pages may call the API from a browser (service/cors.py): `*` or "
+            "a comma-separated list (a TOML array too)"),
+    # Default ranking options (any RankingOptions field; section_half_life as a table),
+    # validated by the ranking options themselves when the app loads.
+    Setting("RANKING", None, "ranking", None, _table,
+            "default ranking options, a TOML table `[ranking]`"),
     Setting("STATE_DB", "ALSOSEE_STATE_DB", "state_db", None, _str,
             "SQLite file of the live state (live articles, takedowns, pins); "
             "default `<models root>/state.db`"),
@@ -107,7 +173,8 @@ APP_SETTINGS: tuple[Setting, ...] = (
             "addresses/networks of reverse proxies whose `X-Forwarded-For` names the client "
             "(`127.0.0.1,10.0.0.0/8`); none: the peer's address is the client's"),
     Setting("RATE_LIMIT_STORAGE", "ALSOSEE_RATE_LIMIT_STORAGE", "rate_limit_storage",
-            "memory://", _str, "flask-limiter storage URI (e.g. `redis://host:6379`)"),
+            "memory://", _str, "flask-limiter storage URI; `redis://host:6379/0` (`redis` extra) "
+            "shares the counters of every worker and host; checked at start-up"),
     Setting("MAX_BATCH_BYTES", "ALSOSEE_MAX_BATCH_BYTES", "max_batch_bytes", 16 * 1024 * 1024,
             _int(1), "body limit of `PUT /v1/articles/<id>` and `POST /v1/articles:batch` (bytes)"),
 )
@@ -140,31 +207,91 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
 )
 
 ALL_SETTINGS = APP_SETTINGS + SERVER_SETTINGS
+#: Setting by config key.
+BY_KEY: dict[str, Setting] = {s.key: s for s in ALL_SETTINGS}
 
 
 def toml_keys() -> dict[str, str]:
-    """TOML key -> config key, for every setting (the file may hold server ones too)."""
-    return {s.toml: s.key for s in ALL_SETTINGS}
+    """TOML key (and alias) -> config key, for every setting (the file may hold server ones)."""
+    keys = {s.toml: s.key for s in ALL_SETTINGS}
+    keys.update({alias: s.key for s in ALL_SETTINGS for alias in s.aliases})
+    return keys
 
 
-def resolve(settings: dict[str, Any], table: tuple[Setting, ...] = APP_SETTINGS,
+def load_file(path: str | None = None) -> dict[str, Any]:
+    """The TOML file named by ``path`` (default: ``ALSOSEE_CONFIG``), by config key.
+
+    ``RuntimeError`` naming the file when it cannot be read, is not TOML or holds an unknown
+    key; an unset ``ALSOSEE_CONFIG`` is an empty file.
+    """
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+        if path is None:
+            return {}
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise RuntimeError(f"{ENV_CONFIG}={path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RuntimeError(f"{ENV_CONFIG}={path}: invalid TOML: {exc}") from exc
+    known = toml_keys()
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        key = known.get(name)
+        if key is None:
+            raise RuntimeError(f"{path}: unknown key {name!r} (known: {', '.join(sorted(known))})")
+        values[key] = value
+    return values
+
+
+def resolve(table: tuple[Setting, ...] = APP_SETTINGS,
             file_values: Mapping[str, Any] | None = None,
             overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Fill ``settings`` with every setting of ``table``: override > env > file > default.
+    """Every setting of ``table`` by config key: override > env > file > default, parsed.
 
-    ``settings`` may already hold values from the config file (under the config key).
+    ``file_values`` is :func:`load_file`'s result (read here when None); an override of
+    ``None`` counts as absent.
     """
+    if file_values is None:
+        file_values = load_file()
+    values: dict[str, Any] = {}
     for s in table:
-        source = None
+        env_value = os.environ.get(s.env) if s.env else None
         if overrides is not None and overrides.get(s.key) is not None:
             value, source = overrides[s.key], s.key
-        elif os.environ.get(s.env) is not None:
-            value, source = os.environ[s.env], s.env
-        elif file_values is not None and s.key in file_values:
+        elif env_value and s.env:
+            value, source = env_value, s.env
+        elif s.key in file_values:
             value, source = file_values[s.key], f"{s.toml} (config file)"
-        elif s.key in settings:
-            value, source = settings[s.key], s.key
         else:
-            value = s.default
-        settings[s.key] = s.parse(value, source) if (source and value is not None) else value
-    return settings
+            values[s.key] = s.default
+            continue
+        values[s.key] = s.parse(value, source)
+    return values
+
+
+def app_config(test_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The web app's Flask config: every app setting, then the rest of ``test_config``
+    (``TESTING`` and the like) as given."""
+    values = resolve(APP_SETTINGS, overrides=test_config)
+    for key, value in (test_config or {}).items():
+        if key not in values:
+            values[key] = value
+    return values
+
+
+def read(key: str) -> Any:
+    """One setting from its environment variable, else its default (for code that runs
+    where no app config exists, e.g. gunicorn's worker class)."""
+    setting = BY_KEY[key]
+    value = os.environ.get(setting.env) if setting.env else None
+    return setting.parse(value, setting.env) if value and setting.env else setting.default
+
+
+def export(key: str, value: Any) -> None:
+    """Set a setting's environment variable, for the worker processes started after this."""
+    setting = BY_KEY[key]
+    if setting.env is None:
+        raise KeyError(f"{key} has no environment variable")
+    os.environ[setting.env] = str(value)

@@ -18,14 +18,26 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, has_request_context
 
-from recommender.db import register_schema
+from recommender.state.db import register_schema
 from service.errors import Problem, public_message
+
+if TYPE_CHECKING:
+    from recommender.engine.recommender import Recommender
+    from recommender.model.artifact import LoadedModel
+    from recommender.model.estimator import RelatedStories
+    from recommender.ranking.options import RankingOptions
+    from recommender.state.db import StateDB
+    from recommender.state.editorial import Editorial
+    from recommender.state.live import LiveIndex, LiveSnapshot
+
+T = TypeVar("T")
 
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
@@ -40,6 +52,9 @@ CREATE TABLE IF NOT EXISTS model_verified (
 )
 """
 register_schema("model_verified", VERIFIED_SCHEMA)
+#: Seconds between retries of a fleet version this host refused (e.g. shared storage that
+#: was still being copied when the version was recorded).
+FLEET_RETRY_SECONDS = 30.0
 
 
 log = logging.getLogger(__name__)
@@ -49,8 +64,8 @@ log = logging.getLogger(__name__)
 class Serving:
     """One model version with what was built for it; replaced as a whole on reload."""
 
-    loaded: Any  # recommender.artifact.LoadedModel
-    live: Any | None  # recommender.live.LiveIndex bound to this model (None without a state DB)
+    loaded: LoadedModel
+    live: LiveIndex | None  # bound to this model (None without a state DB)
     since: float  # time.time() when it started serving
 
 
@@ -58,12 +73,12 @@ class Serving:
 class RequestView:
     """What one request uses: one model, one live snapshot, one state version."""
 
-    loaded: Any
-    live: Any | None  # recommender.live.LiveSnapshot
+    loaded: LoadedModel
+    live: LiveSnapshot | None
     state_version: int | None
 
     @property
-    def model(self) -> Any:
+    def model(self) -> RelatedStories:
         return self.loaded.model
 
     @property
@@ -97,7 +112,7 @@ class ServiceState:
     model_dir: str
     serving: Serving | None = None
     load_error: str | None = None
-    db: Any | None = None
+    db: StateDB | None = None
     state_error: str | None = None
     last_reload: dict[str, Any] | None = None
     last_reload_error: str | None = None
@@ -106,28 +121,31 @@ class ServiceState:
     _watcher: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _hup: threading.Event = field(default_factory=threading.Event, repr=False)
-    #: Default ranking options (``recommender.ranking.RankingOptions``; see configure_ranking).
-    ranking_defaults: Any | None = None
-    #: Takedowns, pins and blocks (``recommender.editorial.Editorial``) in ``db``.
-    editorial: Any | None = None
-    _engine: Any | None = field(default=None, repr=False)
+    #: Default ranking options (see configure_ranking).
+    ranking_defaults: RankingOptions | None = None
+    #: Takedowns, pins and blocks in ``db``.
+    editorial: Editorial | None = None
+    _engine: Recommender | None = field(default=None, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: Set when ``current`` did not verify at start-up and the last verified version serves
     #: instead: ``{"current": name, "error": why}`` (shown by ``/readyz``).
     fallback: dict[str, Any] | None = None
+    #: The fleet version last looked up (for the watcher: a new record means a reload).
+    _wanted_seen: str | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ start-up
     @classmethod
     def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
+        loaded: LoadedModel | None
         try:
-            loaded = artifact.load(model_dir)
+            loaded = artifact.load(state._target())
             _probe(loaded)
         except (AlsoseeError, OSError) as exc:
             loaded = state._load_last_verified(exc)
@@ -140,10 +158,58 @@ class ServiceState:
         state._remember_verified(loaded)
         return state
 
+    def wanted(self) -> Any | None:
+        """The fleet's recorded model version (``recommender.state.fleet.FleetRecord``), or None:
+        no record, no state database, or a version directory served directly."""
+        if self.db is None or Path(self.model_dir) != self._models_root():
+            return None
+        from recommender.state import fleet
+
+        try:
+            return fleet.wanted(self.db)
+        except Exception as exc:  # noqa: BLE001 - unreadable: keep serving what serves
+            log.warning("fleet model version unreadable: %s", exc)
+            return None
+
+    def _target(self) -> Path:
+        """The version directory to serve: the fleet's recorded version under the models
+        root, else what ``current`` names (or the version directory given)."""
+        from recommender.errors import ArtifactError
+        from recommender.model import artifact
+
+        self._wanted_seen = None
+        record = self.wanted()
+        if record is None:
+            return artifact.resolve(self.model_dir)
+        version = record.version
+        if not version or "/" in version or version.startswith("."):
+            raise ArtifactError(f"the fleet's model version {version!r} is not a version name")
+        path = self._models_root() / version
+        self._wanted_seen = version
+        if not path.is_dir():
+            raise ArtifactError(f"the fleet's model version {version} is not in {path.parent} "
+                                "(is the shared model storage mounted and complete?)")
+        return path
+
+    def fleet_status(self) -> dict[str, Any]:
+        """``wanted`` (the fleet's version, None without a record), whether this worker
+        serves it, and why not (the last refusal) when it does not."""
+        record = self.wanted()
+        serving = self.serving
+        version = serving.loaded.version if serving is not None else None
+        status: dict[str, Any] = {"wanted": record.version if record else None,
+                                  "serving_wanted": record is None or record.version == version}
+        # refused: this worker tried the recorded version and it did not verify (otherwise
+        # it has not tried yet: a switch within the watch interval)
+        if (record is not None and not status["serving_wanted"]
+                and self._failed_version == record.version):
+            status["refused"] = self.last_reload_error or "refused"
+        return status
+
     def pointer(self) -> str | None:
         """The version ``current`` names now (None for a version directory or no pointer)."""
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         try:
             return artifact.current_version(self._models_root())
@@ -166,7 +232,7 @@ class ServiceState:
             return None
         return str(row[0]) if row else None
 
-    def _remember_verified(self, loaded: Any) -> None:
+    def _remember_verified(self, loaded: LoadedModel) -> None:
         if self.db is None or loaded.path.parent.resolve() != self._models_root().resolve():
             return  # a version directory served directly: nothing to fall back within
         if self.last_verified() == loaded.version:
@@ -180,38 +246,41 @@ class ServiceState:
         except Exception as exc:  # noqa: BLE001 - serving matters more than the record
             log.warning("could not record verified model %s: %s", loaded.version, exc)
 
-    def _load_last_verified(self, error: Exception) -> Any | None:
-        """The last verified version of this models root, when ``current`` does not verify."""
-        from recommender import artifact
+    def _load_last_verified(self, error: Exception) -> LoadedModel | None:
+        """When the version to serve (the fleet's, else ``current``) does not verify: the
+        version ``current`` names (if it is another one), else the last verified version of
+        this models root."""
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
-        version = self.last_verified()
         root = self._models_root()
         try:
             current = artifact.current_version(root)
         except AlsoseeError:
             current = None
-        if version is None or version == current:
-            return None
-        try:
-            loaded = artifact.load(root / version)
-            _probe(loaded)
-        except (AlsoseeError, OSError) as exc:
-            log.error("last verified model %s does not load either: %s", version, exc)
-            return None
-        log.error("model %s (current) refused: %s; serving the last verified version %s",
-                  current, error, version)
-        self.fallback = {"current": current, "error": str(error)}
-        self._failed_version = current
-        self.last_reload_error = str(error)
-        return loaded
+        refused = self._wanted_seen or current
+        candidates = [v for v in dict.fromkeys([current, self.last_verified()])
+                      if v is not None and v != refused]
+        for version in candidates:
+            try:
+                loaded = artifact.load(root / version)
+                _probe(loaded)
+            except (AlsoseeError, OSError) as exc:
+                log.error("model %s does not load either: %s", version, exc)
+                continue
+            log.error("model %s refused: %s; serving %s instead", refused, error, version)
+            self.fallback = {"current": refused, "error": str(error)}
+            self._failed_version = refused
+            self.last_reload_error = str(error)
+            return loaded
+        return None
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender import live  # noqa: F401 - registers the live_articles table
-        from recommender.db import StateDB, default_path
         from recommender.errors import StateError
+        from recommender.state import fleet, live  # noqa: F401 - register their tables
+        from recommender.state.db import StateDB, default_path
 
-        explicit = state_db is not None or bool(os.environ.get("ALSOSEE_STATE_DB"))
+        explicit = state_db is not None  # STATE_DB (service/settings.py) or the caller's
         path = Path(state_db) if state_db is not None else default_path(self._models_root())
         if not explicit and not path.parent.is_dir():
             # No models directory yet: do not create one as a side effect of starting.
@@ -220,7 +289,7 @@ class ServiceState:
             return
         try:
             self.db = StateDB(path).init()
-            from recommender.editorial import Editorial
+            from recommender.state.editorial import Editorial
 
             self.editorial = Editorial(self.db)
         except StateError as exc:
@@ -235,12 +304,12 @@ class ServiceState:
             return path.parent
         return path
 
-    def _prepare(self, loaded: Any) -> Serving:
+    def _prepare(self, loaded: LoadedModel) -> Serving:
         """Build what a model needs before it serves (live articles vectorised with it)."""
         live_index = None
         if self.db is not None:
             from recommender.errors import StateError
-            from recommender.live import LiveIndex, LiveStore
+            from recommender.state.live import LiveIndex, LiveStore
 
             live_index = LiveIndex(LiveStore(self.db), loaded.model, loaded.version)
             try:
@@ -251,7 +320,7 @@ class ServiceState:
 
     # ------------------------------------------------------------ requests
     @property
-    def loaded(self) -> Any | None:
+    def loaded(self) -> LoadedModel | None:
         """The model of the current request (pinned), else the serving one."""
         if has_request_context() and "alsosee_view" in g:
             return g.alsosee_view.loaded
@@ -265,12 +334,11 @@ class ServiceState:
         serving = self.serving  # the one read of the reference
         if serving is None:
             raise self._no_model()
-        if self.db is None:
-            # Never answer without the live state: a takedown or an unpublish could be missed.
-            self.require_db()
+        # Never answer without the live state: a takedown or an unpublish could be missed.
+        db = self.require_db()
         live_snapshot, state_version = None, None
         if serving.live is not None:
-            state_version = self.db.version()  # StateError -> 503 problem
+            state_version = db.version()  # StateError -> 503 problem
             live_snapshot = serving.live.snapshot(state_version)
             state_version = live_snapshot.state_version
         view = RequestView(loaded=serving.loaded, live=live_snapshot, state_version=state_version)
@@ -278,7 +346,7 @@ class ServiceState:
             g.alsosee_view = view
         return view
 
-    def require(self) -> Any:
+    def require(self) -> LoadedModel:
         """The loaded model, or a 503 problem when there is none."""
         return self.view().loaded
 
@@ -301,15 +369,15 @@ class ServiceState:
         }
 
     # ------------------------------------------------------------- ranking
-    def configure_ranking(self, ranking: Any = None) -> None:
+    def configure_ranking(self, ranking: Mapping[str, Any] | None = None) -> None:
         """Validate the default ranking options (the config file's ``[ranking]`` table);
         raises ``InvalidParameterError`` naming the field (the start-up must fail)."""
-        from recommender.ranking import RankingOptions
+        from recommender.ranking.options import RankingOptions
 
         self.ranking_defaults = RankingOptions.from_mapping(ranking or {})
         self._engine = None
 
-    def engine(self) -> Any:
+    def engine(self) -> Recommender:
         """The newsroom ``Recommender`` of the request's model, with the editorial state.
 
         Without the state database (locked, read-only, corrupt at start-up) ranking answers
@@ -328,23 +396,23 @@ class ServiceState:
             with self._engine_lock:
                 engine = self._engine
                 if engine is None or engine.model is not loaded.model:
-                    from recommender.engine import Recommender
+                    from recommender.engine.recommender import Recommender
 
                     engine = Recommender(loaded.model, editorial=self.editorial,
                                          defaults=self.ranking_defaults)
                     self._engine = engine
         return engine
 
-    def _build_engine(self, loaded: Any) -> Any | None:
+    def _build_engine(self, loaded: LoadedModel) -> Recommender | None:
         """The ranking engine for a model about to be swapped in (None without editorial)."""
         if self.editorial is None:
             return None
-        from recommender.engine import Recommender
+        from recommender.engine.recommender import Recommender
 
         return Recommender(loaded.model, editorial=self.editorial,
                            defaults=self.ranking_defaults)
 
-    def require_db(self) -> Any:
+    def require_db(self) -> StateDB:
         if self.db is None:
             raise Problem(503, "The live-state database is not available: "
                                f"{public_message(self.state_error)}",
@@ -358,8 +426,8 @@ class ServiceState:
         Never raises for a bad model: the result (and ``last_reload_error``) says why it was
         refused, and the previous model keeps serving.
         """
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
         from service import metrics
 
         with self._reload_lock:
@@ -368,7 +436,7 @@ class ServiceState:
             previous = old.loaded.version if old is not None else None
             target = None
             try:
-                target = artifact.resolve(self.model_dir)
+                target = self._target()
                 if old is not None and target.name == previous and not force:
                     return ReloadResult("unchanged", previous, previous,
                                         seconds=time.perf_counter() - start)
@@ -377,7 +445,8 @@ class ServiceState:
                 serving = self._prepare(loaded)
                 engine = self._build_engine(loaded)
             except (AlsoseeError, OSError, MemoryError) as exc:
-                self._failed_version = target.name if target is not None else None
+                self._failed_version = (target.name if target is not None
+                                        else self._wanted_seen)
                 self.last_reload_error = str(exc)
                 result = ReloadResult("failed", previous, previous, error=str(exc),
                                       seconds=time.perf_counter() - start)
@@ -442,10 +511,12 @@ class ServiceState:
             self._watcher.join(timeout=5)
 
     def _watch(self, interval: float, watch_pointer: bool) -> None:
-        from recommender import artifact
         from recommender.errors import AlsoseeError
+        from recommender.model import artifact
 
         seen = self._safe(self._reload_requests)
+        state_seen = None
+        last_retry = time.monotonic()
         while not self._stop.is_set():
             self._hup.wait(interval)
             if self._stop.is_set():
@@ -458,6 +529,20 @@ class ServiceState:
             if requests_now is not None and requests_now != seen:
                 seen = requests_now
                 reason = reason or "reload request"
+            # The fleet's record is read only when the state version moved (every write,
+            # the record's own included, bumps it): one indexed read per interval otherwise.
+            state_now = self._safe(self.db.version) if self.db is not None else None
+            retry = (self._failed_version is not None
+                     and time.monotonic() - last_retry >= FLEET_RETRY_SECONDS)
+            if reason is None and state_now is not None and (state_now != state_seen or retry):
+                state_seen = state_now
+                last_retry = time.monotonic()
+                record = self.wanted()
+                serving = self.serving
+                current = serving.loaded.version if serving is not None else None
+                if (record is not None and record.version != current
+                        and (retry or record.version != self._failed_version)):
+                    reason = "fleet version"
             if reason is None and watch_pointer:
                 try:
                     pointer = artifact.current_version(self.model_dir)
@@ -474,7 +559,7 @@ class ServiceState:
                     log.exception("model reload (%s) crashed", reason)
 
     @staticmethod
-    def _safe(fn: Any) -> Any:
+    def _safe(fn: Callable[[], T]) -> T | None:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - a locked/missing DB must not kill the thread
@@ -482,7 +567,7 @@ class ServiceState:
             return None
 
 
-def _probe(loaded: Any) -> None:
+def _probe(loaded: LoadedModel) -> None:
     """A verified model must also answer before it serves (a by-text and a by-id query):
     e.g. one pickled by an incompatible alsosee passes its checksums but fails here."""
     from recommender.errors import ArtifactError

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Request
 from werkzeug.routing import PathConverter
 
-from recommender.live import json_type_name
+from recommender.state.live import json_type_name
 from service.errors import Problem, invalid_parameter
 
 K_DEFAULT = 5

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender.corpus import load_corpus
-from recommender.model import RelatedStories
-from recommender.training import train_sample
+from recommender.corpus.load import load_corpus
+from recommender.model.estimator import RelatedStories
+from recommender.training.job import train_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "globalvoices-2012-05.jsonl"

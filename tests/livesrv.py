@@ -8,102 +8,49 @@ import functools
 import http.server
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
+from service.launch import ServerProcess, free_port
+
+__all__ = ["ROOT", "checkout_env", "free_port", "live_server", "static_site", "train_corpus"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
-SERVICE_ENV = (
-    "ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES", "ALSOSEE_CORS_ORIGINS",
-    "ALSOSEE_STATE_DB", "ALSOSEE_API_KEYS", "ALSOSEE_RATE_LIMIT", "ALSOSEE_WATCH_MODEL",
-    "ALSOSEE_CACHE_MAX_AGE",
-)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Live:
-    base: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+def checkout_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` plus ``PYTHONPATH`` naming this checkout first (the server runs its code)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, **(env or {})}
 
 
 @contextlib.contextmanager
 def live_server(
     model_dir: Path, log_path: Path, env: Mapping[str, str] | None = None, workers: int = 1,
-    args: Iterable[str] = (),
-) -> Iterator[Live]:
+    args: Iterable[str] = (), ready_answers: int = 1,
+) -> Iterator[ServerProcess]:
     """``python -m service.server`` on a free port, ready (``/readyz`` 200) or failing the
-    test with its log; always killed on exit. ``args`` are added to the command line (a
+    test with its log; always stopped on exit. ``args`` are added to the command line (a
     repeated flag wins over the defaults here)."""
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT),
-                                                           os.environ.get("PYTHONPATH")]))
-    # Prometheus' multi-process files go next to the log (pytest's tmp_path), not into a
-    # /tmp/alsosee-metrics-* directory that a killed server could not remove.
-    full_env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
-    full_env.update(env or {})
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.server", "--model", str(model_dir),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-             "--timeout", "20", "--graceful-timeout", "3", *args],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n"
-                                   f"{log_path.read_text()}")
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s:\n"
-                                   f"{log_path.read_text()}")
-            time.sleep(0.1)
-        yield Live(base, proc, log_path)
-    finally:
-        stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate a server process (if still running), killing it after ``timeout`` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
+    server = ServerProcess(
+        model_dir, workers=workers, port=port,
+        args=["--timeout", "20", "--graceful-timeout", "3", *args],
+        env=checkout_env(env), log_path=log_path, cwd=ROOT,
+        # Prometheus' multi-process files go next to the log (pytest's tmp_path), not into a
+        # /tmp/alsosee-metrics-* directory that a killed server could not remove.
+        metrics_dir=log_path.parent / f"metrics-{port}",
+        startup_timeout=STARTUP_TIMEOUT, ready_answers=ready_answers)
+    with server:
+        yield server
 
 
 def train_corpus(articles: Iterable[Mapping[str, Any]], root: Path) -> Path:
     """Train *articles* (dicts of corpus columns) into ``root/models``; returns that root."""
-    from recommender.training import train
+    from recommender.training.job import train
 
     root.mkdir(parents=True, exist_ok=True)
     corpus = root / "corpus.jsonl"

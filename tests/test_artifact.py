@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import artifact
 from recommender.errors import ArtifactError
-from recommender.model import RelatedStories
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
 
 
 @pytest.fixture()
@@ -150,3 +150,31 @@ def test_versions_pointer_and_pruning(tmp_path: Path, sample_model: RelatedStori
 def test_unfitted_model_cannot_be_saved(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not been fitted"):
         artifact.save(RelatedStories(), tmp_path)
+
+
+def test_model_files_naming_the_flat_module_paths_still_load(
+        tmp_path: Path, sample_model: RelatedStories, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model files pickled when the estimator lived in ``recommender.model`` and the index in
+    ``recommender.index`` (modules, now packages) load and answer the same."""
+    from recommender.index import inverted
+    from recommender.model import estimator
+
+    # Save as the flat layout did: the pickles name the classes by their old module paths.
+    for obj, old in ((estimator.RelatedStories, "recommender.model"),
+                     (estimator._tag_analyzer, "recommender.model"),
+                     (inverted.RescoreBounds, "recommender.index")):
+        monkeypatch.setattr(obj, "__module__", old)
+    version = artifact.save(sample_model, tmp_path / "models")
+    monkeypatch.undo()
+    pickled = (Path(version) / artifact.MODEL_FILE).read_bytes()
+    for old in (b"recommender.model\x94\x8c\x0eRelatedStories", b"recommender.model\x94\x8c\r_tag",
+                b"recommender.index\x94\x8c\rRescoreBounds"):
+        assert old in pickled
+    assert b"recommender.model.estimator" not in pickled
+
+    loaded = artifact.load(tmp_path / "models")
+    assert type(loaded.model) is estimator.RelatedStories
+    for article_id in sample_model.ids_[:10]:
+        assert loaded.model.related(article_id, k=10) == sample_model.related(article_id, k=10)
+    assert loaded.model.related_to_text("Elections in Egypt", "protest") == \
+        sample_model.related_to_text("Elections in Egypt", "protest")

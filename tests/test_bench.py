@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recommender.benchmark import check_memory, memory_estimate, parse_sizes
+from recommender.bench.benchmark import check_memory, memory_estimate, parse_sizes
 from recommender.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

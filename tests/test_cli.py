@@ -128,37 +128,22 @@ def test_column_mapping_and_report(tmp_path: Path) -> None:
 def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
     """The README's main command: `alsosee serve` with no model in the default ./models trains
     the sample there, then serves it."""
-    import os
     import signal
-    import socket
-    import time
 
     import requests
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["TMPDIR"] = str(tmp_path)  # the server's own metrics directory lands here
+    from service.launch import ServerProcess, free_port
+
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "recommender", "serve", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or still loading
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"not ready in time:\n{log_path.read_text()}")
+    port = free_port()
+    server = ServerProcess(
+        command=[sys.executable, "-m", "recommender", "serve", "--port", str(port),
+                 "--workers", "1"], port=port, cwd=tmp_path, log_path=log_path,
+        startup_timeout=90,
+        env={"TMPDIR": str(tmp_path)})  # the server's own metrics directory lands here
+    with server:
+        proc = server.proc
+        assert proc is not None
         body = requests.get(f"http://127.0.0.1:{port}/v1/articles/gv-316447/related",
                             timeout=5).json()
         assert len(body["related"]) == 5
@@ -169,10 +154,6 @@ def test_serve_trains_the_sample_first_then_serves(tmp_path: Path) -> None:
         assert proc.wait(timeout=30) == 0
         # A graceful stop removes the directory the server made (no /tmp leftovers).
         assert not Path(metrics_dirs[0]).exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------ operator errors
@@ -244,7 +225,7 @@ def test_serve_bad_config_is_one_line(trained_model_dir: Path, tmp_path: Path, t
 
 
 def test_missing_column_hint_names_the_flag_on_the_cli(tmp_path: Path) -> None:
-    from recommender.corpus import load_corpus
+    from recommender.corpus.load import load_corpus
     from recommender.errors import CorpusError
 
     src = tmp_path / "export.csv"
@@ -290,7 +271,8 @@ def test_an_unparseable_date_keeps_the_article_undated(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ start-up cost
-HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib", "recommender.model")
+HEAVY = ("sklearn", "pandas", "numpy", "scipy", "flask", "pyarrow", "joblib",
+         "recommender.model.estimator")
 
 
 def imported_after(code: str, cwd: Path) -> set[str]:
@@ -322,7 +304,8 @@ def test_cron_commands_do_not_import_the_model(tmp_path: Path) -> None:
         code = ("import contextlib\nfrom recommender.cli import main\n"
                 f"with contextlib.suppress(SystemExit):\n    main({argv!r})")
         heavy = imported_after(code, tmp_path)
-        assert not heavy & {"sklearn", "recommender.model", "flask", "joblib"}, (argv, heavy)
+        assert not heavy & {"sklearn", "recommender.model.estimator", "flask", "joblib"}, (
+            argv, heavy)
 
 
 def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Path,
@@ -340,8 +323,8 @@ def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Pa
                 "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):"
                 f"\n    main({argv!r})")
         heavy = imported_after(code, tmp_path)
-        assert not heavy & {"sklearn", "recommender.model", "joblib", "pandas", "scipy"}, \
-            (argv, heavy)
+        assert not heavy & {"sklearn", "recommender.model.estimator", "joblib", "pandas",
+                            "scipy"}, (argv, heavy)
     listed = run_cli("takedown", "--list", "--format", "json", *models)
     assert {t["id"] for t in json.loads(listed.stdout)} == {
         "gv-316447", "https://globalvoicesonline.org/2012/05/15/colombia-5-dead-19-injured-"
@@ -349,10 +332,10 @@ def test_editorial_checks_against_a_model_do_not_import_it(trained_model_dir: Pa
 
 
 def test_lazy_commands_are_listed_with_their_own_help() -> None:
-    from recommender import artifact
     from recommender.cli import DEFAULT_KEEP, LAZY_COMMANDS, cli
-    from recommender.cli_editorial import _FLAGS
-    from recommender.ranking import RankingOptions
+    from recommender.cli.editorial import _FLAGS
+    from recommender.model import artifact
+    from recommender.ranking.options import RankingOptions
 
     listing = CliRunner().invoke(cli, ["--help"]).output
     for name, (_, short_help) in LAZY_COMMANDS.items():

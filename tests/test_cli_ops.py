@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recommender import artifact
 from recommender.cli import cli
-from recommender.db import StateDB
-from recommender.live import LiveStore
+from recommender.model import artifact
+from recommender.state.db import StateDB
+from recommender.state.live import LiveStore
 
 
 @pytest.fixture(scope="module")
 def small_model(sample_articles):
-    from recommender.model import RelatedStories
+    from recommender.model.estimator import RelatedStories
 
     return RelatedStories().fit(sample_articles.head(60))
 
@@ -57,6 +57,47 @@ def test_activate_and_rollback(models):
     run("models", "activate", versions[2], "--model", str(root))
     assert run("models", "rollback", "--model", str(root)).exit_code == 0
     assert artifact.current_version(root) == versions[1]
+
+
+def test_activate_and_rollback_record_the_fleet_version(models, tmp_path):
+    from recommender.state import fleet
+
+    root, versions = models
+    state = tmp_path / "shared.db"
+    result = run("models", "activate", versions[1], "--model", str(root), "--state-db",
+                 str(state))
+    assert result.exit_code == 0, result.output
+    record = fleet.wanted(StateDB(state).init())
+    assert (record.version, record.previous) == (versions[1], versions[2])
+    assert artifact.current_version(root) == versions[1]
+    # rollback starts from the recorded version, not from a pointer moved behind its back
+    artifact.set_current(root, versions[2])
+    assert run("models", "rollback", "--model", str(root), "--state-db",
+               str(state)).exit_code == 0
+    record = fleet.wanted(StateDB(state).init())
+    assert (record.version, record.previous) == (versions[0], versions[1])
+    assert artifact.current_version(root) == versions[0]
+    # a refused activation records nothing
+    assert run("models", "activate", "nope", "--model", str(root), "--state-db",
+               str(state)).exit_code == 1
+    assert fleet.wanted(StateDB(state).init()).version == versions[0]
+
+
+def test_train_keeps_a_fleet_record_in_step(tmp_path, monkeypatch):
+    from recommender.state import fleet
+
+    monkeypatch.delenv("ALSOSEE_STATE_DB", raising=False)
+    root = tmp_path / "models"
+    assert run("train", "--out", str(root), "-q").exit_code == 0
+    assert not (root / "state.db").exists()  # nothing recorded, nothing created
+    first = artifact.current_version(root)
+    assert run("models", "activate", first, "--model", str(root)).exit_code == 0
+    result = run("train", "--out", str(root))
+    assert result.exit_code == 0, result.output
+    second = artifact.current_version(root)
+    record = fleet.wanted(StateDB(root / "state.db").init())
+    assert (record.version, record.previous) == (second, first) and second != first
+    assert "recorded as the fleet's model version" in result.output
 
 
 def test_activate_unknown_or_broken_version_leaves_current(models):
@@ -106,7 +147,7 @@ def test_publish_bad_file_stores_nothing(models, tmp_path):
 
 
 def test_publish_has_the_http_body_limit(models, tmp_path):
-    from recommender.live import MAX_BODY_CHARS
+    from recommender.state.live import MAX_BODY_CHARS
 
     root, _ = models
     corpus = tmp_path / "long.jsonl"

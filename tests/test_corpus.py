@@ -1,4 +1,4 @@
-"""Tests of corpus loading (recommender.corpus) and HTML -> text (recommender.text)."""
+"""Tests of corpus loading (recommender.corpus.load) and HTML -> text (recommender.text.plain)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.corpus import (
+from recommender.corpus.load import (
     CORE_COLUMNS,
     CorpusReport,
     articles_from_records,
@@ -21,7 +21,7 @@ from recommender.corpus import (
     load_corpus,
 )
 from recommender.errors import CorpusError
-from recommender.text import html_to_text, looks_like_html, normalize_whitespace
+from recommender.text.plain import html_to_text, looks_like_html, normalize_whitespace
 
 DATA = Path(__file__).parent.parent / "data"
 WXR = DATA / "globalvoices-2012-05.wxr.xml"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from recommender.db import StateDB, register_schema
 from recommender.errors import StateError
+from recommender.state.db import StateDB, register_schema
 
 register_schema("test_notes", "CREATE TABLE IF NOT EXISTS test_notes (id TEXT PRIMARY KEY)")
 
@@ -54,7 +54,7 @@ def _hold_lock(path: str, ready, release) -> None:  # type: ignore[no-untyped-de
 def test_locked_database_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "state.db"
     StateDB(path).init()
-    monkeypatch.setattr("recommender.db.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("recommender.state.db.BUSY_TIMEOUT_MS", 200)
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
     proc = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
@@ -94,6 +94,6 @@ def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     with pytest.raises(sqlite3.OperationalError) as err:
         conn.execute("INSERT INTO test_notes VALUES ('x')")
-    from recommender.db import _explain
+    from recommender.state.db import _explain
 
     assert "read-only" in str(_explain(err.value, path))

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.livesrv import ROOT, free_port, live_server, stop_process
+from service.launch import ServerProcess
+from tests.livesrv import ROOT, free_port, live_server
 from tests.slowclients import requests_under_slow_clients
 
 # slow: wheels, real servers and proxies, left out of the quick subset
@@ -89,21 +90,21 @@ http {{
                "-e", str(workdir / "logs" / "error.log")]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True)
     assert check.returncode == 0, f"nginx -t refused the rendered site:\n{check.stderr}"
-    output = workdir / "logs" / "stderr.log"
-    with open(output, "wb") as sink:
-        proc = subprocess.Popen([*command, "-g", "daemon off;"], stdout=sink, stderr=sink)
+    nginx = ServerProcess(command=[*command, "-g", "daemon off;"], port=port,
+                          log_path=workdir / "logs" / "stderr.log").start()
     try:
         deadline = time.monotonic() + 10
         while True:
-            assert proc.poll() is None, f"nginx exited: {output.read_text()}"
+            assert nginx.proc is not None and nginx.proc.poll() is None, (
+                f"nginx exited: {nginx.log()}")
             with contextlib.suppress(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             assert time.monotonic() < deadline, "nginx did not listen within 10 s"
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield nginx.base
     finally:
-        stop_process(proc)
+        nginx.stop()
 
 
 @pytest.fixture(scope="module")

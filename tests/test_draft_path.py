@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import recommender.index as index_mod
-from recommender.index import Pruning, _slices, _top_eligible, accumulate, query_candidates
-from recommender.model import RelatedStories
+import recommender.index.inverted as index_mod
+from recommender.index.inverted import Pruning, _slices, _top_eligible, accumulate, query_candidates
+from recommender.model.estimator import RelatedStories
 
 
 def reference_sums(index: sp.csr_matrix, qi: np.ndarray, qd: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from recommender.cli import cli
-from recommender.db import StateDB
-from recommender.editorial import Editorial
 from recommender.errors import InvalidParameterError, StateError
+from recommender.state.db import StateDB
+from recommender.state.editorial import Editorial
 
 
 def test_changes_survive_a_restart(tmp_path):
@@ -92,7 +92,7 @@ def test_corrupt_database_is_a_clear_error_and_is_not_touched(tmp_path):
 
 
 def test_locked_database_write_fails_cleanly(tmp_path, monkeypatch):
-    import recommender.db as dbmod
+    import recommender.state.db as dbmod
 
     monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 100)
     path = tmp_path / "state.db"

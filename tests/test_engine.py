@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from recommender.db import StateDB
-from recommender.engine import Recommender
+from recommender.engine.recommender import Recommender
 from recommender.errors import InvalidParameterError, UnknownArticleError
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
+from recommender.state.db import StateDB
 from tests.ranking_corpus import ARTICLES, article, frame
 
 NOW = dt.datetime(2020, 6, 2, 12, tzinfo=dt.UTC)
@@ -247,7 +247,7 @@ def test_corpus_without_dates_sections_or_language():
 
 
 def test_live_articles_are_candidates_and_obey_the_rules(model, tmp_path):
-    from recommender.live import LiveIndex, LiveStore, parse_articles
+    from recommender.state.live import LiveIndex, LiveStore, parse_articles
 
     db = StateDB(tmp_path / "live.db").init()
     engine = Recommender(model, db, clock=lambda: NOW)

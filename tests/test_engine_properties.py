@@ -1,8 +1,8 @@
 """Property-based tests (hypothesis) of the newsroom ranking invariants on the real engine.
 
-``recommender.engine.Recommender`` over a real model (the bundled Global Voices sample, given
-languages, drafts, undated stories, shared story ids and dates spread over a year so that
-every filter has something to do) and a real SQLite state database holding arbitrary
+``recommender.engine.recommender.Recommender`` over a real model (the bundled Global Voices
+sample, given languages, drafts, undated stories, shared story ids and dates spread over a
+year so that every filter has something to do) and a real SQLite state database holding arbitrary
 takedowns (by id and by URL), pins and blocks. For arbitrary articles, ``k`` and ranking
 options, every list must:
 
@@ -30,9 +30,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender.db import StateDB
-from recommender.engine import Recommender
-from recommender.model import RelatedStories
+from recommender.engine.recommender import Recommender
+from recommender.model.estimator import RelatedStories
+from recommender.state.db import StateDB
 
 NOW = dt.datetime(2012, 6, 1, tzinfo=dt.UTC)
 EPS = 2e-6  # scores and similarities are rounded to 6 decimals

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import ranking
-from recommender.engine import Recommender
-from recommender.model import _iso, iso_from_ns
+from recommender.engine.recommender import Recommender
+from recommender.model.estimator import _iso, iso_from_ns
+from recommender.ranking import options as ranking
 
 NOW = dt.datetime(2020, 6, 2, 12, tzinfo=dt.UTC)
 
@@ -41,7 +41,7 @@ OPTION_SETS = [
 
 def reference_ids(engine: Recommender, article_id: str, **options) -> list[tuple[str, float]]:
     """The ranking of ``article_id`` computed the slow, obvious way: (id, score) pairs."""
-    model, uni = engine.model, engine.universe()
+    model, uni = engine.model, engine.row_space()
     opts = engine.options(**options)
     row = model.row(article_id)
     ts = uni.timestamps
@@ -145,7 +145,7 @@ def test_pick_in_groups_undated_members_without_overflow():
 
 def test_mmr_reads_rows_on_demand_like_the_matrix(sample_model):
     engine = Recommender(sample_model)
-    uni = engine.universe()
+    uni = engine.row_space()
     rng = np.random.default_rng(1)
     for _ in range(20):
         rows = rng.choice(sample_model.n_articles_, size=int(rng.integers(2, 40)),

@@ -17,14 +17,8 @@ from click.testing import CliRunner
 from conftest import ROOT, SAMPLE, SAMPLE_WXR, SHARED_DATA
 from PIL import Image
 
-from recommender.boilerplate import (
-    boilerplate_config,
-    find_blocks,
-    load_boilerplate_config,
-    strip_boilerplate,
-)
 from recommender.cli import cli
-from recommender.corpus import load_corpus
+from recommender.corpus.load import load_corpus
 from recommender.errors import InvalidParameterError
 from recommender.evaluation import (
     FunctionSystem,
@@ -47,8 +41,14 @@ from recommender.evaluation.mining import mine_links, normalize_title
 from recommender.evaluation.qrels import QrelsError
 from recommender.evaluation.report import write_report
 from recommender.evaluation.systems import ranking_option_defaults
-from recommender.model import RelatedStories
-from recommender.text import extract_links
+from recommender.model.estimator import RelatedStories
+from recommender.text.boilerplate import (
+    boilerplate_config,
+    find_blocks,
+    load_boilerplate_config,
+    strip_boilerplate,
+)
+from recommender.text.plain import extract_links
 
 
 # ------------------------------------------------------------------ metrics (hand-computed)
@@ -378,9 +378,9 @@ needs_engine = pytest.mark.skipif(not ranking_option_defaults(),
 
 @needs_engine
 def test_engine_defaults_honour_takedowns_and_leaks_are_counted(tiny, tmp_path: Path):
-    from recommender.db import StateDB
+    from recommender.state.db import StateDB
 
-    Editorial = pytest.importorskip("recommender.editorial").Editorial
+    Editorial = pytest.importorskip("recommender.state.editorial").Editorial
     model, truth = tiny
     db = StateDB(tmp_path / "state.db").init()
     Editorial(db).takedown("b", reason="legal")

@@ -25,7 +25,7 @@ from recommender.evaluation import (
 )
 from recommender.evaluation.report import write_report
 from recommender.evaluation.systems import ranked_system
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
 
 
 def _direct_lists(articles: pd.DataFrame, published: np.ndarray, k: int

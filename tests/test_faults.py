@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from recommender import artifact
-from recommender.db import StateDB
-from recommender.live import LiveStore, parse_articles
+from recommender.model import artifact
+from recommender.state.db import StateDB
+from recommender.state.live import LiveStore, parse_articles
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recommender import artifact
-from recommender.analyzer import fast_analyzer
 from recommender.errors import InvalidParameterError
-from recommender.index import (
+from recommender.index.inverted import (
     Pruning,
     document_frequencies,
     index_slices,
@@ -24,7 +22,9 @@ from recommender.index import (
     query_candidates,
     rescore_bounds,
 )
-from recommender.model import RelatedStories
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
+from recommender.text.analyzer import fast_analyzer
 
 
 def brute_force(model: RelatedStories, row: int | None, query: sp.csr_matrix | None,
@@ -112,7 +112,7 @@ def test_neighbour_lists_equal_exact_top_n(exact_model: RelatedStories) -> None:
 
 
 def test_parallel_neighbour_lists_equal_sequential(sample_articles: pd.DataFrame) -> None:
-    from recommender.neighbors import compute_neighbors
+    from recommender.index.neighbors import compute_neighbors
 
     m = RelatedStories(n_neighbors=30, n_jobs=1).fit(sample_articles.head(120))
     seq_rows, seq_scores, seq_stats = compute_neighbors(
@@ -165,7 +165,7 @@ def test_neighbour_block_same_lists_whatever_the_slices(sample_model: RelatedSto
 def test_neighbour_progress_bar_covers_the_preparation(sample_model: RelatedStories,
                                                        capfd: pytest.CaptureFixture,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from recommender.neighbors import compute_neighbors
+    from recommender.index.neighbors import compute_neighbors
 
     # every update drawn: the whole run takes ~0.1 s, tqdm's default refresh interval
     monkeypatch.setenv("TQDM_MININTERVAL", "0")
@@ -303,7 +303,7 @@ def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStor
 def test_bounded_rescoring_gives_the_same_top_n(sample_model: RelatedStories,
                                                 sample_articles: pd.DataFrame,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import recommender.index as index_mod
+    import recommender.index.inverted as index_mod
 
     rescored: list[int] = []
     real_rescore = index_mod.rescore

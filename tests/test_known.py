@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recommender import artifact
 from recommender.cli import cli
-from recommender.cli_editorial import open_engine
-from recommender.db import StateDB
+from recommender.cli.editorial import open_engine
 from recommender.errors import ArtifactError, UnknownArticleError, UnusableValueError
-from recommender.known import open_known
-from recommender.live import LiveStore, parse_articles
-from recommender.model import RelatedStories
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
+from recommender.state.db import StateDB
+from recommender.state.known import open_known
+from recommender.state.live import LiveStore, parse_articles
 
 KIDNAP_URL = "http://globalvoicesonline.org/2012/05/01/colombia-french-journalist-romeo-" \
              "langlois-kidnapped/"
@@ -52,7 +52,7 @@ def test_light_reader_and_engine_agree(trained_model_dir: Path, tmp_path: Path) 
     db = _live_state(tmp_path / "state.db")
     known = open_known(trained_model_dir, db)
     engine, _, live = open_engine(trained_model_dir, tmp_path / "state.db")
-    uni = engine.universe(live)
+    uni = engine.row_space(live)
     for key in KEYS:
         assert known.takedown_matches(key) == engine.takedown_matches(key, live), key
         assert known.takedown_rows(key) == uni.known.takedown_rows(key), key
@@ -66,8 +66,8 @@ def test_light_reader_and_engine_agree(trained_model_dir: Path, tmp_path: Path) 
 
 
 def test_checks_of_pins_and_blocks(trained_model_dir: Path, tmp_path: Path) -> None:
-    from recommender.editorial import Editorial
-    from recommender.known import CheckedEditorial
+    from recommender.state.editorial import Editorial
+    from recommender.state.known import CheckedEditorial
 
     db = _live_state(tmp_path / "state.db")
     checked = CheckedEditorial(Editorial(db), open_known(trained_model_dir, db, urls=False))

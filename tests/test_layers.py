@@ -34,20 +34,25 @@ def test_the_code_keeps_every_import_contract() -> None:
     done = lint_imports(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in done.stdout, done.stdout
-    assert {"acyclic", "library-below-service", "client-alone", "library-below-cli"} <= set(
-        CONTRACTS)
+    assert {"layers", "acyclic", "library-below-service", "client-alone",
+            "service-below-cli"} <= set(CONTRACTS)
 
 
-def test_the_cli_contract_names_every_module_of_the_package() -> None:
-    """A new module must be put on one side: library (source) or command line (forbidden)."""
-    contract = CONTRACTS["library-below-cli"]
-    named = set(contract["source_modules"]) | set(contract["forbidden_modules"])
-    modules = set()
-    for path in (ROOT / "recommender").rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    assert modules - named == set(), "add these to [tool.importlinter] library-below-cli"
-    assert {m for m in named if m.startswith("recommender")} - modules == set()
+def test_the_layers_name_every_module_and_package_of_the_library() -> None:
+    """A new module or sub-package of recommender must be put in a layer."""
+    contract = CONTRACTS["layers"]
+    assert contract["exhaustive"] is True
+    named = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    children = {path.stem for path in (ROOT / "recommender").glob("*.py")} - {"__init__"}
+    children |= {path.parent.name for path in (ROOT / "recommender").glob("*/__init__.py")}
+    assert children == named
+
+
+def test_a_new_module_outside_every_layer_breaks_the_layers(tree: Path) -> None:
+    (tree / "recommender" / "newthing.py").write_text('"""Not placed in a layer."""\n')
+    done = lint_imports(tree, "layers")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "recommender.newthing" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 @pytest.fixture
@@ -68,14 +73,22 @@ def tree(tmp_path: Path) -> Path:
          "No cycles are allowed in recommender."),
         ("acyclic", "service/metrics.py", "from service.state import get_state",
          "No cycles are allowed in service."),
-        ("library-below-service", "recommender/model.py", "import service.metrics",
-         "recommender.model -> service.metrics"),
-        ("library-below-service", "recommender/text.py", "import flask", "-> flask"),
+        ("library-below-service", "recommender/model/estimator.py", "import service.metrics",
+         "recommender.model.estimator -> service.metrics"),
+        ("library-below-service", "recommender/text/plain.py", "import flask", "-> flask"),
         ("client-alone", "client/alsosee_client/__init__.py", "import recommender.errors",
          "alsosee_client -> recommender.errors"),
-        ("library-below-cli", "recommender/urls.py", "from .cli_common import fail",
-         "recommender.urls -> recommender.cli_common"),
-        ("library-below-cli", "service/state.py", "import recommender.cli",
+        # a cycle inside a layer's package (known -> db already)
+        ("acyclic", "recommender/state/db.py", "from . import known",
+         "No cycles are allowed in recommender.state."),
+        # upward imports: foundation -> command line, state -> engine, model -> state
+        ("layers", "recommender/urls.py", "from .cli.common import fail",
+         "recommender.urls -> recommender.cli.common"),
+        ("layers", "recommender/state/db.py", "from ..engine import recommender",
+         "recommender.state.db -> recommender.engine.recommender"),
+        ("layers", "recommender/model/artifact.py", "from ..state import live",
+         "recommender.model.artifact -> recommender.state.live"),
+        ("service-below-cli", "service/state.py", "import recommender.cli",
          "service.state -> recommender.cli"),
     ],
 )

@@ -1,26 +1,44 @@
-"""Live articles in the library: validation, the SQLite store, snapshots, merging."""
+"""Live articles in the library: validation, the SQLite store, snapshots, and their lists
+through the engine (plain cosine: the live rows merged with the corpus rows)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from recommender.db import StateDB
+from recommender.engine.recommender import Recommender
 from recommender.errors import UnknownArticleError
-from recommender.live import (
+from recommender.state.db import StateDB
+from recommender.state.live import (
     MAX_BATCH,
     MAX_BODY_CHARS,
     InvalidArticleError,
     LiveIndex,
     LiveStore,
-    merged_related,
-    merged_related_to_text,
     parse_articles,
 )
 
 GOOD = {"id": "live-1", "title": "French journalist kidnapped in Colombia",
         "body": "Rebels kidnapped a French journalist in Colombia.",
         "published_at": "2026-11-28T09:30:00Z", "tags": ["Colombia"], "section": "World"}
+
+
+#: The engine reduced to cosine similarity: no recency, relevance feedback or same-story drop.
+PLAIN = {"half_life": None, "duplicate_threshold": None, "near_duplicate_threshold": None,
+         "feedback": 0, "draft_feedback": 0}
+
+
+def listed_for(model, snap, article_id, k=5):
+    """The list of a corpus or live article, live rows merged in, plain cosine."""
+    return Recommender(model).related(article_id, k, live=snap, **PLAIN).items
+
+
+def listed_for_text(model, snap, title, body="", k=5):
+    return Recommender(model).related_to_text(title, body, k, live=snap, **PLAIN).items
+
+
+def fields(links):
+    return [(r.id, r.title, r.url, r.published_at, r.section, r.score) for r in links]
 
 
 @pytest.fixture
@@ -129,12 +147,12 @@ def test_live_article_is_queryable_and_a_candidate(store, sample_model, corpus_i
     snap = index.snapshot(store.db.version())
     assert snap.n_live == 1
     # The live story finds the corpus story, and the corpus story now lists the live one.
-    assert merged_related(sample_model, snap, "live-1", k=3)[0].id == corpus_id
-    related = merged_related(sample_model, snap, corpus_id, k=3)
+    assert listed_for(sample_model, snap, "live-1", k=3)[0].id == corpus_id
+    related = listed_for(sample_model, snap, corpus_id, k=3)
     assert related[0].id == "live-1"
     assert related[0].published_at == "2026-11-28T09:30:00Z"
     assert all(r.id != corpus_id for r in related)
-    drafts = merged_related_to_text(sample_model, snap, "journalist kidnapped Colombia", k=2)
+    drafts = listed_for_text(sample_model, snap, "journalist kidnapped Colombia", k=2)
     assert "live-1" in {r.id for r in drafts}
     # Unchanged state: the same snapshot object (no work per request).
     assert index.snapshot(store.db.version()) is snap
@@ -142,17 +160,17 @@ def test_live_article_is_queryable_and_a_candidate(store, sample_model, corpus_i
 
 def test_unpublish_hides_live_and_corpus_articles(store, sample_model, corpus_id):
     index = LiveIndex(store, sample_model, "v1")
-    before = merged_related_to_text(sample_model, index.snapshot(), "journalist Colombia", k=5)
+    before = listed_for_text(sample_model, index.snapshot(), "journalist Colombia", k=5)
     assert corpus_id in {r.id for r in before}
     store.unpublish(corpus_id)
     snap = index.snapshot(store.db.version())
     with pytest.raises(UnknownArticleError):
-        merged_related(sample_model, snap, corpus_id)
-    after = merged_related_to_text(sample_model, snap, "journalist Colombia", k=20)
+        listed_for(sample_model, snap, corpus_id)
+    after = listed_for_text(sample_model, snap, "journalist Colombia", k=20)
     assert corpus_id not in {r.id for r in after}
     for other in sample_model.ids_[:30]:
         if other != corpus_id:
-            assert corpus_id not in {r.id for r in merged_related(sample_model, snap, other, 20)}
+            assert corpus_id not in {r.id for r in listed_for(sample_model, snap, other, 20)}
 
 
 def test_live_version_replaces_corpus_article(store, sample_model, corpus_id):
@@ -160,9 +178,9 @@ def test_live_version_replaces_corpus_article(store, sample_model, corpus_id):
     store.publish(parse_articles([{"id": corpus_id, "title": "Chess final ends in a draw",
                                    "body": "The chess world championship final was drawn."}]))
     snap = index.snapshot(store.db.version())
-    hits = merged_related_to_text(sample_model, snap, "chess championship final draw", k=3)
+    hits = listed_for_text(sample_model, snap, "chess championship final draw", k=3)
     assert hits[0].id == corpus_id and hits[0].title == "Chess final ends in a draw"
-    kidnapping = merged_related_to_text(sample_model, snap, "journalist kidnapped Colombia", k=10)
+    kidnapping = listed_for_text(sample_model, snap, "journalist kidnapped Colombia", k=10)
     assert corpus_id not in {r.id for r in kidnapping}  # the old text no longer matches
     assert [r.id for r in hits].count(corpus_id) == 1
 
@@ -170,8 +188,8 @@ def test_live_version_replaces_corpus_article(store, sample_model, corpus_id):
 def test_not_published_status_is_queryable_but_never_recommended(store, sample_model, corpus_id):
     store.publish(parse_articles([{**GOOD, "status": "draft"}]))
     snap = LiveIndex(store, sample_model, "v1").snapshot()
-    assert merged_related(sample_model, snap, "live-1", k=1)[0].id == corpus_id
-    assert "live-1" not in {r.id for r in merged_related(sample_model, snap, corpus_id, k=10)}
+    assert listed_for(sample_model, snap, "live-1", k=1)[0].id == corpus_id
+    assert "live-1" not in {r.id for r in listed_for(sample_model, snap, corpus_id, k=10)}
 
 
 def test_refresh_is_incremental(store, sample_model, monkeypatch):
@@ -202,7 +220,7 @@ def test_refresh_is_incremental(store, sample_model, monkeypatch):
         assert abs(third.matrix[row] - again).sum() < 1e-6
         assert third.index.T[row].nnz == third.matrix[row].nnz
     # A write that changes no live row (a takedown) keeps the rows: caches carry over.
-    from recommender.editorial import Editorial
+    from recommender.state.editorial import Editorial
     Editorial(store.db).takedown("a0", reason="x", by="t")
     fourth = index.snapshot(store.db.version())
     assert fourth.state_version > third.state_version and fourth.same_rows(third)
@@ -219,7 +237,7 @@ def test_published_frame_for_retraining(store):
 def test_without_live_state_results_equal_the_model(store, sample_model):
     snap = LiveIndex(store, sample_model, "v1").snapshot()
     for article_id in sample_model.ids_[:20]:
-        assert merged_related(sample_model, snap, article_id, 7) == \
-            sample_model.related(article_id, 7)
-    assert merged_related_to_text(sample_model, snap, "Egypt elections", k=7) == \
-        sample_model.related_to_text("Egypt elections", k=7)
+        assert fields(listed_for(sample_model, snap, article_id, 7)) == \
+            fields(sample_model.related(article_id, 7))
+    assert fields(listed_for_text(sample_model, snap, "Egypt elections", k=7)) == \
+        fields(sample_model.related_to_text("Egypt elections", k=7))

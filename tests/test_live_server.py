@@ -13,7 +13,6 @@ The long version of the load test is ``scripts/reload_under_load.py``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -21,14 +20,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from livesrv import ROOT, SERVICE_ENV, free_port
+from livesrv import ROOT, checkout_env
 
-from recommender import artifact
+from recommender.model import artifact
+from service.launch import ServerProcess, free_port
 
 # slow: real servers (and browsers), left out of the quick subset
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -39,11 +38,8 @@ WORKERS = 3
 STARTUP_TIMEOUT = 60.0
 
 
-@dataclass
-class Server:
-    base: str
-    proc: subprocess.Popen
-    log_path: Path
+class Server(ServerProcess):
+    """The server under test, with its JSON log lines read back."""
 
     def log_lines(self) -> list[dict]:
         lines = []
@@ -71,44 +67,28 @@ class Server:
 
 def start_server(models: Path, state_db: Path, log_path: Path) -> Server:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
-    # A fresh directory per server under pytest's tmp (kill -9 leaves no /tmp leftovers).
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
-    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-               ALSOSEE_API_KEYS=KEY, ALSOSEE_STATE_DB=str(state_db),
-               ALSOSEE_WATCH_INTERVAL="0.2", ALSOSEE_RATE_LIMIT="off")
-    log = open(log_path, "ab")  # noqa: SIM115 - the server owns it until it exits
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.server", "--model", str(models), "--port", str(port),
-         "--workers", str(WORKERS), "--timeout", "30", "--graceful-timeout", "5"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: kill -9 takes every worker
-    )
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    ready = 0
-    while ready < 5:  # several answers: more than one worker is up
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            kill_group(proc)
-            pytest.fail(f"server not ready in {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
-        try:
-            ok = requests.get(f"{base}/readyz", timeout=5).status_code == 200
-            ready = ready + 1 if ok else 0
-        except requests.RequestException:
-            ready = 0
-        time.sleep(0.05)
-    return Server(base, proc, log_path)
-
-
-def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    server = Server(
+        models, workers=WORKERS, port=port, cwd=ROOT, log_path=log_path,
+        args=["--timeout", "30", "--graceful-timeout", "5"],
+        # A fresh directory per server under pytest's tmp (kill -9 leaves no /tmp leftovers).
+        metrics_dir=log_path.parent / f"metrics-{port}",
+        env=checkout_env({"ALSOSEE_API_KEYS": KEY, "ALSOSEE_STATE_DB": str(state_db),
+                          "ALSOSEE_WATCH_INTERVAL": "0.2", "ALSOSEE_RATE_LIMIT": "off"}),
+        # several answers: more than one worker is up
+        startup_timeout=STARTUP_TIMEOUT, ready_answers=5)
     try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    proc.wait(timeout=20)
+        server.start().wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def kill_group(server: ServerProcess, sig: int = signal.SIGKILL) -> None:
+    """``sig`` to the master and every worker at once; waits for the master."""
+    server.signal(sig)
+    assert server.proc is not None
+    server.proc.wait(timeout=20)
 
 
 def versions_of_all_workers(base: str, tries: int = 24) -> set[str]:
@@ -141,7 +121,7 @@ def server(models) -> Iterator[Server]:
     try:
         yield srv
     finally:
-        kill_group(srv.proc, signal.SIGTERM)
+        kill_group(srv, signal.SIGTERM)
 
 
 def sample_ids(base: str, n: int) -> list[str]:
@@ -278,11 +258,11 @@ def test_kill_9_mid_stream_keeps_live_state(models, tmp_path):
                              json={"title": f"Live story {n} about elections", "body": "vote"})
             if r.status_code == 200:
                 acknowledged.append(f"live-{n}")
-        kill_group(srv.proc)  # mid-stream: the loader is still sending
+        kill_group(srv)  # mid-stream: the loader is still sending
         loader.wait(timeout=30)
     finally:
         if srv.proc.poll() is None:
-            kill_group(srv.proc)
+            kill_group(srv)
     assert len(acknowledged) == 15
     again = start_server(models, state_db, tmp_path / "b.log")
     try:
@@ -294,4 +274,4 @@ def test_kill_9_mid_stream_keeps_live_state(models, tmp_path):
         model = requests.get(f"{again.base}/v1/model", timeout=5).json()
         assert model["live_articles"] == 15 and model["unpublished_ids"] == 1
     finally:
-        kill_group(again.proc, signal.SIGTERM)
+        kill_group(again, signal.SIGTERM)

@@ -211,7 +211,7 @@ def _param_names(spec: dict, operation: dict) -> list[str]:
 def test_ranking_parameters_are_every_ranking_option(spec):
     """The `Ranking` group (written once, spliced into both GETs) names exactly the fields of
     RankingOptions, so a new option cannot be left out of the description."""
-    from recommender.ranking import RankingOptions
+    from recommender.ranking.options import RankingOptions
 
     wanted = set(RankingOptions.names())
     for path in ("/v1/articles/{article_id}/related", "/v1/articles/{article_id}/related.html"):

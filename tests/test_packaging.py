@@ -9,14 +9,14 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.livesrv import SERVICE_ENV, free_port, live_server
+from service.launch import SETTINGS_PREFIX, ServerProcess, free_port
+from tests.livesrv import live_server
 
 # slow: wheels, real servers and proxies, left out of the quick subset
 pytestmark = pytest.mark.slow
@@ -25,14 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # Left behind by builds, venvs and runs; never part of a source tree to build from.
 UNTRACKED = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-    ".ruff_cache", "models", "reports", "bench-results", "test-artifacts", "state.db*",
+    ".ruff_cache", ".mypy_cache", "models", "reports", "bench-results", "test-artifacts",
+    "state.db*",
 )
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without anything that could reach back into the checkout."""
     env = {k: v for k, v in os.environ.items()
-           if k not in SERVICE_ENV and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+           if not k.startswith(SETTINGS_PREFIX) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(extra)
     return env
 
@@ -149,25 +150,13 @@ def test_train_related_and_serve_from_the_wheel(installed: Path, workdir: Path) 
     assert len(json.loads(related.stdout)["related"]) == 3
 
     port = free_port()
-    log_path = workdir / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(installed / "alsosee"), "serve", "--port", str(port), "--workers", "1",
-             "--graceful-timeout", "3"],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-            env=clean_env(PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics")))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+    server = ServerProcess(
+        command=[str(installed / "alsosee"), "serve", "--port", str(port), "--workers", "1",
+                 "--graceful-timeout", "3"],
+        port=port, cwd=workdir, log_path=workdir / "serve.log", base_env=clean_env(),
+        metrics_dir=workdir / "metrics", startup_timeout=60)
+    with server:
+        base = server.base
         answer = requests.get(f"{base}/v1/articles/gv-316447/related?k=3", timeout=10)
         assert answer.status_code == 200, answer.text
         assert [r["id"] for r in answer.json()["related"]] == [
@@ -175,10 +164,6 @@ def test_train_related_and_serve_from_the_wheel(installed: Path, workdir: Path) 
         # the package's static files and API description came along
         assert requests.get(f"{base}/widget.js", timeout=10).status_code == 200
         assert requests.get(f"{base}/openapi.json", timeout=10).json()["paths"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
 
 
 def test_a_plain_install_evaluates_and_the_report_names_its_extra(installed: Path,

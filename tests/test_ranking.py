@@ -9,9 +9,9 @@ import pytest
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from recommender import ranking
 from recommender.errors import InvalidParameterError
-from recommender.ranking import NAT, NS_PER_DAY, RankingOptions
+from recommender.ranking import options as ranking
+from recommender.ranking.options import NAT, NS_PER_DAY, RankingOptions
 
 DAY0 = ranking.to_ns(dt.datetime(2020, 6, 1, tzinfo=dt.UTC))
 
@@ -169,7 +169,7 @@ def test_every_option_is_documented_and_has_a_cli_flag():
     import re
     from pathlib import Path
 
-    from recommender.cli_editorial import _FLAGS
+    from recommender.cli.editorial import _FLAGS
 
     root = Path(__file__).resolve().parent.parent
     doc = (root / "docs" / "ranking.md").read_text(encoding="utf-8")

@@ -16,16 +16,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender import live as live_mod
-from recommender.db import StateDB
+from recommender.engine.recommender import Recommender
 from recommender.errors import UnknownArticleError
-from recommender.live import LiveIndex, LiveStore
+from recommender.state.db import StateDB
+from recommender.state.live import LiveIndex, LiveStore
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 WORDS = ["election", "journalist", "kidnapped", "Colombia", "Egypt", "protest", "bloggers",
          "internet", "censorship", "floods", "president", "women", "rights", "Syria", "police"]
+
+
+#: The engine reduced to cosine similarity: no recency, relevance feedback or same-story drop.
+PLAIN = {"half_life": None, "duplicate_threshold": None, "near_duplicate_threshold": None,
+         "feedback": 0, "draft_feedback": 0}
 
 
 def check_list(recs, k, *, forbidden=frozenset(), known=None):
@@ -38,6 +43,11 @@ def check_list(recs, k, *, forbidden=frozenset(), known=None):
     scores = [r.score for r in recs]
     assert all(0.0 <= s <= 1.0 for s in scores), scores
     assert scores == sorted(scores, reverse=True), scores
+
+
+@pytest.fixture(scope="module")
+def engine(sample_model):
+    return Recommender(sample_model)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +81,10 @@ def _live_article(article_id: str, words: list[str]) -> dict:
 @SETTINGS
 @given(data=st.data(), k=st.integers(1, 50),
        n_unpublished=st.integers(0, 30), n_live=st.integers(0, 8))
-def test_live_overlay_invariants(sample_model, ids, data, k, n_unpublished, n_live):
+def test_live_overlay_invariants(sample_model, engine, ids, data, k, n_unpublished, n_live):
     """Publish live articles and unpublish corpus/live ids in a fresh state database; every
-    merged list (of corpus articles, of live articles, of drafts) keeps the invariants and
-    never shows an unpublished id."""
+    list through the engine (of corpus articles, of live articles, of drafts) keeps the
+    invariants and never shows an unpublished id."""
     unpublished = set(data.draw(st.lists(st.sampled_from(ids), max_size=n_unpublished,
                                          unique=True)))
     live_articles = [
@@ -99,14 +109,14 @@ def test_live_overlay_invariants(sample_model, ids, data, k, n_unpublished, n_li
         query_ids = [i for i in ids if i not in forbidden][:50] + [
             a["id"] for a in live_articles if a["id"] not in live_gone]
         article_id = data.draw(st.sampled_from(query_ids))
-        recs = live_mod.merged_related(sample_model, snap, article_id, k=k)
+        recs = engine.related(article_id, k, live=snap, **PLAIN).items
         check_list(recs, k, forbidden=forbidden | {article_id}, known=known)
 
-        draft = live_mod.merged_related_to_text(sample_model, snap, "journalist election",
-                                                "protest in Egypt", k=k)
+        draft = engine.related_to_text("journalist election", "protest in Egypt", k, live=snap,
+                                       **PLAIN).items
         check_list(draft, k, forbidden=forbidden, known=known)
 
         for gone in sorted(forbidden)[:3]:
             with pytest.raises(UnknownArticleError):
-                live_mod.merged_related(sample_model, snap, gone, k=k)
+                engine.related(gone, k, live=snap, **PLAIN)
         db.close()

@@ -1,4 +1,4 @@
-"""The ranking options are declared once (recommender/ranking_spec.py) and every surface
+"""The ranking options are declared once (recommender/ranking/spec.py) and every surface
 (library validator, HTTP grammar and OpenAPI, CLI flags) is generated from that declaration."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from recommender.ranking import RankingOptions
-from recommender.ranking_spec import OPTIONS
+from recommender.ranking.options import RankingOptions
+from recommender.ranking.spec import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A literal naming at least this many options is a table of options...
@@ -65,7 +65,7 @@ def test_each_option_is_declared_once():
     counts = definitions(ROOT)
     assert set(counts) == set(RankingOptions.names())
     assert {name: n for name, n in counts.items() if n != 1} == {}, \
-        "a ranking option is listed outside recommender/ranking_spec.py"
+        "a ranking option is listed outside recommender/ranking/spec.py"
     assert [spec.name for spec in OPTIONS] == list(RankingOptions.names())
 
 
@@ -81,7 +81,7 @@ def test_the_counter_finds_a_second_table():
 # A new option appended to the declaration only, then every surface is observed.
 _NEW_OPTION = textwrap.dedent("""
     import json, tempfile
-    from recommender import ranking_spec as rs
+    from recommender.ranking import spec as rs
 
     new = rs.OptionSpec("story_boost", rs.NUMBER, 0.25, "Extra weight of a `story` (0-1).",
                         lo=0, hi=1, nullable=True)
@@ -91,9 +91,9 @@ _NEW_OPTION = textwrap.dedent("""
 
     from click.testing import CliRunner
     from recommender.cli import cli
-    from recommender.cli_editorial import _FLAGS, options_from_flags
+    from recommender.cli.editorial import _FLAGS, options_from_flags
     from recommender.errors import InvalidParameterError
-    from recommender.ranking import RankingOptions
+    from recommender.ranking.options import RankingOptions
     from service import create_app, ranking_params
 
     out = {"default": RankingOptions().story_boost,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import os
 import subprocess
 import sys
 import time
@@ -14,15 +14,10 @@ import pytest
 
 from recommender.cluster import check_scheduler
 from recommender.errors import InvalidParameterError
-from recommender.model import RelatedStories
+from recommender.model.estimator import RelatedStories
+from service.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> None:
@@ -34,7 +29,7 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
         remote = RelatedStories().fit(articles, dask_scheduler=cluster.scheduler_address)
     assert remote.fit_stats_["neighbors"]["backend"] == "dask"
     assert remote.fit_stats_["neighbors"]["n_jobs"] == 2
-    # The vectorising tasks ran on the cluster too (recommender.vectorize).
+    # The vectorising tasks ran on the cluster too (recommender.vectors.vectorize).
     assert remote.fit_stats_["vectorize"]["counting"]["backend"] == "dask"
     assert local.fit_stats_["vectorize"]["counting"]["backend"] == "sequential"
     np.testing.assert_array_equal(local.neighbors_, remote.neighbors_)
@@ -44,8 +39,41 @@ def test_dask_cluster_gives_identical_results(sample_articles: pd.DataFrame) -> 
         r.id for r in remote.related(remote.ids_[3], k=5)]
 
 
+@pytest.mark.slow
+def test_cli_training_on_a_process_cluster_gives_the_local_model(
+        trained_model_dir: Path, tmp_path: Path) -> None:
+    """``alsosee train --dask-scheduler`` on a scheduler with two worker *processes* (the
+    tasks and scattered arrays cross process boundaries, as on separate machines) writes the
+    model that local training of the bundled sample wrote (``trained_model_dir``)."""
+    distributed = pytest.importorskip("distributed")
+    from recommender.model import artifact
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  protocol="tcp", dashboard_address=":0") as cluster:
+        proc = subprocess.run(
+            [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),
+             "--quiet", "--dask-scheduler", cluster.scheduler_address],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        with distributed.Client(cluster) as client:
+            worker_pids = set(client.run(os.getpid).values())
+    assert proc.returncode == 0, proc.stderr
+    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
+    remote, local = artifact.load(tmp_path / "m"), artifact.load(trained_model_dir)
+    stats = remote.model.fit_stats_
+    assert stats["neighbors"]["backend"] == "dask" and stats["neighbors"]["n_jobs"] == 2
+    assert stats["vectorize"]["counting"]["backend"] == "dask"
+    r, m = remote.model, local.model
+    assert list(r.ids_) == list(m.ids_)
+    assert (r.matrix_ != m.matrix_).nnz == 0 and r.matrix_.dtype == m.matrix_.dtype
+    np.testing.assert_array_equal(r.neighbors_, m.neighbors_)
+    np.testing.assert_array_equal(r.neighbor_scores_, m.neighbor_scores_)
+    for article in m.ids_:
+        assert [x.id for x in r.related(article, k=10)] == [
+            x.id for x in m.related(article, k=10)]
+
+
 def test_unreachable_scheduler_fails_fast() -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     with pytest.raises(InvalidParameterError) as err:
         check_scheduler(address, timeout=2)
@@ -56,7 +84,7 @@ def test_unreachable_scheduler_fails_fast() -> None:
 
 
 def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "recommender", "train", "--out", str(tmp_path / "m"),
@@ -73,7 +101,7 @@ def test_cli_train_with_unreachable_scheduler(tmp_path: Path) -> None:
 def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
     import json
 
-    from recommender import artifact
+    from recommender.model import artifact
 
     version = artifact.resolve(trained_model_dir)
     report = json.loads((version / artifact.REPORT_FILE).read_text())
@@ -86,8 +114,8 @@ def test_training_report_has_neighbour_costs(trained_model_dir: Path) -> None:
 def test_training_summary_reports_vectorising_and_memory(trained_model_dir: Path) -> None:
     import json
 
-    from recommender import artifact
-    from recommender.training import TrainResult
+    from recommender.model import artifact
+    from recommender.training.job import TrainResult
 
     loaded = artifact.load(trained_model_dir)
     report = json.loads((loaded.path / artifact.REPORT_FILE).read_text())

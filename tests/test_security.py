@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from recommender.training import train
+from recommender.training.job import train
 from tests.conftest import SAMPLE
 from tests.livesrv import live_server
 
@@ -163,8 +163,8 @@ def test_a_swapped_model_file_is_never_unpickled_or_mapped(trained_model_dir: Pa
     import subprocess
     import sys
 
-    from recommender import artifact
     from recommender.errors import ArtifactError
+    from recommender.model import artifact
 
     version = tmp_path / "version"
     shutil.copytree(artifact.resolve(trained_model_dir), version)
@@ -211,22 +211,18 @@ def test_a_swapped_model_file_is_never_unpickled_or_mapped(trained_model_dir: Pa
                                   f"desk:{KEY},other:"])
 def test_empty_or_short_secrets_stop_the_server(models: Path, tmp_path: Path,
                                                 keys: str) -> None:
-    import os
-    import subprocess
-    import sys
+    from service.launch import ServerProcess
+    from tests.livesrv import ROOT, checkout_env
 
-    from tests.livesrv import ROOT, SERVICE_ENV, free_port
-
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
-    env.update(PYTHONPATH=str(ROOT), ALSOSEE_API_KEYS=keys,
-               ALSOSEE_STATE_DB=str(tmp_path / "state.db"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "service.server", "--model", str(models), "--port",
-         str(free_port()), "--workers", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    server = ServerProcess(models, workers=2, cwd=ROOT, env=checkout_env(
+        {"ALSOSEE_API_KEYS": keys, "ALSOSEE_STATE_DB": str(tmp_path / "state.db")}))
+    try:
+        assert server.start().proc is not None
+        assert server.proc.wait(timeout=60) != 0
+        lines = server.log().strip().splitlines()
+    finally:
+        server.stop()
+    assert len(lines) == 1, lines
     assert "ALSOSEE_API_KEYS" in lines[0] and "at least 16 characters" in lines[0]
     for entry in keys.split(","):  # no secret is echoed
         secret = entry.partition(":")[2] if ":" in entry else entry
@@ -275,7 +271,7 @@ def test_a_restarted_worker_serves_the_last_verified_version(models: Path,
     import os
     import signal
 
-    from recommender import artifact
+    from recommender.model import artifact
 
     good = artifact.current_version(models)
     with live_server(models, tmp_path / "server.log", env=_env(tmp_path), workers=2) as live:

@@ -2,65 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from service.launch import ServerProcess
+from tests.livesrv import ROOT, checkout_env
+
 STARTUP_TIMEOUT = 30.0
 
 pytestmark = pytest.mark.server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(trained_model_dir, tmp_path):
-    """A running 2-worker gunicorn server on a free port; always killed on teardown."""
-    port = free_port()
+    """A running 2-worker gunicorn server on a free port; always stopped on teardown."""
     log_path = tmp_path / "server.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
-        env.pop(name, None)
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")  # not a /tmp leftover
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.server", "--model", str(trained_model_dir),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--timeout", "20",
-             "--graceful-timeout", "5"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield proc, base, log_path
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    with ServerProcess(trained_model_dir, workers=2, cwd=ROOT, env=checkout_env(),
+                       args=["--timeout", "20", "--graceful-timeout", "5"], log_path=log_path,
+                       metrics_dir=tmp_path / "metrics",  # not a /tmp leftover
+                       startup_timeout=STARTUP_TIMEOUT) as live:
+        assert live.proc is not None
+        yield live.proc, live.base, log_path
 
 
 def test_real_server(server):

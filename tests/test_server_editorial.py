@@ -8,15 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.test_server import free_port
+from service.launch import ServerProcess, free_port
+from tests.livesrv import ROOT, checkout_env
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = "gv-316447"
 KEY = "test-key-123-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -24,43 +23,26 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 pytestmark = pytest.mark.server
 
 
-def start(model_dir: Path, state_db: Path, log_path: Path):
+def start(model_dir: Path, state_db: Path, log_path: Path) -> ServerProcess:
     port = free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
-        env.pop(name, None)
-    env["ALSOSEE_STATE_DB"] = str(state_db)
-    env["ALSOSEE_API_KEYS"] = f"desk:{KEY}"
-    # Killed with SIGKILL below: a server-made /tmp directory would be left behind.
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.parent / f"metrics-{port}")
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.server", "--model", str(model_dir), "--host",
-             "127.0.0.1", "--port", str(port), "--workers", "2", "--timeout", "20",
-             "--graceful-timeout", "5"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                return proc, base
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"server not ready:\n{log_path.read_text()}")
-        time.sleep(0.1)
+    server = ServerProcess(
+        model_dir, workers=2, port=port, args=["--timeout", "20", "--graceful-timeout", "5"],
+        cwd=ROOT, log_path=log_path, startup_timeout=30,
+        env=checkout_env({"ALSOSEE_STATE_DB": str(state_db), "ALSOSEE_API_KEYS": f"desk:{KEY}"}),
+        # Killed with SIGKILL below: a server-made /tmp directory would be left behind.
+        metrics_dir=log_path.parent / f"metrics-{port}")
+    try:
+        server.start().wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
-def kill(proc) -> None:
+def kill(server: ServerProcess) -> None:
     """SIGKILL the master and its workers at once (a crash, not a graceful stop)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    server.signal(signal.SIGKILL)
+    server.stop()
 
 
 def answers_by_worker(base: str, want_workers: int = 2, max_requests: int = 400):
@@ -81,7 +63,8 @@ def answers_by_worker(base: str, want_workers: int = 2, max_requests: int = 400)
 def test_takedown_through_one_worker_is_honoured_by_the_other(trained_model_dir, tmp_path):
     state_db = tmp_path / "state.db"
     log_path = tmp_path / "server.log"
-    proc, base = start(trained_model_dir, state_db, log_path)
+    server = start(trained_model_dir, state_db, log_path)
+    base = server.base
     try:
         before = answers_by_worker(base)
         assert len(before) == 2, f"only one worker answered: {list(before)}"
@@ -106,7 +89,7 @@ def test_takedown_through_one_worker_is_honoured_by_the_other(trained_model_dir,
                                timeout=5)
         assert refused.status_code == 401
     finally:
-        kill(proc)
+        kill(server)
 
     # The server is gone (killed, no clean shutdown): a new process on the same file.
     env = {**os.environ, "ALSOSEE_STATE_DB": str(state_db)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from markupsafe import escape
@@ -66,7 +67,7 @@ def article_id(app):
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from recommender.training import train
+    from recommender.training.job import train
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = root / "tiny.jsonl"
@@ -441,3 +442,42 @@ def test_post_k_integral_float_is_an_integer(client):
     response = client.post("/v1/related", json={"title": "Egypt elections", "k": 3.0})
     assert response.status_code == 200
     assert len(response.get_json()["related"]) <= 3
+
+
+def test_every_service_variable_is_a_row_of_the_settings_table():
+    """The service reads its ``ALSOSEE_*`` variables through service/settings.py only."""
+    import re
+
+    from service import settings
+
+    root = Path(__file__).resolve().parent.parent / "service"
+    named = {name for path in root.glob("*.py")
+             for name in re.findall(r"ALSOSEE_[A-Z_]+", path.read_text(encoding="utf-8"))}
+    rows = {s.env for s in settings.ALL_SETTINGS} | {settings.ENV_CONFIG}
+    assert named - rows == set()
+    assert len({s.key for s in settings.ALL_SETTINGS}) == len(settings.ALL_SETTINGS)
+    assert len(settings.toml_keys()) == len(settings.ALL_SETTINGS) + sum(
+        len(s.aliases) for s in settings.ALL_SETTINGS)
+
+
+def test_model_dir_precedence_and_bad_values(tmp_path, monkeypatch):
+    from recommender.model.artifact import DEFAULT_MODEL_DIR
+    from service.server import server_options
+
+    for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert server_options({})["MODEL_DIR"] == DEFAULT_MODEL_DIR
+    config = tmp_path / "alsosee.toml"
+    config.write_text('model_dir = "from-file"\nmax_body_bytes = 512\n')
+    monkeypatch.setenv("ALSOSEE_CONFIG", str(config))
+    assert server_options({})["MODEL_DIR"] == "from-file"
+    monkeypatch.setenv("ALSOSEE_MODEL_DIR", "")  # empty: unset
+    assert server_options({})["MODEL_DIR"] == "from-file"
+    monkeypatch.setenv("ALSOSEE_MODEL_DIR", "from-env")
+    assert server_options({})["MODEL_DIR"] == "from-env"
+    assert server_options({"model": "from-flag"})["MODEL_DIR"] == "from-flag"
+    config.write_text("model_dir = 3\n")
+    monkeypatch.delenv("ALSOSEE_MODEL_DIR")
+    with pytest.raises(ValueError, match=r"model_dir \(config file\): expected a directory "
+                                         r"path, got 3"):
+        server_options({})

@@ -1,4 +1,4 @@
-"""Parallel vectorising (recommender.vectorize) against scikit-learn's single-process fit."""
+"""Parallel vectorising (recommender.vectors.vectorize) against scikit-learn's one-process fit."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from recommender.boilerplate import boilerplate_config, strip_boilerplate
-from recommender.model import FIELDS, RelatedStories
-from recommender.vectorize import fit_vectorizers
+from recommender.model.estimator import FIELDS, RelatedStories
+from recommender.text.boilerplate import boilerplate_config, strip_boilerplate
+from recommender.vectors.vectorize import fit_vectorizers
 
 
 def _reference(vec: TfidfVectorizer, values: list) -> tuple[sp.csr_matrix, dict[str, int]]:
@@ -198,7 +198,7 @@ def test_shard_counts_equal_scikit_learns_analyzer(sample_articles: pd.DataFrame
                                                    params: dict) -> None:
     """The whole-shard counting (ASCII texts split by bytes, the others by the regular
     expression, bigrams from token-number pairs) gives the analyzer's counts per document."""
-    from recommender.vectorize import _word_counts
+    from recommender.vectors.vectorize import _word_counts
 
     docs = _EDGE_DOCS + sample_articles["body"].fillna("").tolist()[:150]
     assert any(d.isascii() for d in docs[10:]) and not all(d.isascii() for d in docs[10:])

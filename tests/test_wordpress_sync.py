@@ -16,9 +16,9 @@ from livesrv import ROOT, free_port, live_server
 from wpreplay import WordPressReplay, now_gmt, posts_from_wxr
 
 from recommender.cli import cli
-from recommender.db import StateDB
-from recommender.live import LiveStore
-from recommender.wordpress import (
+from recommender.state.db import StateDB
+from recommender.state.live import LiveStore
+from recommender.sync.wordpress import (
     CURSOR_OVERLAP,
     WordPressError,
     WordPressSite,
@@ -135,7 +135,7 @@ def test_sync_replay_end_to_end(wxr_posts, trained_model_dir, tmp_path):
 
 
 def _minus(cursor: str) -> str:
-    from recommender.wordpress import _shift
+    from recommender.sync.wordpress import _shift
 
     return _shift(cursor, CURSOR_OVERLAP) + "Z"
 

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..model import RelatedStories
+from ..model.estimator import RelatedStories
 from .systems import System, ranked_system, ranking_option_defaults
 
 __all__ = [

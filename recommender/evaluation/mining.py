@@ -8,7 +8,7 @@ Two sources of editor-made links, both already in newsroom bodies:
   article URL (e.g. ``/2012/05/01/slug/``) but names no article of the corpus is
   *unresolved* (usually an older story outside the export); other links to the site (tag,
   category, author pages) are counted apart.
-* **"ALSO SEE:" / "Read more:" / "Related:" blocks** (see :mod:`recommender.boilerplate`)
+* **"ALSO SEE:" / "Read more:" / "Related:" blocks** (see :mod:`recommender.text.boilerplate`)
   whose lines are headlines of other articles. Headlines are matched to corpus titles after
   normalisation (case, accents, punctuation, spacing), then by fuzzy similarity (rapidfuzz
   ``ratio`` >= ``fuzzy_threshold``) for small edits; lines that match nothing are reported.
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from ..boilerplate import boilerplate_config, find_blocks
+from ..text.boilerplate import boilerplate_config, find_blocks
 
 __all__ = ["MiningReport", "TitleMatcher", "mine_links", "normalize_title", "normalize_url"]
 

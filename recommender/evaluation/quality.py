@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..model import RelatedStories
+from ..model.estimator import RelatedStories
 from .devsets import DevSet
 from .metrics import ndcg_at_k, precision_at_k
 
@@ -133,7 +133,7 @@ def evaluate_set(ds: DevSet, params: Mapping[str, Any] | None = None,
     k : int
         Depth of nDCG.
     """
-    from ..engine import Recommender
+    from ..engine.recommender import Recommender
 
     t0 = time.perf_counter()
     articles = ds.articles

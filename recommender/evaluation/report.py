@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingExtraError
-from ..model import RelatedStories
+from ..model.estimator import RelatedStories
 from .runner import EvaluationResult, SystemResult
 
 __all__ = ["require_plotting", "write_report"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..model import MAX_K, RelatedStories
+from ..model.estimator import MAX_K, RelatedStories
 from . import metrics as m
 from .qrels import Qrels
 from .systems import (
@@ -609,7 +609,7 @@ def evaluate(
     --------
     >>> from recommender.evaluation import evaluate, qrels_from_mapping
     >>> import pandas as pd
-    >>> from recommender.model import RelatedStories
+    >>> from recommender.model.estimator import RelatedStories
     >>> df = pd.DataFrame({"id": list("abcd"), "title": ["flood city", "city flood rain",
     ...                    "chess final", "chess opening"], "body": ["", "", "", ""]})
     >>> model = RelatedStories(max_df=1.0).fit(df)

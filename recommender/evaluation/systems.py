@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..model import RelatedStories, top_k
-from ..ranking_spec import BY_NAME
+from ..model.estimator import RelatedStories, top_k
+from ..ranking.spec import BY_NAME
 from ..urls import canonical_url, url_matches
 
 __all__ = [
@@ -63,8 +63,8 @@ class System(Protocol):
 def _engine() -> tuple[Any, Any] | None:
     """``(Recommender, RankingOptions)`` when this version has the newsroom ranking engine."""
     try:
-        from ..engine import Recommender
-        from ..ranking import RankingOptions
+        from ..engine.recommender import Recommender
+        from ..ranking.options import RankingOptions
     except ImportError:  # a build without the ranking engine: plain cosine only
         return None
     return Recommender, RankingOptions
@@ -102,7 +102,7 @@ def takedown_ids(db: Any, model: RelatedStories | None = None) -> set[str]:
     if db is None:
         return set()
     try:
-        from ..editorial import Editorial
+        from ..state.editorial import Editorial
     except ImportError:
         return set()
     snapshot = Editorial(db).snapshot()
@@ -124,7 +124,7 @@ class EngineSystem:
 
     Parameters
     ----------
-    engine : recommender.engine.Recommender
+    engine : recommender.engine.recommender.Recommender
         An engine over the fitted model (and the state database, if any).
     options : mapping, optional
         Ranking options of this setting (validated by the engine).

@@ -1,0 +1,1 @@
+"""Ranking options (their declaration and validation) and the vectorised ranking steps."""

@@ -1,0 +1,1 @@
+"""Syncing a WordPress site's posts into the live state."""

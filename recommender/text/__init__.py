@@ -1,0 +1,1 @@
+"""Text to features: HTML to plain text, boilerplate removal, the fast word analyzer."""

@@ -1,0 +1,1 @@
+"""The offline training job: corpus file(s) to a new verified model version."""

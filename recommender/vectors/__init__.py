@@ -1,0 +1,1 @@
+"""Articles to TF-IDF vectors (the vectorisers' fit, sharded and optionally on Dask)."""
