@@ -35,11 +35,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.engine import Recommender
+from recommender.engine.recommender import Recommender
+from recommender.engine.results import RelatedResult
+from recommender.engine.rows import RowSpace
+from recommender.engine.stages import UNTRACED, Query, Ranking, Trace
 from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets
 from recommender.evaluation.metrics import ndcg_at_k
 from recommender.evaluation.quality import by_story, draft_of, evaluate_set, paired_interval
 from recommender.model import RelatedStories
+from recommender.ranking.options import RankingOptions
 
 SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
           "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
@@ -65,8 +69,25 @@ def _unit(z: np.ndarray) -> np.ndarray:
     return z / np.where(norm > 0, norm, 1.0)
 
 
+class _BlendedRanking(Ranking):
+    """The engine's stages with the candidates' cosines blended with their LSA cosines
+    (after the candidates are found, and again after feedback re-scores them)."""
+
+    lsa: LsaBlend
+
+    def candidate_rows(self, n: int) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+        rows, sims, more, from_lists = super().candidate_rows(max(n, self.lsa.n_cand))
+        return rows, self.lsa.blend(self.query, rows, sims), more, from_lists
+
+    def feedback(self, cand: np.ndarray, sim: np.ndarray) -> np.ndarray:
+        lexical = super().feedback(cand, sim)
+        if lexical is sim:  # no feedback: the candidates' blend stands
+            return sim
+        return self.lsa.blend(self.query, cand, lexical)  # the expanded query's projection
+
+
 class LsaBlend(Recommender):
-    """The engine with its candidates' cosines blended with their LSA cosines."""
+    """The engine with its candidates re-scored as ``(1 - w) * cosine + w * lsa_cosine``."""
 
     def __init__(self, model: RelatedStories, rows: np.ndarray, components: np.ndarray,
                  weight: float, candidates: int) -> None:
@@ -76,28 +97,26 @@ class LsaBlend(Recommender):
         self.weight = weight
         self.n_cand = candidates
 
-    def _lsa_query(self, query: Any) -> np.ndarray:
+    def _lsa_query(self, query: Query) -> np.ndarray:
         if query.corpus_article and query._vector is None:
             return self.lsa_rows[query.self_row]
-        q = query.vector
-        z = (q @ self.components.T).ravel() if sp.issparse(q) else q @ self.components.T
+        z = query.vector @ self.components.T
         return _unit(np.asarray(z, dtype=np.float32).ravel())
 
-    def _blend(self, query: Any, rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    def blend(self, query: Query, rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
         if self.weight == 0 or not rows.size:
             return sims
         lsa = self.lsa_rows[rows] @ self._lsa_query(query)
         return (1.0 - self.weight) * sims + self.weight * lsa.astype(np.float64)
 
-    def _candidate_rows(self, query, opts, uni, n):  # type: ignore[no-untyped-def]
-        rows, sims, more, from_lists = super()._candidate_rows(
-            query, opts, uni, max(n, self.n_cand))
-        return rows, self._blend(query, rows, sims), more, from_lists
-
-    def _feedback(self, query, cand, sim, weight, uni):  # type: ignore[no-untyped-def, override]
-        # The expanded query's lexical cosines, blended with its own projection.
-        lexical = Recommender._feedback(query, cand, sim, weight, uni)
-        return self._blend(query, cand, lexical)
+    def _rank(self, query: Query, opts: RankingOptions, space: RowSpace,
+              article: dict[str, Any]) -> RelatedResult:
+        snap = self._snapshot()
+        trace = Trace() if opts.debug else UNTRACED
+        ranking = _BlendedRanking(space, query, opts, snap, self._killed_mask(snap, space),
+                                  self._clock, trace)
+        ranking.lsa = self
+        return ranking.run(article)
 
 
 def blend_lists(ds: Any, engine: Recommender, k: int = 10) -> dict[str, list[float]]:
@@ -219,8 +238,8 @@ def cost(data: Path, candidates: int) -> dict[str, Any]:
     per-query cost of the blend (by id and drafts) against the engine without it."""
     import tracemalloc
 
-    from recommender.benchcorpus import cached_corpus
-    from recommender.benchmark import DEFAULT_SOURCE
+    from recommender.bench.benchmark import DEFAULT_SOURCE
+    from recommender.bench.derived import cached_corpus
 
     out: dict[str, Any] = {}
     ds = next(dev_sets(["reuters"], data))
