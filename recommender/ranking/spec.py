@@ -34,10 +34,12 @@ DATE = "date"  #: an ISO 8601 date or date-time, always nullable
 STRING = "string"  #: one non-empty string
 STRINGS = "strings"  #: a list of non-empty strings
 SECTION_HALF_LIVES = "section_half_lives"  #: section -> half-life in days (or None)
+PLACEMENTS = "placements"  #: slots of the answer (recommender.ranking.placements)
 
 _PYTHON_TYPES: dict[str, Any] = {
     INTEGER: int, NUMBER: float, BOOLEAN: bool, CHOICE: str, DATE: dt.datetime, STRING: str,
     STRINGS: tuple[str, ...], SECTION_HALF_LIVES: tuple[tuple[str, float | None], ...],
+    PLACEMENTS: tuple[Any, ...],
 }
 
 
@@ -162,6 +164,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
                tunable=False),
     OptionSpec("explain_terms", INTEGER, 5, "Terms per explanation.", lo=1, hi=50,
                tunable=False),
+    OptionSpec("placements", PLACEMENTS, (), repeatable=True, flag="--placement", tunable=False,
+               help="Slots of the answer, comma-separated: `inline:P:N` (N links after "
+                    "paragraph P, chosen by the passage before it and the whole story), "
+                    "`end:N` (the end block, which `related` then holds); `:pins` after a "
+                    "slot sends the article's pins there (default: the end block). At most "
+                    "100 links in total; `k` is not used.",
+               cli_help="A slot of the answer: inline:PARAGRAPH:COUNT or end:COUNT, "
+                        "':pins' to send the pins there (repeatable)."),
     OptionSpec("pool", INTEGER, 50, "Candidates examined for collapse and diversity.",
                lo=1, hi=1000),
 )

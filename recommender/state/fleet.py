@@ -15,20 +15,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .db import register_schema
-
-#: One row (``name = 'active'``): the version the fleet serves, and who recorded it.
-FLEET_SCHEMA = """
-CREATE TABLE IF NOT EXISTS fleet_model (
-    name     TEXT PRIMARY KEY,
-    version  TEXT NOT NULL,
-    previous TEXT,
-    recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
-)
-"""
-register_schema("fleet_model", FLEET_SCHEMA)
-
+# The table ``fleet_model`` is created by the state schema's migrations (state/schema.py):
+# one row (``name = 'active'``), the version the fleet serves and who recorded it.
 _ACTIVE = "active"
 
 
@@ -47,7 +35,7 @@ class FleetRecord:
 
 
 def wanted(db: Any) -> FleetRecord | None:
-    """The recorded version of ``db`` (a :class:`recommender.db.StateDB`), or None."""
+    """The recorded version of ``db`` (a :class:`recommender.state.db.StateDB`), or None."""
     with db.read() as conn:
         row = conn.execute("SELECT version, previous, recorded_at, recorded_by FROM fleet_model "
                            "WHERE name = ?",
