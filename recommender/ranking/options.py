@@ -4,8 +4,8 @@ Everything here works on plain numpy arrays (candidate rows, scores, timestamps 
 nanoseconds since the epoch with ``NaT`` as the minimum int64) and knows nothing about models,
 databases or HTTP: :mod:`recommender.engine.recommender` assembles these steps into a ranking.
 
-The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, generated
-from their declaration in :mod:`recommender.ranking.spec`, whose
+The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, whose fields
+are their declaration in :mod:`recommender.ranking.spec` and whose
 :meth:`RankingOptions.from_mapping` validates a plain mapping (an HTTP query string, a JSON
 body, CLI flags, an evaluation config) and names the offending field on error.
 """
@@ -40,6 +40,7 @@ from .spec import (  # the choices are re-exported: part of this module's API
     STRINGS,
     TAG_MODES,  # noqa: F401
     OptionSpec,
+    RankingFields,
 )
 
 #: Nanoseconds per day (timestamps are int64 ns since the epoch).
@@ -243,21 +244,13 @@ def _parameter_doc(spec: OptionSpec) -> str:
     return f"{spec.name} : {kind}, default={spec.default!r}\n        {spec.help}"
 
 
-# The dataclass fields, generated from the declaration (recommender/ranking/spec.py).
-_RankingOptionFields = dataclasses.make_dataclass(
-    "_RankingOptionFields",
-    [(s.name, s.annotation, dataclasses.field(default=s.default)) for s in OPTIONS],
-    frozen=True,
-)
-_RankingOptionFields.__module__ = __name__
-
-
 @dataclass(frozen=True)
-class RankingOptions(_RankingOptionFields):  # type: ignore[misc,valid-type]
+class RankingOptions(RankingFields):
     """Every knob of the newsroom ranking (library argument, CLI flag and HTTP field).
 
-    The options are declared once, in :data:`recommender.ranking.spec.OPTIONS`; this
-    class's fields, its validation and the parameter list below are generated from there.
+    The options are declared once, as the fields of
+    :class:`recommender.ranking.spec.RankingFields`; this class's validation and the parameter
+    list below are generated from there.
 
     Defaults were chosen by cross-validation over the development sets against a plain
     scikit-learn TF-IDF baseline (``scripts/quality.py --cv``; figures in docs/quality.md).
