@@ -71,12 +71,13 @@ class StringColumn(Sequence):
             raise ValueError("offsets must be a 1-D array of n + 1 positions")
         self._arrays = (data, offsets, valid)
         self._n = int(offsets.size - 1)
-        # memoryviews: indexing them returns Python ints/bytes without numpy scalar overhead.
-        self._buf = memoryview(np.ascontiguousarray(data, dtype=np.uint8)) if data.size \
+        # memoryviews (ndarray.data): indexing them returns Python ints/bytes without numpy
+        # scalar overhead.
+        self._buf = np.ascontiguousarray(data, dtype=np.uint8).data if data.size \
             else memoryview(b"")
-        self._off = memoryview(np.ascontiguousarray(offsets, dtype=np.int64))
-        self._valid = None if valid is None else memoryview(
-            np.ascontiguousarray(valid, dtype=np.bool_))
+        self._off = np.ascontiguousarray(offsets, dtype=np.int64).data
+        self._valid = None if valid is None else np.ascontiguousarray(
+            valid, dtype=np.bool_).data
         if self._valid is not None and len(self._valid) != self._n:
             raise ValueError("validity mask and offsets disagree on the number of rows")
 
@@ -185,7 +186,7 @@ class StringColumn(Sequence):
                    load_npy(directory / f"{name}.offsets.npy", mmap), valid)
 
 
-def _from_arrow(values: Sequence[Any]) -> StringColumn | None:
+def _from_arrow(values: Sequence[Any] | np.ndarray) -> StringColumn | None:
     """The same column built by pyarrow's C conversion (~20x faster than the Python loop
     for a million titles), or None when some value is not a plain string (numbers, lone
     surrogates): the Python path then converts those."""
@@ -211,22 +212,6 @@ def _column_of_arrow(arr: Any) -> StringColumn:
     return StringColumn(data[start:stop].copy(), (offsets - start).astype(np.int64), valid)
 
 
-def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
-    """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
-    import pyarrow as pa
-
-    if any(not isinstance(v, (list, tuple, np.ndarray)) and not _missing(v) for v in values):
-        return None  # e.g. a bare string: the Python path treats it as no tags
-    try:
-        arr = pa.array(values, type=pa.large_list(pa.large_string()), from_pandas=True)
-    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
-        return None
-    offsets = np.asarray(arr.offsets.to_numpy(), dtype=np.int64)  # nulls: empty slots
-    start, stop = (int(offsets[0]), int(offsets[-1])) if offsets.size else (0, 0)
-    items = _column_of_arrow(arr.values.slice(start, stop - start))
-    return ListColumn(items, offsets - start)
-
-
 class ListColumn(Sequence):
     """A read-only column of lists of strings (e.g. tags): items + row offsets."""
 
@@ -235,7 +220,7 @@ class ListColumn(Sequence):
     def __init__(self, items: StringColumn, offsets: np.ndarray) -> None:
         self.items = items
         self._offsets = offsets
-        self._off = memoryview(np.ascontiguousarray(offsets, dtype=np.int64))
+        self._off = np.ascontiguousarray(offsets, dtype=np.int64).data
         self._n = int(offsets.size - 1)
 
     @classmethod
@@ -307,7 +292,7 @@ class ListColumn(Sequence):
                    load_npy(directory / f"{name}.rows.npy", mmap))
 
 
-def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
+def _lists_from_arrow(values: Sequence[Any] | np.ndarray) -> ListColumn | None:
     """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
     import pyarrow as pa
 
@@ -383,16 +368,16 @@ class RowIndex(Mapping):
             raise ValueError("id trie and row array disagree on the number of ids")
         self.trie = trie
         self._rows = rows
-        self._rowsv = memoryview(np.ascontiguousarray(rows, dtype=np.int32))
+        self._rowsv = np.ascontiguousarray(rows, dtype=np.int32).data
 
     @classmethod
-    def build(cls, ids: Sequence[str]) -> RowIndex:
-        ids = [str(i) for i in ids]
-        trie = build_trie(ids, "article id")
-        if len(trie) != len(ids):
+    def build(cls, ids: Sequence[object]) -> RowIndex:
+        keys = [str(i) for i in ids]
+        trie = build_trie(keys, "article id")
+        if len(trie) != len(keys):
             raise ValueError("article ids must be unique")
         key_id = trie.key_id
-        tids = np.fromiter(map(key_id, ids), dtype=np.int64, count=len(ids))
+        tids = np.fromiter(map(key_id, keys), dtype=np.int64, count=len(keys))
         rows = np.empty(len(ids), dtype=np.int32)
         rows[tids] = np.arange(len(ids), dtype=np.int32)
         return cls(trie, rows)

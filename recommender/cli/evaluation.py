@@ -248,11 +248,11 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     names = {s.name for s in result.systems}
     if {"defaults", TfidfBaselineSystem.name} <= names:
         metric = f"nDCG@{result.main_k}"
-        d = result.system("defaults").metrics.get(metric)
-        b = result.system(TfidfBaselineSystem.name).metrics.get(metric)
-        if d is not None and b is not None:
-            click.echo(f"defaults vs {TfidfBaselineSystem.name}: {metric} {d:.3f} vs {b:.3f} "
-                       f"({d - b:+.3f})")
+        ours = result.system("defaults").metrics.get(metric)
+        theirs = result.system(TfidfBaselineSystem.name).metrics.get(metric)
+        if ours is not None and theirs is not None:
+            click.echo(f"defaults vs {TfidfBaselineSystem.name}: {metric} {ours:.3f} vs "
+                       f"{theirs:.3f} ({ours - theirs:+.3f})")
     leaks = {s.name: s.metrics.get("takedown_leaks") for s in result.systems
              if s.kind == "config" and s.metrics.get("takedown_leaks")}
     if leaks:

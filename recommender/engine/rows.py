@@ -8,7 +8,7 @@ the ranking stages read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,7 @@ class CorpusArrays:
         #: Result fields per row, built on first use (ISO dates cost ~15 us each).
         self.meta_cache: dict[int, dict[str, Any]] = {}
         self.article_cache: dict[int, dict[str, Any]] = {}
-        self.url_rows = corpus_url_rows(meta["url"])
+        self.url_rows: Mapping[str, list[int]] = corpus_url_rows(meta["url"])
 
 
 def _float_timestamps(timestamps: np.ndarray) -> np.ndarray:
@@ -238,7 +238,8 @@ class RowSpace:
         gram = self.pair_similarity(rows)
         out = gram >= threshold
         np.fill_diagonal(out, False)
-        return np.nonzero(out)
+        first, second = np.nonzero(out)
+        return first, second
 
     def pool_cosines(self, rows: np.ndarray) -> Callable[[int], np.ndarray]:
         """A function giving the cosines of ``rows[i]`` with every one of ``rows``.

@@ -41,7 +41,7 @@ class FeatureNames:
     def lookup(self, column: int) -> tuple[str, str]:
         field, (start, _) = self._slices[int(np.searchsorted(self._starts, column, "right")) - 1]
         vocab = getattr(self._model.vectorizers_[field], "vocabulary_", None)
-        if hasattr(vocab, "restore_key"):
+        if vocab is not None and hasattr(vocab, "restore_key"):
             # A MARISA trie (recommender.vectors.vectorize): the column is the term's key id, so the
             # term is read from the shared trie, no per-process array of every term.
             return field, vocab.restore_key(int(column - start))
@@ -99,7 +99,8 @@ def explain_vectors(model: Any, query: sp.spmatrix, doc: sp.spmatrix, *,
     cols, products = contributions(query, doc)
     similarity = float(products.sum())
     names = FeatureNames.of(model)
-    terms, fields = [], {}
+    terms: list[dict[str, Any]] = []
+    fields: dict[str, float] = {}
     for i, (col, value) in enumerate(zip(cols, products, strict=True)):
         field, term = names.lookup(int(col)) if i < top else (_field_of(names, int(col)), "")
         fields[field] = fields.get(field, 0.0) + float(value)

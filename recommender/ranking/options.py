@@ -573,7 +573,7 @@ def pair_cosines(matrix: Any, rows: np.ndarray) -> np.ndarray:
     # Every pair of entries in the same column contributes v_i * v_j to its two rows' dot
     # product; summed with bincount (no BLAS: its threads stall under CPU contention).
     cols_s, vals_s, owner_s = cols[shared], vals[shared], owner[shared]
-    gram = np.zeros(p * p)
+    gram: np.ndarray = np.zeros(p * p)
     if cols_s.size:
         grp = group[shared]
         start = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])

@@ -613,7 +613,7 @@ class LiveIndex:
         kept = np.flatnonzero(keep)
 
         def carry(values: Sequence[Any]) -> list[Any]:
-            return list(values) if not dropped else [values[i] for i in kept]
+            return list(values) if not dropped else [values[i] for i in kept.tolist()]
 
         ids = carry(prev.ids if prev is not None else ()) + [r["id"] for r in added]
         records = carry(prev.records if prev is not None else ()) + added

@@ -185,6 +185,7 @@ def _weighted_sum(parts: Sequence[tuple[pa.Array, sp.csr_matrix, float]]
         m = sp.csr_matrix(((counts.data * weight).astype(dtype), glob[counts.indices],
                            counts.indptr), shape=(counts.shape[0], len(dictionary)))
         total = m if total is None else total + m
+    assert total is not None, "no shard counts to merge"
     total.sort_indices()
     return dictionary, total
 
@@ -372,7 +373,7 @@ class _FieldFit:
     n_columns: int
     dtype: np.dtype
     column_of: np.ndarray  # global term id -> column (-1: pruned)
-    local_to_global: list[np.ndarray]
+    local_to_global: list[np.ndarray | None]  # None once its shard is transformed
     shards: list[Any]
     sublinear: bool = False
 
@@ -450,7 +451,7 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     if vec.use_idf:
         # TfidfTransformer.fit's own arithmetic (same dtype, same operations: same bits),
         # from the document frequencies counted above instead of a stacked count matrix.
-        col_df = np.zeros(n_columns, dtype=np.int64)
+        col_df: np.ndarray = np.zeros(n_columns, dtype=np.int64)
         col_df[column_of[kept]] = df[kept]
         col_df = col_df.astype(dtype)
         col_df += float(vec.smooth_idf)
@@ -467,7 +468,7 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     own.n_features_in_ = n_columns
     if vec.use_idf:
         own.idf_ = tfidf.idf_
-    return _FieldFit(name, tfidf, n_columns, dtype, column_of, local_to_global, shards,
+    return _FieldFit(name, tfidf, n_columns, dtype, column_of, list(local_to_global), shards,
                      sublinear=bool(vec.sublinear_tf))
 
 
