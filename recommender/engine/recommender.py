@@ -29,6 +29,7 @@ from ..ranking.options import NAT, RankingOptions
 from ..state.db import StateDB
 from ..state.editorial import Editorial, PinList, Snapshot, Takedown
 from ..state.known import CheckedEditorial
+from ..state.live import LiveSnapshot
 from ..values import _none_if_missing, iso_from_ns
 from .results import RelatedResult
 from .rows import CorpusArrays, RowSpace
@@ -89,7 +90,7 @@ class Recommender:
         self.editorial = editorial or (Editorial(db) if db is not None else None)
         self._clock = clock or _utcnow
         self._base = RowSpace(model, self.corpus)
-        self._live_space: tuple[Any, RowSpace] | None = None
+        self._live_space: tuple[LiveSnapshot, RowSpace] | None = None
         self._killed: tuple[int, int, np.ndarray] | None = None
         self._checked: dict[tuple[int, int], RankingOptions] = {}
         #: Validated options of the corpus row space by call options (defaults, options).
@@ -101,7 +102,8 @@ class Recommender:
         self.check_options(self.defaults)
 
     # ------------------------------------------------------------- options
-    def options(self, k: Any = None, live: Any = None, **options: Any) -> RankingOptions:
+    def options(self, k: int | str | None = None, live: LiveSnapshot | None = None,
+                **options: Any) -> RankingOptions:
         """Validate call options over the defaults (unknown names/values/sections raise)."""
         if k is not None and not options and k == self.defaults.k:
             return self.defaults
@@ -143,7 +145,7 @@ class Recommender:
         if opts.fallback and not space.sections:
             raise UnusableValueError("fallback", "the corpus has no sections")
 
-    def row_space(self, live: Any = None) -> RowSpace:
+    def row_space(self, live: LiveSnapshot | None = None) -> RowSpace:
         """The rows of the corpus plus those of a live snapshot (cached per snapshot)."""
         if live is None:
             return self._base
@@ -158,7 +160,7 @@ class Recommender:
         return self.editorial.snapshot() if self.editorial is not None else _EMPTY_SNAPSHOT
 
     # ------------------------------------------------------------- queries
-    def article(self, article_id: str, live: Any = None) -> dict[str, Any]:
+    def article(self, article_id: str, live: LiveSnapshot | None = None) -> dict[str, Any]:
         """Metadata of an article (the live version if any; 404 if unpublished)."""
         if live is not None:
             if live.has(article_id):
@@ -179,8 +181,8 @@ class Recommender:
                 "status": m["status"][row]}
         return dict(cached)
 
-    def related(self, article_id: str, k: Any = None, *, live: Any = None,
-                **options: Any) -> RelatedResult:
+    def related(self, article_id: str, k: int | str | None = None, *,
+                live: LiveSnapshot | None = None, **options: Any) -> RelatedResult:
         """The related list of a story (of the corpus, or a live article).
 
         Parameters
@@ -218,10 +220,11 @@ class Recommender:
         )
         return self._rank(query, opts, space, article)
 
-    def related_to_text(self, title: str, body: str = "", k: Any = None, *,
+    def related_to_text(self, title: str, body: str = "", k: int | str | None = None, *,
                         article_tags: Sequence[str] = (), article_section: str | None = None,
-                        article_language: str | None = None, published_at: Any = None,
-                        live: Any = None, **options: Any) -> RelatedResult:
+                        article_language: str | None = None,
+                        published_at: dt.datetime | str | None = None,
+                        live: LiveSnapshot | None = None, **options: Any) -> RelatedResult:
         """The related list of a draft that is not in the corpus.
 
         ``article_tags`` are the draft's own tags (vectorised with it; ``tags`` is the tag
@@ -274,24 +277,24 @@ class Recommender:
             raise InvalidParameterError("state_db", "no state database is configured")
         return self.editorial
 
-    def _checked_editorial(self, live: Any) -> CheckedEditorial:
+    def _checked_editorial(self, live: LiveSnapshot | None) -> CheckedEditorial:
         """The editorial state, its changes checked against the ids and URLs of the model
         and ``live`` (the checks the CLI makes without loading the model)."""
         return CheckedEditorial(self._require_editorial(), self.row_space(live).known,
                                 self._clock)
 
     def takedown(self, key: str, reason: str, by: str | None = None, force: bool = False,
-                 live: Any = None) -> Takedown:
+                 live: LiveSnapshot | None = None) -> Takedown:
         """Take down an article id or URL (unknown ones only with ``force``)."""
         return self._checked_editorial(live).takedown(key, reason, by=by, force=force)
 
-    def is_taken_down(self, article_id: str, live: Any = None) -> bool:
+    def is_taken_down(self, article_id: str, live: LiveSnapshot | None = None) -> bool:
         """Whether a takedown (of its id or of its URL) hides ``article_id`` itself."""
         space = self.row_space(live)
         row = space.row_of(article_id)
         return row is not None and bool(self._killed_mask(self._snapshot(), space)[row])
 
-    def takedown_matches(self, key: str, live: Any = None) -> int:
+    def takedown_matches(self, key: str, live: LiveSnapshot | None = None) -> int:
         """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
         return self.row_space(live).known.takedown_matches(key)
 
@@ -302,7 +305,7 @@ class Recommender:
         return self._require_editorial().takedowns()
 
     def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
-            by: str | None = None, live: Any = None) -> PinList:
+            by: str | None = None, live: LiveSnapshot | None = None) -> PinList:
         """Pin ``ids`` (known articles, not the article itself) first in its list."""
         return self._checked_editorial(live).pin(article_id, ids, expires_at=expires_at, by=by)
 
@@ -313,7 +316,7 @@ class Recommender:
         return self._require_editorial().pins(article_id)
 
     def block(self, article_id: str, ids: Sequence[str], by: str | None = None,
-              replace: bool = False, live: Any = None) -> list[str]:
+              replace: bool = False, live: LiveSnapshot | None = None) -> list[str]:
         return self._checked_editorial(live).block(article_id, ids, by=by, replace=replace)
 
     def unblock(self, article_id: str, ids: Iterable[str] = (), by: str | None = None) -> int:

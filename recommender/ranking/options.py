@@ -120,7 +120,8 @@ def _boolean(name: str, value: Any) -> bool:
     raise InvalidParameterError(name, f"must be true or false, got {value!r}")
 
 
-def _choice(name: str, value: Any, choices: Sequence[str], allow_none: bool = False) -> Any:
+def _choice(name: str, value: Any, choices: Sequence[str], allow_none: bool = False
+            ) -> str | None:
     if allow_none and (value is None or (isinstance(value, str) and value.lower() in _OFF)):
         return None
     if not isinstance(value, str) or value.strip().lower() not in choices:

@@ -64,7 +64,7 @@ from sklearn.preprocessing import normalize
 from ..memory import peak_rss_mib
 from ..string_tables import build_trie
 from ..text.analyzer import _ASCII_WORD_BYTES, _DEFAULT_TOKEN_PATTERN, fast_analyzer
-from ..text.boilerplate import strip_boilerplate
+from ..text.boilerplate import BoilerplateConfig, strip_boilerplate
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,8 @@ class Vectorized:
 
 
 def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[str, Sequence[Any]],
-                 boilerplate: Any, fields_of: Mapping[str, Mapping[str, float]] | None = None,
+                 boilerplate: BoilerplateConfig,
+                 fields_of: Mapping[str, Mapping[str, float]] | None = None,
                  ) -> tuple[dict[str, Any], int, float, float]:
     """Count the tokens of one shard: per space, (local terms as an Arrow string array,
     indptr, indices, counts) or, if a term cannot be stored, the reason as a str; the
@@ -529,14 +530,14 @@ def fit_vectorizers(
     vectorizers: Mapping[str, TfidfVectorizer],
     columns: Mapping[str, Sequence[Any]],
     *,
-    boilerplate: Any = None,
+    boilerplate: BoilerplateConfig = None,
     n_jobs: int | None = None,
     dask_scheduler: str | None = None,
     progress: bool = False,
     shard_size: int = SHARD_SIZE,
     min_parallel: int = MIN_PARALLEL_ARTICLES,
     weights: Mapping[str, float] | None = None,
-    while_counting: Callable[[], Any] | None = None,
+    while_counting: Callable[[], object] | None = None,
     fields_of: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Vectorized:
     """Fit one TF-IDF vectoriser per space over the same articles, counting in parallel.
@@ -728,7 +729,7 @@ def fit_vectorizers(
 
 
 def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
-                   columns: Mapping[str, Sequence[Any]], boilerplate: Any,
+                   columns: Mapping[str, Sequence[Any]], boilerplate: BoilerplateConfig,
                    fields_of: Mapping[str, Mapping[str, float]] | None = None,
                    ) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
     return i, _count_shard(vectorizers, columns, boilerplate, fields_of)
