@@ -25,7 +25,7 @@ _EXPORTS = {
     "CorpusReport": "corpus.load", "load_corpus": "corpus.load",
     "AlsoseeError": "errors", "ArtifactError": "errors", "CorpusError": "errors",
     "InvalidParameterError": "errors", "UnknownArticleError": "errors",
-    "Recommendation": "model.estimator", "RelatedStories": "model.estimator",
+    "Recommendation": "model.catalogue", "RelatedStories": "model.estimator",
     "TrainResult": "training.job", "train": "training.job",
     "Recommender": "engine.recommender",
     "RankedItem": "engine.results", "RelatedResult": "engine.results",

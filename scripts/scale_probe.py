@@ -123,7 +123,7 @@ def main() -> None:
         t0 = time.perf_counter()
         # The first `rows` query rows against the whole index: the real per-row cost.
         r, s, stats = compute_neighbors(model.matrix_, model.index_, sub_allowed, 50,
-                                        pruning=model._pruning(), progress=True, n_rows=rows)
+                                        pruning=model.query_pruning(), progress=True, n_rows=rows)
         per_core = rows / max(stats.cpu_seconds, 1e-9)  # per CPU-second of the blocks
         res["neighbors_sample"] = {
             **stats.to_dict(), "rows": rows, "articles_per_core_second": round(per_core, 1),

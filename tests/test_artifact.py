@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 
 from recommender.errors import ArtifactError
 from recommender.model import artifact
@@ -157,11 +160,12 @@ def test_model_files_naming_the_flat_module_paths_still_load(
     """Model files pickled when the estimator lived in ``recommender.model`` and the index in
     ``recommender.index`` (modules, now packages) load and answer the same."""
     from recommender.index import inverted
-    from recommender.model import estimator
+    from recommender.model import estimator, transform
 
     # Save as the flat layout did: the pickles name the classes by their old module paths.
+    monkeypatch.setattr(transform.tag_analyzer, "__qualname__", "_tag_analyzer")
     for obj, old in ((estimator.RelatedStories, "recommender.model"),
-                     (estimator._tag_analyzer, "recommender.model"),
+                     (transform.tag_analyzer, "recommender.model"),
                      (inverted.RescoreBounds, "recommender.index")):
         monkeypatch.setattr(obj, "__module__", old)
     version = artifact.save(sample_model, tmp_path / "models")
@@ -178,3 +182,38 @@ def test_model_files_naming_the_flat_module_paths_still_load(
         assert loaded.model.related(article_id, k=10) == sample_model.related(article_id, k=10)
     assert loaded.model.related_to_text("Elections in Egypt", "protest") == \
         sample_model.related_to_text("Elections in Egypt", "protest")
+
+
+SAVED = Path(__file__).parent / "data" / "saved-model"
+
+
+@pytest.mark.parametrize(("expected", "args"), [
+    ("rel-ranked.json", ["gv-316839", "--explain"]),
+    ("rel-plain.json", ["gv-316447", "--plain"]),
+    ("rel-draft.json", ["--title", "Taliban peace talks in Afghanistan", "--body",
+                        "Bloggers react to the May Day protests", "--half-life", "none",
+                        "--explain"]),
+])
+def test_a_model_saved_with_the_single_module_estimator_answers_the_same(
+        tmp_path: Path, expected: str, args: list[str]) -> None:
+    """tests/data/saved-model holds a model (12 sample articles) saved when the estimator and
+    its helpers were one module: its pickle names ``recommender.model.estimator.RelatedStories``
+    and ``recommender.model.estimator._tag_analyzer``. ``alsosee related`` on it prints the
+    JSON it printed then (an article with the default ranking and with --plain, a draft)."""
+    manifest = json.loads(next((SAVED / "root").glob("*/manifest.json")).read_text())
+    saved_with = manifest["versions"]["scikit-learn"]
+    if saved_with != sklearn.__version__:
+        pytest.skip(f"the model was saved with scikit-learn {saved_with}, this is "
+                    f"{sklearn.__version__}: scikit-learn's pickles are only read by their own "
+                    "version")
+    pickled = next((SAVED / "root").glob("*/model.joblib")).read_bytes()
+    assert b"recommender.model.estimator\x94\x8c\x0eRelatedStories" in pickled
+    assert b"recommender.model.estimator\x94\x8c\r_tag_analyzer" in pickled
+    shutil.copytree(SAVED / "root", tmp_path / "root")
+    done = subprocess.run(
+        [sys.executable, "-m", "recommender", "related", *args, "--model",
+         str(tmp_path / "root"), "--format", "json", "-k", "5",
+         *([] if "--plain" in args else ["--state-db", str(tmp_path / "state.db")])],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads((SAVED / expected).read_text())

@@ -133,7 +133,7 @@ def test_draft_candidates_equal_the_reference(sample_model: RelatedStories,
             for b in (None, bounds):
                 rows, scores = query_candidates(q, m.matrix_, m.index_, m.df_, n,
                                                 pruning=pruning, allowed=m.published_,
-                                                scratch=m._scratch(), bounds=b)
+                                                scratch=m.scratch(), bounds=b)
                 np.testing.assert_array_equal(rows, ref_rows)
                 np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from recommender.engine.recommender import Recommender
-from recommender.model.estimator import _iso, iso_from_ns
 from recommender.ranking import options as ranking
+from recommender.values import _iso, iso_from_ns
 
 NOW = dt.datetime(2020, 6, 2, 12, tzinfo=dt.UTC)
 
@@ -166,7 +166,7 @@ def test_mmr_reads_rows_on_demand_like_the_matrix(sample_model):
             picked = ranking.mmr(rel, row, 5, diversity)
             assert picked.tolist() == ranking.mmr(rel, gram, 5, diversity).tolist()
             assert read == picked[:-1].tolist()  # only the picked rows, not the last
-        assert not sample_model._scratch().any()  # the scratch vector is left all-zero
+        assert not sample_model.scratch().any()  # the scratch vector is left all-zero
 
 
 def test_fast_dates_and_article_fields_equal_the_model(engine, sample_model):

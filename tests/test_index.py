@@ -116,9 +116,9 @@ def test_parallel_neighbour_lists_equal_sequential(sample_articles: pd.DataFrame
 
     m = RelatedStories(n_neighbors=30, n_jobs=1).fit(sample_articles.head(120))
     seq_rows, seq_scores, seq_stats = compute_neighbors(
-        m.matrix_, m.index_, m.published_, 30, pruning=m._pruning(), n_jobs=1, block_size=32)
+        m.matrix_, m.index_, m.published_, 30, pruning=m.query_pruning(), n_jobs=1, block_size=32)
     par_rows, par_scores, par_stats = compute_neighbors(
-        m.matrix_, m.index_, m.published_, 30, pruning=m._pruning(), n_jobs=2, block_size=32)
+        m.matrix_, m.index_, m.published_, 30, pruning=m.query_pruning(), n_jobs=2, block_size=32)
     assert seq_stats.backend == "sequential" and par_stats.backend == "loky"
     assert par_stats.blocks == 4
     np.testing.assert_array_equal(seq_rows, par_rows)
@@ -171,7 +171,7 @@ def test_neighbour_progress_bar_covers_the_preparation(sample_model: RelatedStor
     monkeypatch.setenv("TQDM_MININTERVAL", "0")
 
     m = sample_model
-    compute_neighbors(m.matrix_, m.index_, m.published_, 5, pruning=m._pruning(), n_jobs=2,
+    compute_neighbors(m.matrix_, m.index_, m.published_, 5, pruning=m.query_pruning(), n_jobs=2,
                       block_size=64, progress=True)
     err = capfd.readouterr().err
     # the bar is up while the matrix and the index slices are written for the workers
@@ -287,7 +287,7 @@ def test_rescore_bounds_are_the_exact_maxima_and_norms(sample_model: RelatedStor
                                                        limits: dict) -> None:
     """Whatever the blocks (by terms, or by postings: one term per block at 1), the same
     maxima and common-term norms."""
-    pruning = sample_model._pruning()
+    pruning = sample_model.query_pruning()
     # A small sample has no term in MIN_QUERY_DF articles: bounds for a lower cut.
     max_df = 20
     bounds = rescore_bounds(sample_model.index_, sample_model.df_, max_df, **limits)
@@ -317,7 +317,7 @@ def test_bounded_rescoring_gives_the_same_top_n(sample_model: RelatedStories,
     # A pruning so hard that the pruned order is poor (wrong bounds would show), and a
     # milder one where the bounds spare most of the re-scoring.
     for pruning, fewer in ((Pruning(max_terms=2, max_df=10, n_candidates=80), False),
-                           (sample_model._pruning(), True)):
+                           (sample_model.query_pruning(), True)):
         bounds = rescore_bounds(m.index_, m.df_, pruning.max_df)
         full = bounded = 0
         for i in range(0, len(sample_articles), 3):

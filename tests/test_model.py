@@ -12,7 +12,8 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.errors import InvalidParameterError, NotFittedError, UnknownArticleError
-from recommender.model.estimator import RelatedStories, top_k
+from recommender.model.estimator import RelatedStories
+from recommender.model.search import top_k
 
 
 @pytest.fixture(scope="module")

@@ -37,3 +37,24 @@ def test_the_engine_on_a_loaded_model_version(trained_model_dir: Path) -> None:
                               "globalvoices-2012-05.jsonl")
     assert set(result.ids) <= set(articles["id"])
     assert engine.related_to_text("Floods in Jakarta", "Rain and floods").ids
+
+
+def test_the_engine_and_the_service_use_only_public_names_of_the_model() -> None:
+    """``model._x`` / ``self.model._x`` in the engine or the service would tie them to the
+    estimator's internals; the model offers what they need under public names."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for path in [*(root / "recommender" / "engine").glob("*.py"),
+                 *(root / "service").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                    and not node.attr.endswith("__")):
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            if name == "model":
+                found.append(f"{path.relative_to(root)}:{node.lineno}: model.{node.attr}")
+    assert not found, found

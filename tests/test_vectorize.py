@@ -10,7 +10,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from recommender.model.estimator import FIELDS, RelatedStories
+from recommender.model.estimator import RelatedStories
+from recommender.model.transform import FIELDS
 from recommender.text.boilerplate import boilerplate_config, strip_boilerplate
 from recommender.vectors.vectorize import fit_vectorizers
 

@@ -84,7 +84,7 @@ class Recommender:
                  defaults: RankingOptions | Mapping[str, Any] | None = None,
                  clock: Callable[[], dt.datetime] | None = None,
                  editorial: Editorial | None = None) -> None:
-        model._check_fitted()
+        model.check_fitted()
         self.model = model
         self.corpus = CorpusArrays(model)
         self.editorial = editorial or (Editorial(db) if db is not None else None)
@@ -247,7 +247,7 @@ class Recommender:
             except InvalidParameterError as exc:
                 raise UnusableValueError("article_language", exc.message) from None
         when = ranking.parse_datetime("published_at", published_at) or self._clock()
-        query = Query(get_vector=lambda: self.model._row_matrix(*terms), self_row=None,
+        query = Query(get_vector=lambda: self.model.row_vector(*terms), self_row=None,
                        article_id=None, corpus_article=False,
                        reference=ranking.to_ns(when), section=section, language=language,
                        terms=terms)

@@ -197,7 +197,7 @@ class RowSpace:
             return np.asarray((self.vectors(rows) @ vector.T).toarray(),
                               dtype=np.float64).ravel()
         cols, data, owner, _ = self._entries(rows)
-        scratch = self.model._scratch()
+        scratch = self.model.scratch()
         scratch[vector.indices] = vector.data
         try:
             contrib = data.astype(np.float64) * scratch[cols]
@@ -269,7 +269,7 @@ class RowSpace:
         cols, data, owner, ends = self._entries(rows)
         offsets = ends - np.diff(np.concatenate([[0], ends]))
         values = data.astype(np.float64)
-        scratch = self.model._scratch()
+        scratch = self.model.scratch()
         size = rows.size
 
         def row(i: int) -> np.ndarray:

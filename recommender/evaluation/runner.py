@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..model.estimator import MAX_K, RelatedStories
+from ..model.estimator import RelatedStories
+from ..ranking.spec import MAX_K
 from . import metrics as m
 from .qrels import Qrels
 from .systems import (

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..model.estimator import RelatedStories, top_k
+from ..model.estimator import RelatedStories
+from ..model.search import top_k
 from ..ranking.spec import BY_NAME
 from ..urls import canonical_url, url_matches
 

@@ -5,17 +5,19 @@ parameters, ``fit`` learns everything (attributes ending in ``_``) and returns `
 Rows of ``matrix_`` are L2-normalised, so the cosine similarity of two articles is the dot
 product of their rows; ``index_`` is the transposed matrix (an inverted index: term -> the
 articles that contain it), so scoring a query only touches the postings of its own terms.
+
+The estimator holds the parameters and what ``fit`` learns; the rest of its behaviour is
+in modules of its own, mixed into :class:`RelatedStories`: the article catalogue
+(:mod:`.catalogue`: ids, titles, urls, dates, results), search (:mod:`.search`: candidates
+and scores through the index), the transform (:mod:`.transform`: fields, spaces, drafts)
+and pickling (:mod:`.pickling`).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,92 +26,30 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..corpus.load import PUBLISHED_STATUSES
-from ..errors import InvalidParameterError, NotFittedError, UnknownArticleError
-from ..index.inverted import (
-    Pruning,
-    RescoreBounds,
-    document_frequencies,
-    query_candidates,
-    rescore_bounds,
-)
+from ..corpus.coerce import PUBLISHED_STATUSES
+from ..errors import InvalidParameterError, NotFittedError
+from ..index.inverted import document_frequencies, rescore_bounds
 from ..memory import peak_rss_mib
-from ..ranking.spec import MAX_K
-from ..string_tables import ListColumn, RowIndex, StringColumn
-from ..text.analyzer import fast_analyzer
-from ..text.boilerplate import boilerplate_config, strip_boilerplate
-from ..values import _NS, _iso, _none_if_missing, iso_from_ns  # noqa: F401 - engine imports these
-from ..vectors.vectorize import _release_arrow_memory, fit_vectorizers, saturate
+from ..string_tables import RowIndex, StringColumn
+from ..text.boilerplate import boilerplate_config
+from ..vectors.vectorize import _release_arrow_memory, fit_vectorizers
+from .catalogue import ArticleCatalogue, build_catalogue
+from .pickling import CompactPickle
+from .search import NeighbourSearch
+from .transform import ArticleTransform, tag_analyzer
 
 logger = logging.getLogger(__name__)
-
-_BOUNDS_LOCK = threading.Lock()
-
-#: Largest list a caller may ask for; a related-links box never shows more.
-
-#: Fields of an article the model reads.
-FIELDS = ("title", "body", "tags")
-
-#: The vector spaces, in the order their columns appear in ``matrix_``, and the fields each
-#: reads: headline and body words share one vocabulary (a word is one term wherever it
-#: occurs); tags are terms of their own (a tag is not split into words).
-SPACES = {"text": ("title", "body"), "tags": ("tags",)}
-
-#: Candidate generation always reads the postings of terms in up to this many articles.
-MIN_QUERY_DF = 1000
 
 #: Below this many articles, max_df is not applied (see RelatedStories).
 MIN_DOCS_FOR_MAX_DF = 20
 
+# Saved models name the tags analyzer ``recommender.model.estimator._tag_analyzer`` (and
+# ``recommender.model._tag_analyzer``, see the package): it must stay resolvable here.
+_tag_analyzer = tag_analyzer
 
 
-def _tag_analyzer(tags: Any) -> list[str]:
-    """Each tag is one token (``"Human Rights"`` must not match ``"Rights"`` of a body)."""
-    if tags is None or (isinstance(tags, float) and np.isnan(tags)):
-        return []
-    if isinstance(tags, str):
-        tags = [tags]
-    return [str(t).strip().lower() for t in tags if str(t).strip()]
-
-
-def validate_k(k: Any) -> int:
-    """Return ``k`` as an int in ``1..MAX_K`` or raise :class:`InvalidParameterError`."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidParameterError("k", f"must be an integer between 1 and {MAX_K}, got {k!r}")
-    if not 1 <= int(k) <= MAX_K:
-        raise InvalidParameterError("k", f"must be between 1 and {MAX_K}, got {k}")
-    return int(k)
-
-
-def _row_getter(column: Any) -> Any:
-    """``column[row]`` for the model's own (valid) rows: a string table's unchecked
-    accessor, else plain indexing."""
-    return column.item if isinstance(column, StringColumn) else column.__getitem__
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    """One related story: what a "ALSO SEE" box shows, plus the similarity score."""
-
-    id: str
-    title: str
-    url: str | None
-    published_at: str | None
-    section: str | None
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "url": self.url,
-            "published_at": self.published_at,
-            "section": self.section,
-            "score": self.score,
-        }
-
-
-class RelatedStories(BaseEstimator):
+class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, CompactPickle,
+                     BaseEstimator):
     """Find related stories with field-weighted TF-IDF and cosine similarity.
 
     Parameters
@@ -152,7 +92,7 @@ class RelatedStories(BaseEstimator):
     max_query_df : float or None, default=0.01
         Candidate generation skips terms found in more than this share of the articles
         (their postings are long, their weight small), and never terms found in fewer
-        than ``MIN_QUERY_DF`` (1,000) articles; None keeps them all.
+        than :data:`~.search.MIN_QUERY_DF` (1,000) articles; None keeps them all.
     n_candidates : int, default=100
         Candidates of a pruned query that are re-scored exactly against the whole query.
     n_jobs : int or None, default=None
@@ -170,10 +110,10 @@ class RelatedStories(BaseEstimator):
     Attributes
     ----------
     vectorizers_ : dict of str -> TfidfVectorizer
-        One fitted vectoriser per space of :data:`SPACES` with a positive weight (``text``:
-        headline and body words; ``tags``). Its ``vocabulary_`` is a ``marisa_trie.Trie``
-        (term -> key id, which is the term's column in the space's block; memory-mapped
-        and shared once saved), not a dict.
+        One fitted vectoriser per space of :data:`~.transform.SPACES` with a positive
+        weight (``text``: headline and body words; ``tags``). Its ``vocabulary_`` is a
+        ``marisa_trie.Trie`` (term -> key id, which is the term's column in the space's
+        block; memory-mapped and shared once saved), not a dict.
     field_slices_ : dict of str -> tuple of int
         Column range of each space inside ``matrix_``.
     matrix_ : scipy.sparse.csr_matrix of float32, shape (n_articles, n_features)
@@ -254,26 +194,12 @@ class RelatedStories(BaseEstimator):
         self.strip_boilerplate = strip_boilerplate
         self.boilerplate = boilerplate
 
-    # ------------------------------------------------------------------ fitting
-    def _weights(self) -> dict[str, float]:
-        weights = {
-            "title": self.title_weight,
-            "body": self.body_weight,
-            "tags": self.tags_weight,
-        }
-        for name, w in weights.items():
-            if not isinstance(w, (int, float)) or w < 0 or not np.isfinite(w):
-                raise InvalidParameterError(f"{name}_weight", f"must be a number >= 0, got {w!r}")
-        if not any(w > 0 for w in weights.values()):
-            raise InvalidParameterError("title_weight", "at least one field weight must be > 0")
-        return weights
-
     def _make_vectorizer(self, space: str, n_docs: int = MIN_DOCS_FOR_MAX_DF) -> TfidfVectorizer:
         # norm=None: the spaces are weighted and L2-normalised together, as one vector.
         if space == "tags":
             # Tags are a controlled vocabulary: one token per tag, no stop words, no df cut.
             return TfidfVectorizer(
-                analyzer=_tag_analyzer, sublinear_tf=True, dtype=np.float32, norm=None
+                analyzer=tag_analyzer, sublinear_tf=True, dtype=np.float32, norm=None
             )
         return TfidfVectorizer(
             sublinear_tf=self.sublinear_tf,
@@ -287,41 +213,6 @@ class RelatedStories(BaseEstimator):
             strip_accents="unicode",
         )
 
-    def _spaces(self) -> dict[str, tuple[float, dict[str, float]]]:
-        """Each space with a positive weight: (its weight in the vector, {field: weight})."""
-        weights = self._weights()
-        out: dict[str, tuple[float, dict[str, float]]] = {}
-        text = {f: float(weights[f]) for f in SPACES["text"] if weights[f] > 0}
-        if text:
-            out["text"] = (1.0, text)
-        if weights["tags"] > 0:
-            out["tags"] = (float(weights["tags"]), {"tags": 1.0})
-        return out
-
-    def _field_values(self, articles: pd.DataFrame, field: str,
-                      removed: list[int] | None = None, *, strip: bool = True) -> list[Any]:
-        if field not in articles.columns:
-            return [[] if field == "tags" else ""] * len(articles)
-        column = articles[field]
-        if field != "tags" and isinstance(column.dtype, pd.StringDtype):
-            # Every value is a str or missing: one C-level pass (1M bodies in a second).
-            texts = column.fillna("").tolist()
-        else:
-            values = column.tolist()
-            if field == "tags":
-                # Plain lists: pickling a shard's 25,000 small object arrays to a counting
-                # worker took 0.4 CPU-s (16 s of the client's time at 1M), lists 0.01 s.
-                return [v.tolist() if isinstance(v, np.ndarray)
-                        else v if isinstance(v, (list, tuple)) else [] for v in values]
-            texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                     for v in values]
-        if field == "body" and strip and getattr(self, "strip_boilerplate", False):
-            config = boilerplate_config(getattr(self, "boilerplate", None))
-            stripped = [strip_boilerplate(t, config) for t in texts]
-            if removed is not None:
-                removed.append(sum(n for _, n in stripped))
-            texts = [t for t, _ in stripped]
-        return texts
 
     def fit(
         self,
@@ -382,7 +273,7 @@ class RelatedStories(BaseEstimator):
             # built while the workers count instead of after, with a core left idle.
             described["ids"] = StringColumn.from_values(ids)
             described["row_of"] = RowIndex.build(ids)
-            described["meta"] = meta = _build_meta(X)
+            described["meta"] = meta = build_catalogue(X)
             status = pd.Series(meta["status"].tolist(), dtype=object)
             described["published"] = status.str.lower().isin(PUBLISHED_STATUSES).to_numpy(
                 dtype=bool)
@@ -433,8 +324,9 @@ class RelatedStories(BaseEstimator):
             "fitted %d articles, %d features, %d non-zeros",
             self.n_articles_, self.matrix_.shape[1], self.matrix_.nnz,
         )
-        if self._pruning().max_df is not None:  # saved with the model: shared, no first-use cost
-            self.rescore_bounds_ = rescore_bounds(self.index_, self.df_, self._pruning().max_df)
+        max_df = self.query_pruning().max_df
+        if max_df is not None:  # saved with the model: shared, no first-use cost
+            self.rescore_bounds_ = rescore_bounds(self.index_, self.df_, max_df)
             self.fit_stats_["vectorize"]["counting"]["peak_rss_mib_after"]["bounds"] = round(
                 peak_rss_mib(), 1)
         self.build_neighbors(dask_scheduler=dask_scheduler, progress=progress)
@@ -456,16 +348,6 @@ class RelatedStories(BaseEstimator):
             raise InvalidParameterError(
                 "max_query_df", f"must be a share in (0, 1] or None, got {mqd!r}")
 
-    def _pruning(self) -> Pruning:
-        max_df = None
-        if self.max_query_df is not None:
-            # Never fewer than MIN_QUERY_DF articles: on a small archive a 1% cut skips the
-            # very topic words (a commodity, a country) that make two stories related, and
-            # lost 0.013 nDCG@10 on Reuters (11k articles); their postings are short there.
-            max_df = max(int(self.max_query_df * self.n_articles_), MIN_QUERY_DF)
-        return Pruning(max_terms=self.max_query_terms, max_df=max_df,
-                       n_candidates=max(int(self.n_candidates), 1))
-
     def build_neighbors(self, *, dask_scheduler: str | None = None,
                         progress: bool = False) -> RelatedStories:
         """(Re)compute the precomputed neighbour lists (``n_neighbors`` per article).
@@ -475,7 +357,7 @@ class RelatedStories(BaseEstimator):
         """
         from ..index.neighbors import compute_neighbors
 
-        self._check_fitted()
+        self.check_fitted()
         n = int(self.n_neighbors)
         if n <= 0:
             self.neighbors_ = np.zeros((self.n_articles_, 0), dtype=np.int32)
@@ -483,7 +365,7 @@ class RelatedStories(BaseEstimator):
             self.fit_stats_.pop("neighbors", None)
             return self
         rows, scores, stats = compute_neighbors(
-            self.matrix_, self.index_, self.published_, n, pruning=self._pruning(),
+            self.matrix_, self.index_, self.published_, n, pruning=self.query_pruning(),
             n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
         )
         self.neighbors_ = rows
@@ -499,364 +381,10 @@ class RelatedStories(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "matrix_")
 
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
+        """Raise :class:`~recommender.errors.NotFittedError` unless the model is fitted."""
         if not hasattr(self, "matrix_"):
             raise NotFittedError("this RelatedStories instance is not fitted yet; call fit()")
-
-    # -------------------------------------------------------------- vectorising
-    def transform(self, X: pd.DataFrame | Iterable[Mapping[str, Any]]) -> sp.csr_matrix:
-        """Vectorise articles with the fitted vocabulary (rows L2-normalised, float32)."""
-        self._check_fitted()
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(list(X))
-        values = {f: self._field_values(X, f, strip=False) for f in FIELDS}
-        cols, vals, indptr = [], [], [0]
-        for i in range(len(X)):
-            col, val = self._terms_one({f: values[f][i] for f in FIELDS})
-            cols.append(col)
-            vals.append(val)
-            indptr.append(indptr[-1] + col.size)
-        return sp.csr_matrix(
-            (np.concatenate(vals) if vals else np.zeros(0, np.float32),
-             np.concatenate(cols) if cols else np.zeros(0, np.int32), indptr),
-            shape=(len(X), self.matrix_.shape[1]), dtype=np.float32)
-
-    # ----------------------------------------------------------------- queries
-    def has_article(self, article_id: str) -> bool:
-        self._check_fitted()
-        return article_id in self.row_of_
-
-    def row(self, article_id: str) -> int:
-        """Row of an article id, or :class:`UnknownArticleError`."""
-        self._check_fitted()
-        try:
-            return self.row_of_[article_id]
-        except (KeyError, TypeError):
-            raise UnknownArticleError(str(article_id)) from None
-
-    def article(self, article_id: str) -> dict[str, Any]:
-        """Metadata of one article of the corpus (``id``, ``title``, ``url``, ...)."""
-        row = self.row(article_id)
-        return self._article_dict(row)
-
-    def _article_dict(self, row: int) -> dict[str, Any]:
-        m = self.meta_
-        return {
-            "id": self.ids_[row],
-            "title": m["title"][row],
-            "url": _none_if_missing(m["url"][row]),
-            "published_at": _iso(m["published_at"][row]),
-            "section": _none_if_missing(m["section"][row]),
-            "tags": list(m["tags"][row]),
-            "language": _none_if_missing(m["language"][row]),
-            "status": m["status"][row],
-        }
-
-    def candidates(
-        self,
-        article_id: str | None = None,
-        query: sp.spmatrix | None = None,
-        n: int = 50,
-        *,
-        published_only: bool = True,
-        exact: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``n`` candidate rows for an article of the corpus or a query vector.
-
-        This is the raw material of a ranking engine: it returns rows, not results, so
-        filters, takedowns and re-ranking can be applied before anything is built.
-
-        Parameters
-        ----------
-        article_id : str, optional
-            An article of the corpus (its own row is never returned). Its precomputed
-            neighbour list answers when ``n <= n_neighbors``; beyond that (an engine whose
-            filters emptied the list asks for more) a full query runs.
-        query : sparse row or tuple of arrays, optional
-            A vectorised draft (:meth:`vectorize_draft`, or :meth:`draft_terms`'s
-            ``(columns, weights)``), when ``article_id`` is None.
-        n : int, default=50
-            Number of candidates (any positive number; fewer come back when fewer
-            articles share a term with the query).
-        published_only : bool, default=True
-            Return published articles only (``published_``); with False, unpublished rows
-            are candidates too (the neighbour lists are then bypassed).
-        exact : bool, default=False
-            Skip query-term pruning and the precomputed lists: the exact top ``n``.
-
-        Returns
-        -------
-        rows : ndarray of int32
-            Candidate rows, best first (score descending, then row ascending).
-        scores : ndarray of float32
-            Their cosine similarities in (0, 1].
-        """
-        self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InvalidParameterError("n", f"must be a positive integer, got {n!r}")
-        if (article_id is None) == (query is None):
-            raise InvalidParameterError("article_id", "give exactly one of article_id, query")
-        exclude = None
-        if article_id is not None:
-            exclude = self.row(article_id)
-            lists = getattr(self, "neighbors_", None)
-            if (published_only and not exact and lists is not None
-                    and n <= lists.shape[1]):
-                rows = np.asarray(lists[exclude, :n])
-                valid = rows >= 0
-                return rows[valid], np.asarray(self.neighbor_scores_[exclude, :n])[valid]
-            query = self.matrix_[exclude]
-        pruning = Pruning() if exact else self._pruning()
-        return query_candidates(
-            query, self.matrix_, self.index_, self.df_, int(n), pruning=pruning,
-            allowed=self.published_ if published_only else None, exclude_row=exclude,
-            scratch=self._scratch(), bounds=None if exact else self._rescore_bounds(pruning),
-        )
-
-    def _rescore_bounds(self, pruning: Pruning) -> RescoreBounds | None:
-        """Bounds for skipping hopeless re-scoring
-        (:func:`~recommender.index.inverted.rescore_bounds`):
-        computed at fit time (``rescore_bounds_``, memory-mapped with the model) or, for a
-        model saved without them, once per process."""
-        if pruning.max_df is None:
-            return None
-        bounds = self.__dict__.get("rescore_bounds_") or self.__dict__.get("_bounds")
-        if bounds is None or bounds.max_df != pruning.max_df:
-            with _BOUNDS_LOCK:
-                bounds = self.__dict__.get("_bounds")
-                if bounds is None or bounds.max_df != pruning.max_df:
-                    bounds = self.__dict__["_bounds"] = rescore_bounds(
-                        self.index_, self.df_, pruning.max_df)
-        return bounds
-
-    def _scratch(self) -> np.ndarray:
-        """A per-thread all-zero float32 buffer with one slot per feature (see rescore)."""
-        local = self.__dict__.get("_local")
-        if local is None:
-            local = self.__dict__.setdefault("_local", threading.local())
-        buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = np.zeros(self.matrix_.shape[1], dtype=np.float32)
-        return buf
-
-    #: Attributes made of many small Python objects (vocabularies, ids, titles, metadata).
-    _BLOB_ATTRS = ("vectorizers_", "ids_", "row_of_", "meta_")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__
-        # Per-process caches (scratch space, analyzers), never persisted.
-        state.pop("_local", None)
-        state.pop("_draft", None)
-        state.pop("_bounds", None)
-        # joblib (un)pickles with Python's pure-Python pickler so that it can memory-map
-        # numpy arrays; millions of small objects (vocabulary entries, ids, titles) then
-        # took most of a worker's load time (profiled with py-spy at 100k articles). They
-        # travel as one blob made by the C pickler; numeric arrays stay outside it, so
-        # joblib still memory-maps them.
-        blob = {name: state.pop(name) for name in self._BLOB_ATTRS if name in state}
-        if blob:
-            state["_objects_blob"] = pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        blob = state.pop("_objects_blob", None)
-        if blob is not None:
-            state.update(pickle.loads(blob))  # verified artifact (see artifact.load)
-        super().__setstate__(state)
-
-    def scores(self, query: sp.spmatrix) -> np.ndarray:
-        """Cosine similarity of one query row against every article (dense float32)."""
-        self._check_fitted()
-        # q (1 x d) @ index_ (d x n): only the postings of the query's terms are read.
-        return np.asarray((query @ self.index_).todense(), dtype=np.float32).ravel()
-
-    def related(self, article_id: str, k: int = 5) -> list[Recommendation]:
-        """The ``k`` most similar other published articles of the corpus.
-
-        Parameters
-        ----------
-        article_id : str
-            Id of an article of the corpus.
-        k : int, default=5
-            Number of results, 1..100. Fewer are returned when fewer articles share any
-            term with this one.
-
-        Returns
-        -------
-        list of Recommendation
-            Sorted by score (cosine similarity in [0, 1]) descending, ties by corpus order.
-
-        Raises
-        ------
-        UnknownArticleError
-            If the id is not in the corpus.
-        InvalidParameterError
-            If ``k`` is out of range.
-        """
-        k = validate_k(k)
-        rows, scores = self.candidates(article_id=article_id, n=k)
-        return self._results(rows, scores)
-
-    def related_to_text(
-        self, title: str, body: str = "", k: int = 5, tags: Sequence[str] = ()
-    ) -> list[Recommendation]:
-        """The ``k`` most similar published articles to a draft that is not in the corpus.
-
-        Raises
-        ------
-        InvalidParameterError
-            If the draft has neither title nor body text, or ``k`` is out of range.
-        """
-        k = validate_k(k)
-        rows, scores = self.candidates(query=self.draft_terms(title, body, tags), n=k)
-        return self._results(rows, scores)
-
-    def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
-        """Vectorise a draft (validated: strings, not both empty)."""
-        return self._row_matrix(*self.draft_terms(title, body, tags))
-
-    def draft_terms(self, title: Any, body: Any = "", tags: Any = ()
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`vectorize_draft` as ``(columns int32 sorted, weights float32)``: what
-        :meth:`candidates` reads, without building a scipy matrix (its checks cost about
-        as much as scoring the candidates)."""
-        self._check_fitted()
-        for name, value in (("title", title), ("body", body)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidParameterError(name, f"must be a string, got {type(value).__name__}")
-        title, body = (title or "").strip(), (body or "").strip()
-        if not title and not body:
-            raise InvalidParameterError("body", "a draft needs a title or a body; both are empty")
-        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
-            raise InvalidParameterError("tags", "must be a list of strings")
-        return self._terms_one({"title": title, "body": body, "tags": list(tags)})
-
-    def _row_matrix(self, col: np.ndarray, val: np.ndarray) -> sp.csr_matrix:
-        """A 1 x n_features CSR row from sorted columns and their weights."""
-        return sp.csr_matrix((val, col, [0, col.size]), shape=(1, self.matrix_.shape[1]))
-
-    def _transform_one(self, fields: Mapping[str, Any]) -> sp.csr_matrix:
-        """:meth:`transform` of one article (see :meth:`_terms_one`)."""
-        return self._row_matrix(*self._terms_one(fields))
-
-    def _terms_one(self, fields: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """One article as ``(columns, weights)``, as :meth:`fit` vectorises it: each space's
-        fields' counts added with their weights, sublinear tf, IDF, the space's weight, one
-        L2 norm (float32). Without scikit-learn's per-call overhead (validation,
-        DataFrames), about 20x faster for a draft.
-        """
-        key = (self.title_weight, self.body_weight, self.tags_weight, id(self.vectorizers_))
-        cached = self.__dict__.get("_draft")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_draft"] = (key, self._draft_fields())
-        draft = cached[1]
-        cols, vals = [], []
-        for reads, analyze, get, idf, sublinear, offset, weight in draft:
-            found_cols, found_tf = [], []
-            for field, field_weight in reads:
-                value = fields.get(field)
-                if field == "tags":
-                    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
-                        continue
-                else:
-                    value = "" if value is None else str(value)
-                    if field == "body" and getattr(self, "strip_boilerplate", False):
-                        # the same cleaning as in training (a draft's own "ALSO SEE:" block)
-                        value = strip_boilerplate(value, boilerplate_config(self.boilerplate))[0]
-                # Count first (C-level Counter), then look up each distinct token once: the
-                # vocabulary is a memory-mapped trie (~1-2 us a lookup, shared by workers).
-                tokens = Counter(analyze(value))
-                ids = list(map(get, tokens))
-                counts = {j: c for j, c in zip(ids, tokens.values(), strict=True)
-                          if j is not None}
-                if counts:
-                    found_cols.append(np.fromiter(counts.keys(), dtype=np.int64,
-                                                  count=len(counts)))
-                    tf = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
-                    found_tf.append((tf * field_weight).astype(np.float32)
-                                    if field_weight != 1.0 else tf.astype(np.float32))
-            if not found_cols:
-                continue
-            if len(found_cols) == 1:
-                j, tf = found_cols[0], found_tf[0]
-            else:  # a word of the headline and the body is one term: add its counts
-                j, inverse = np.unique(np.concatenate(found_cols), return_inverse=True)
-                tf = np.zeros(j.size, dtype=np.float32)
-                np.add.at(tf, inverse, np.concatenate(found_tf))
-            if sublinear:
-                tf = saturate(tf)
-            w = (tf * idf[j].astype(np.float32)).astype(np.float32)
-            cols.append(j + offset)
-            vals.append(w * weight if weight != 1 else w)
-        if not cols:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        if len(cols) == 1:
-            col, val = cols[0], vals[0].astype(np.float32, copy=False)
-        else:
-            col = np.concatenate(cols)
-            val = np.concatenate(vals).astype(np.float32, copy=False)
-        order = np.argsort(col)
-        col, val = col[order], val[order]
-        norm = np.float32(np.sqrt(np.dot(val, val)))
-        if norm > 0:
-            val = val / norm
-        return col.astype(np.int32), val.astype(np.float32, copy=False)
-
-    def _draft_fields(self) -> list[tuple[Any, ...]]:
-        """Per process, what vectorising one draft needs of each space: the fields it reads
-        and their weights, its analyzer, the vocabulary's lookup, IDF, sublinear flag,
-        column offset and weight (validated once instead of on every draft)."""
-        spaces = self._spaces()
-        return [(tuple(spaces[name][1].items()), fast_analyzer(vec), vec.vocabulary_.get,
-                 vec.idf_, vec.sublinear_tf, self.field_slices_[name][0],
-                 np.float32(spaces[name][0]))
-                for name, vec in self.vectorizers_.items()]
-
-    def _top(self, scores: np.ndarray, k: int, exclude_row: int | None) -> list[Recommendation]:
-        scores = scores.copy()
-        scores[~self.published_] = 0.0
-        if exclude_row is not None:
-            scores[exclude_row] = 0.0
-        rows = top_k(scores, k)
-        return self._results(rows, scores[rows])
-
-    def _results(self, rows: np.ndarray, scores: np.ndarray) -> list[Recommendation]:
-        """The results for parallel arrays of rows and scores, with the columns looked up
-        once (and the dates read through a plain view of their memory map: ``np.memmap``
-        indexing runs Python code for every item)."""
-        m = self.meta_
-        ids, titles, urls, sections = (_row_getter(c) for c in (
-            self.ids_, m["title"], m["url"], m["section"]))
-        rows = np.asarray(rows, dtype=np.intp)
-        published = np.asarray(m["published_at"]).take(rows)
-        # whole dates as int64 ns (Python ints format faster than numpy scalars)
-        dates = (map(iso_from_ns, published.view(np.int64).tolist())
-                 if published.dtype == _NS else map(_iso, published))
-        return [Recommendation(id=ids(r), title=titles(r), url=_none_if_missing(urls(r)),
-                               published_at=date, section=_none_if_missing(sections(r)),
-                               score=round(min(max(s, 0.0), 1.0), 6))
-                for r, s, date in zip(rows.tolist(), scores.tolist(), dates, strict=True)]
-
-    def _recommendation(self, row: int, score: float) -> Recommendation:
-        """The result for one row (see :meth:`_results`)."""
-        return self._results(np.array([row]), np.array([score]))[0]
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the ``k`` highest positive scores, by score descending then row ascending.
-
-    Uses a partial selection (``argpartition``) so the cost is linear in the candidates.
-    """
-    positive = np.flatnonzero(scores > 0)
-    if positive.size == 0:
-        return positive
-    if positive.size > k:
-        cand = scores[positive]
-        # Keep every candidate tied with the k-th best so the tie-break is stable.
-        kth = np.partition(cand, -k)[-k]
-        positive = positive[cand >= kth]
-    order = np.lexsort((positive, -scores[positive]))
-    return positive[order][:k]
 
 
 class _LazyField(Sequence):
@@ -906,33 +434,3 @@ def _compact(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _build_meta(X: pd.DataFrame) -> dict[str, Any]:
-    """Per-row result fields: string columns as :class:`~recommender.string_tables.StringColumn`
-    (one UTF-8 buffer, memory-mapped and shared once saved), tags as a
-    :class:`~recommender.string_tables.ListColumn`, dates as datetime64[ns]."""
-    n = len(X)
-
-    def col(name: str, default: Any) -> np.ndarray:
-        if name in X.columns:
-            return X[name].to_numpy(dtype=object)
-        return np.full(n, default, dtype=object)
-
-    titles = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-              for v in col("title", "")]
-    if "published_at" in X.columns:
-        published = pd.to_datetime(X["published_at"], utc=True, errors="coerce")
-        published = published.to_numpy(dtype="datetime64[ns]")
-    else:
-        published = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    status = ["published" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-              for v in col("status", "published")]
-    return {
-        "title": StringColumn.from_values(titles),
-        "url": StringColumn.from_values(col("url", None)),
-        "published_at": published,
-        "section": StringColumn.from_values(col("section", None)),
-        "tags": ListColumn.from_values(col("tags", None)),
-        "language": StringColumn.from_values(col("language", None)),
-        "status": StringColumn.from_values(status),
-        "story_id": StringColumn.from_values(col("story_id", None)),
-    }
