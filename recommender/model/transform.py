@@ -180,9 +180,9 @@ class ArticleTransform:
                 if counts:
                     found_cols.append(np.fromiter(counts.keys(), dtype=np.int64,
                                                   count=len(counts)))
-                    tf = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
-                    found_tf.append((tf * field_weight).astype(np.float32)
-                                    if field_weight != 1.0 else tf.astype(np.float32))
+                    raw = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
+                    found_tf.append((raw * field_weight).astype(np.float32)
+                                    if field_weight != 1.0 else raw.astype(np.float32))
             if not found_cols:
                 continue
             if len(found_cols) == 1:
