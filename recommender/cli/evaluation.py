@@ -6,13 +6,16 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .common import DEFAULT_MODEL_DIR
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
+
+if TYPE_CHECKING:  # imported where used: the command line starts without it
+    from ..state.db import StateDB
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def _corpus_hint(manifest: dict[str, Any]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def _open_state(path: Path | None, model_dir: Path | None) -> Any:
+def _open_state(path: Path | None, model_dir: Path | None) -> StateDB | None:
     """The state database to apply: ``--state-db``, else the service's default if it exists
     (a read of existing state: an evaluation never creates one)."""
     try:

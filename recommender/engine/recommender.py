@@ -304,7 +304,7 @@ class Recommender:
     def takedowns(self) -> list[Takedown]:
         return self._require_editorial().takedowns()
 
-    def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
+    def pin(self, article_id: str, ids: Sequence[str], expires_at: dt.datetime | str | None = None,
             by: str | None = None, live: LiveSnapshot | None = None) -> PinList:
         """Pin ``ids`` (known articles, not the article itself) first in its list."""
         return self._checked_editorial(live).pin(article_id, ids, expires_at=expires_at, by=by)

@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .db import register_schema
+from .db import StateDB, register_schema
 
 #: One row (``name = 'active'``): the version the fleet serves, and who recorded it.
 FLEET_SCHEMA = """
@@ -46,8 +46,8 @@ class FleetRecord:
                 "by": self.by}
 
 
-def wanted(db: Any) -> FleetRecord | None:
-    """The recorded version of ``db`` (a :class:`recommender.db.StateDB`), or None."""
+def wanted(db: StateDB) -> FleetRecord | None:
+    """The recorded version of ``db`` (a :class:`recommender.state.db.StateDB`), or None."""
     with db.read() as conn:
         row = conn.execute("SELECT version, previous, recorded_at, recorded_by FROM fleet_model "
                            "WHERE name = ?",
@@ -55,7 +55,7 @@ def wanted(db: Any) -> FleetRecord | None:
     return FleetRecord(str(row[0]), row[1], str(row[2]), str(row[3])) if row else None
 
 
-def record(db: Any, version: str, previous: str | None = None,
+def record(db: StateDB, version: str, previous: str | None = None,
            by: str | None = None) -> FleetRecord:
     """Record ``version`` as the fleet's model (one write: it bumps the state version)."""
     entry = FleetRecord(

@@ -483,7 +483,7 @@ class LiveSnapshot:
     def n_live(self) -> int:
         return len(self.ids)
 
-    def same_rows(self, other: Any) -> bool:
+    def same_rows(self, other: object) -> bool:
         """Whether ``other`` has the very rows of this snapshot (caches built on one serve
         the other)."""
         return getattr(other, "rows_token", None) is self.rows_token
