@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import marisa_trie
 import numpy as np
@@ -439,7 +439,7 @@ def _as_table(name: str, value: Any) -> tuple[str, Any] | None:
     return None
 
 
-def write_model_tables(model: Any, directory: Path) -> tuple[dict[str, Any], list[str]]:
+def write_model_tables(model: TabledModel, directory: Path) -> tuple[dict[str, Any], list[str]]:
     """Write a fitted model's string tables into ``directory``.
 
     Returns the spec that :func:`attach_model_tables` reads back (stored in the manifest)
@@ -477,7 +477,21 @@ def write_model_tables(model: Any, directory: Path) -> tuple[dict[str, Any], lis
     return spec, files
 
 
-def without_tables(model: Any, spec: Mapping[str, Any]) -> Any:
+class TabledModel(Protocol):
+    """What the tables are read from and attached to: a fitted
+    :class:`recommender.model.estimator.RelatedStories` (a higher layer: named here by the
+    attributes used; the columns' types vary with how the model was built or loaded)."""
+
+    ids_: Any
+    row_of_: Any
+    meta_: Any
+    vectorizers_: Any
+
+
+M = TypeVar("M", bound=TabledModel)
+
+
+def without_tables(model: M, spec: Mapping[str, Any]) -> M:
     """A shallow copy of ``model`` without the attributes ``spec`` says are stored apart
     (the pickle then holds only parameters, numeric arrays and small objects)."""
     copy = object.__new__(type(model))
@@ -519,8 +533,8 @@ def _check_spec(spec: Mapping[str, Any], allowed: set[str]) -> None:
         raise ValueError(f"the manifest does not list (or verify) {', '.join(missing)}")
 
 
-def attach_model_tables(model: Any, directory: Path, spec: Mapping[str, Any],
-                        mmap: bool = True, allowed: set[str] | None = None) -> Any:
+def attach_model_tables(model: M, directory: Path, spec: Mapping[str, Any],
+                        mmap: bool = True, allowed: set[str] | None = None) -> M:
     """Open the tables of ``spec`` from ``directory`` (memory-mapped) and attach them.
 
     ``allowed``: the file names whose checksums were verified; the spec may lead to no

@@ -51,7 +51,7 @@ class FeatureNames:
         return field, str(names[column - start])
 
 
-def contributions(query: sp.spmatrix, doc: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+def contributions(query: sp.csr_matrix, doc: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Shared feature columns of two 1-row vectors and their products ``q_i * d_i``
     (float64), largest first."""
     q = sp.csr_matrix(query)
@@ -64,14 +64,14 @@ def contributions(query: sp.spmatrix, doc: sp.spmatrix) -> tuple[np.ndarray, np.
     return cols[order], products[order]
 
 
-def explain(model: Any, query: sp.spmatrix, row: int, *, recency_factor: float = 1.0,
+def explain(model: Any, query: sp.csr_matrix, row: int, *, recency_factor: float = 1.0,
             top: int = 5) -> dict[str, Any]:
     """:func:`explain_vectors` for a row of the model's matrix."""
     return explain_vectors(model, query, model.matrix_[row], recency_factor=recency_factor,
                            top=top)
 
 
-def explain_vectors(model: Any, query: sp.spmatrix, doc: sp.spmatrix, *,
+def explain_vectors(model: Any, query: sp.csr_matrix, doc: sp.csr_matrix, *,
                     recency_factor: float = 1.0, top: int = 5) -> dict[str, Any]:
     """The explanation object of one result.
 

@@ -499,7 +499,7 @@ class LiveSnapshot:
         return {k: rec.get(k) for k in ("id", "title", "url", "published_at", "section",
                                          "tags", "language", "status")}
 
-    def scores(self, query: sp.spmatrix | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def scores(self, query: sp.csr_matrix | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Cosine of a query (a 1 x d row, or its ``(indices, data)``) with every live row.
 
         Reads only the postings of the query's terms in :attr:`index` and sums them with one

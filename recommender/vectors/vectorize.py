@@ -121,10 +121,18 @@ class Vectorized:
     field_slices: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+#: One shard's counts of one space: its local terms (an Arrow string array), then the CSR
+#: indptr, local term indices and counts.
+ShardCounts = tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]
+#: What counting a shard gives: per space its counts (or why a term cannot be stored), the
+#: boilerplate blocks removed, the task's CPU seconds and peak memory (MiB).
+CountedShard = tuple[dict[str, ShardCounts | str], int, float, float]
+
+
 def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[str, Sequence[Any]],
                  boilerplate: BoilerplateConfig,
                  fields_of: Mapping[str, Mapping[str, float]] | None = None,
-                 ) -> tuple[dict[str, Any], int, float, float]:
+                 ) -> CountedShard:
     """Count the tokens of one shard: per space, (local terms as an Arrow string array,
     indptr, indices, counts) or, if a term cannot be stored, the reason as a str; the
     boilerplate blocks removed, the task's CPU time and the process's peak memory (MiB).
@@ -134,7 +142,7 @@ def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[st
     a weight is not 1), so a headline word and the same word in the body are one term."""
     cpu = time.thread_time()
     removed = 0
-    out: dict[str, Any] = {}
+    out: dict[str, ShardCounts | str] = {}
     if fields_of is None:
         fields_of = {name: {name: 1.0} for name in vectorizers}
     for name, vec in vectorizers.items():
@@ -396,7 +404,7 @@ class _FieldFit:
         return self.tfidf.transform(chunk, copy=False)
 
 
-def _merge_terms(shards: list[Any]) -> tuple[pa.Array, list[np.ndarray]]:
+def _merge_terms(shards: Sequence[ShardCounts]) -> tuple[pa.Array, list[np.ndarray]]:
     """Number all shards' local terms at once (one hash table in C): the global vocabulary
     and, per shard, local id -> global id."""
     arrays = [s[0] for s in shards]
@@ -487,9 +495,9 @@ def _assemble(fits: Sequence[_FieldFit], bounds: Sequence[tuple[int, int]], n_do
     small = max(upper, n_columns, n_docs) < np.iinfo(np.int32).max
     idx_dtype = np.int32 if small else np.int64
     dtype = np.float32 if weights is not None else fits[0].dtype
-    indices = np.empty(upper, dtype=idx_dtype)
+    indices: np.ndarray = np.empty(upper, dtype=idx_dtype)
     data = np.empty(upper, dtype=dtype)
-    indptr = np.zeros(n_docs + 1, dtype=idx_dtype)
+    indptr: np.ndarray = np.zeros(n_docs + 1, dtype=idx_dtype)
     pos = 0
     for k, (start, stop) in enumerate(bounds):
         pieces = []
@@ -613,7 +621,7 @@ def fit_vectorizers(
 
         bar = tqdm(total=n_docs, desc="vectorising", unit="art", leave=False)
 
-    def absorb(i: int, result: tuple[dict[str, Any], int, float, float]) -> None:
+    def absorb(i: int, result: CountedShard) -> None:
         nonlocal removed
         out, n_removed, cpu, peak = result
         removed += n_removed
@@ -635,7 +643,7 @@ def fit_vectorizers(
         s, e = bounds[i]
         return {f: columns[f][s:e] for f in needed}
 
-    def task(i: int) -> tuple[int, tuple]:
+    def task(i: int) -> tuple[int, CountedShard]:
         return i, _count_shard(specs, shard(i), boilerplate, reads)
 
     def meanwhile() -> None:
@@ -731,7 +739,7 @@ def fit_vectorizers(
 def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
                    columns: Mapping[str, Sequence[Any]], boilerplate: BoilerplateConfig,
                    fields_of: Mapping[str, Mapping[str, float]] | None = None,
-                   ) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
+                   ) -> tuple[int, CountedShard]:
     return i, _count_shard(vectorizers, columns, boilerplate, fields_of)
 
 
