@@ -85,8 +85,16 @@ class NotFittedError(AlsoseeError, AttributeError):
 class StateError(AlsoseeError):
     """The live-state database cannot be opened, read or written (locked, read-only, corrupt).
 
-    The service answers 503 (or refuses to start); nothing stored is changed.
+    The service answers 503 (or refuses to start); nothing stored is changed. ``retryable``:
+    the database server is unreachable (down, restarting), not the data at fault.
     """
+
+    retryable: bool = False
+
+
+class SchemaVersionError(StateError):
+    """The state database is at another schema version than this code: servers and commands
+    refuse to start (``alsosee state migrate`` upgrades it; a newer one needs newer code)."""
 
 
 class MissingExtraError(AlsoseeError, ImportError):

@@ -38,7 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # are used by processes that never build the app (benchmarks, the server's master).
     from flask import Flask
 
-    from recommender.errors import InvalidParameterError
+    from recommender.errors import InvalidParameterError, SchemaVersionError
     from service import (
         api,
         caching,
@@ -71,9 +71,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.url_map.converters["article_write"] = validation.WritableArticleId
 
-    app.extensions[EXTENSION_KEY] = ServiceState.load(
-        app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB")
-    )
+    try:
+        app.extensions[EXTENSION_KEY] = ServiceState.load(
+            app.config["MODEL_DIR"], state_db=app.config.get("STATE_DB"),
+            poll_interval=app.config.get("STATE_POLL_INTERVAL"),
+        )
+    except SchemaVersionError as exc:
+        raise RuntimeError(str(exc)) from None
     try:
         app.extensions[EXTENSION_KEY].configure_ranking(app.config.get("RANKING"))
     except InvalidParameterError as exc:

@@ -315,12 +315,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train-if-missing", action="store_true",
                         help="train the bundled sample when the model directory is empty")
     args = parser.parse_args(argv)
+    from recommender.errors import SchemaVersionError
+
     try:
         opts = server_options(vars(args))
+        from service.state import ServiceState
+
         # the app's settings too: a bad value fails here, not in each worker
-        service_settings.app_config()
+        app_settings = service_settings.app_config()
+        ServiceState.check_schema(opts["MODEL_DIR"], app_settings.get("STATE_DB"))
         check_port(opts["HOST"], opts["PORT"])
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, SchemaVersionError) as exc:
         # One line, as every alsosee command reports errors (not a usage block, not logs).
         sys.stderr.write(f"alsosee: error: {exc}\n")
         sys.exit(1)

@@ -143,8 +143,14 @@ APP_SETTINGS: tuple[Setting, ...] = (
     Setting("RANKING", None, "ranking", None, _table,
             "default ranking options, a TOML table `[ranking]`"),
     Setting("STATE_DB", "ALSOSEE_STATE_DB", "state_db", None, _str,
-            "SQLite file of the live state (live articles, takedowns, pins); "
-            "default `<models root>/state.db`"),
+            "the live state (live articles, takedowns, pins, blocks): a SQLite file (default "
+            "`<models root>/state.db`), or `postgresql://user:password@host:5432/db` shared by "
+            "several hosts (`pip install 'alsosee[postgres]'`; run `alsosee state migrate` "
+            "first)"),
+    Setting("STATE_POLL_INTERVAL", "ALSOSEE_STATE_POLL_INTERVAL", "state_poll_interval", 1.0,
+            _float, "PostgreSQL state: seconds between each process's polls of the state "
+            "version, besides LISTEN/NOTIFY (the bound when a notification is lost or after a "
+            "reconnect)"),
     Setting("API_KEYS", "ALSOSEE_API_KEYS", "api_keys", None, _str,
             "comma-separated API keys for write endpoints (none: writes are refused)"),
     Setting("READ_REQUIRES_KEY", "ALSOSEE_READ_REQUIRES_KEY", "read_requires_key", True, _bool,

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, has_request_context
 
-from recommender.state.db import register_schema
 from service.errors import Problem, public_message
 
 if TYPE_CHECKING:
@@ -42,16 +41,6 @@ T = TypeVar("T")
 EXTENSION_KEY = "alsosee"
 #: Key in the state database's meta table counting reload requests (all workers follow it).
 RELOAD_COUNTER = "model_reload_requests"
-#: The last model version that verified and served, per models root: a worker that starts
-#: (or restarts) while ``current`` names a version that does not verify serves this one.
-VERIFIED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_verified (
-    root    TEXT PRIMARY KEY,
-    version TEXT NOT NULL,
-    at      TEXT NOT NULL
-)
-"""
-register_schema("model_verified", VERIFIED_SCHEMA)
 #: Seconds between retries of a fleet version this host refused (e.g. shared storage that
 #: was still being copied when the version was recorded).
 FLEET_RETRY_SECONDS = 30.0
@@ -135,7 +124,8 @@ class ServiceState:
 
     # ------------------------------------------------------------ start-up
     @classmethod
-    def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> ServiceState:
+    def load(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None,
+             poll_interval: float | None = None) -> ServiceState:
         # Imported here so that the service package imports even where the library's
         # optional heavy parts are broken; a failure then surfaces as "no model loaded".
         from recommender.errors import AlsoseeError
@@ -143,6 +133,8 @@ class ServiceState:
 
         state = cls(model_dir=model_dir)
         state._open_db(state_db)
+        if state.db is not None and poll_interval is not None:
+            state.db.poll_interval = poll_interval  # PostgreSQL's listener (unused by SQLite)
         loaded: LoadedModel | None
         try:
             loaded = artifact.load(state._target())
@@ -276,13 +268,12 @@ class ServiceState:
         return None
 
     def _open_db(self, state_db: str | os.PathLike[str] | None) -> None:
-        from recommender.errors import StateError
-        from recommender.state import fleet, live  # noqa: F401 - register their tables
-        from recommender.state.db import StateDB, default_path
+        from recommender.errors import SchemaVersionError, StateError
+        from recommender.state.db import StateDB
 
         explicit = state_db is not None  # STATE_DB (service/settings.py) or the caller's
-        path = Path(state_db) if state_db is not None else default_path(self._models_root())
-        if not explicit and not path.parent.is_dir():
+        path = self.state_target(state_db)
+        if not explicit and isinstance(path, Path) and not path.parent.is_dir():
             # No models directory yet: do not create one as a side effect of starting.
             self.state_error = f"state database {path}: directory {path.parent} does not exist"
             log.warning("%s", self.state_error)
@@ -292,10 +283,55 @@ class ServiceState:
             from recommender.state.editorial import Editorial
 
             self.editorial = Editorial(self.db)
+        except SchemaVersionError:
+            raise  # the code and the database disagree: refuse to start
         except StateError as exc:
             self.state_error = str(exc)
-            self.db = self.editorial = None
             log.error("%s", exc)
+            if getattr(exc, "retryable", False):
+                # A database server not reachable yet: keep the handle, which checks the
+                # schema on its first use; until then the state's users answer 503.
+                from recommender.state.editorial import Editorial
+
+                self.db = db = StateDB(path)
+                self.editorial = Editorial(db)
+            else:
+                self.db = self.editorial = None
+
+    def state_target(self, state_db: str | os.PathLike[str] | None = None) -> Path | str:
+        """The state database: ``state_db``, else ALSOSEE_STATE_DB, else ``state.db`` in the
+        models root (a ``postgresql://`` URL as text)."""
+        from recommender.state.db import default_path
+        from recommender.state.schema import is_postgres_url
+
+        if state_db is not None:
+            return str(state_db) if is_postgres_url(state_db) else Path(state_db)
+        return default_path(self._models_root())
+
+    @classmethod
+    def check_schema(cls, model_dir: str, state_db: str | os.PathLike[str] | None = None) -> None:
+        """At server start-up: raise :class:`SchemaVersionError` (naming the versions found
+        and expected) when the state database exists at another schema version. A file not
+        created yet, or a database unreachable now, is left to the workers (503 until back)."""
+        from recommender.errors import SchemaVersionError, StateError
+        from recommender.state.db import StateDB
+        from recommender.state.schema import SCHEMA_VERSION, check_version
+
+        target = cls(model_dir=model_dir).state_target(state_db)
+        if isinstance(target, Path) and not target.is_file():
+            return
+        db = StateDB(target)
+        try:
+            found = db.schema_version()
+        except SchemaVersionError:
+            raise
+        except StateError as exc:
+            log.warning("state schema not checked at start-up: %s", exc)
+            return
+        finally:
+            db.close()
+        if found != SCHEMA_VERSION:
+            check_version(found, str(db.path))
 
     def _models_root(self) -> Path:
         """The models root (the parent of a version directory given as MODEL_DIR)."""
@@ -479,7 +515,7 @@ class ServiceState:
         db = self.require_db()
         with db.write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
-                         "DO UPDATE SET value = value + 1", (RELOAD_COUNTER,))
+                         "DO UPDATE SET value = meta.value + 1", (RELOAD_COUNTER,))
 
     def _reload_requests(self) -> int | None:
         if self.db is None:

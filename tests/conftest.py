@@ -68,3 +68,23 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# ------------------------------------------------------------------ PostgreSQL (shared state)
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A real PostgreSQL server (Debian's binaries, a temporary cluster, a free port) for
+    the session; skips with the reason when it cannot run here."""
+    from tests import pgserver
+
+    reason = pgserver.unavailable()
+    if reason:
+        pytest.skip(reason)
+    with pgserver.cluster() as pg:
+        yield pg
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """The URL of a new, empty database (not migrated) on the session's PostgreSQL."""
+    return pg_cluster.create_database()

@@ -97,3 +97,55 @@ def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     from recommender.state.db import _explain
 
     assert "read-only" in str(_explain(err.value, path))
+
+
+def test_new_file_is_created_at_the_current_schema_version(tmp_path: Path) -> None:
+    from recommender.state.schema import SCHEMA_VERSION
+
+    db = StateDB(tmp_path / "state.db").init()
+    assert db.schema_version() == SCHEMA_VERSION
+    assert db.migrate() == (SCHEMA_VERSION, SCHEMA_VERSION)  # nothing to do
+
+
+def test_file_without_schema_version_is_refused_then_migrated_keeping_its_rows(
+        tmp_path: Path) -> None:
+    """A file whose tables predate the versioned schema (no ``schema_version`` row)."""
+    from recommender.errors import SchemaVersionError
+    from recommender.state.editorial import Editorial
+
+    path = tmp_path / "state.db"
+    Editorial(StateDB(path).init()).takedown("kept", "legal", by="t")
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaVersionError, match=r"schema version 0, this alsosee expects 1: "
+                                                 r"run `alsosee state migrate`"):
+        StateDB(path).init()
+    assert StateDB(path).migrate() == (0, 1)
+    db = StateDB(path).init()
+    assert [t.key for t in Editorial(db).takedowns()] == ["kept"]
+    assert db.version() == 1
+
+
+def test_server_refuses_to_start_on_another_schema_version(tmp_path: Path,
+                                                           trained_model_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "state.db"
+    StateDB(path).init()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = 42 WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    env["ALSOSEE_STATE_DB"] = str(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "service.server", "--model", str(trained_model_dir),
+         "--port", "0"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"alsosee: error: state database {path} has schema version 42, newer than the 1 this "
+        "alsosee expects: it was migrated by a newer alsosee; upgrade this host")

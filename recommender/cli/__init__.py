@@ -19,7 +19,13 @@ import click
 
 from .. import __version__
 from ..errors import AlsoseeError
-from .common import BUILTIN_MODEL_DIR, DEFAULT_MODEL_DIR, ENV_MODEL_DIR, default_model_dir
+from .common import (
+    BUILTIN_MODEL_DIR,
+    DEFAULT_MODEL_DIR,
+    ENV_MODEL_DIR,
+    STATE_DB,
+    default_model_dir,
+)
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
 from .editorial import COMMANDS as EDITORIAL_COMMANDS
@@ -186,7 +192,7 @@ def _record_for_fleet(out: Path, version: str) -> Path | None:
     from ..state.db import StateDB, default_path
 
     path = default_path(out)
-    if not path.is_file():
+    if not isinstance(path, Path) or not path.is_file():  # a PostgreSQL URL: not kept here
         return None
     db = StateDB(path).init()
     recorded = fleet.wanted(db)
@@ -230,7 +236,7 @@ def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> s
 @click.option("--body", default=None, help="Body text of a draft not in the corpus.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+@click.option("--state-db", type=STATE_DB, default=None,
               help="State database with takedowns/pins/blocks (default: $ALSOSEE_STATE_DB "
                    "or <models>/state.db).")
 @click.option("--plain", is_flag=True,
@@ -370,6 +376,10 @@ cli.add_command(_sync_command)
 
 for _command in EDITORIAL_COMMANDS:
     cli.add_command(_command)
+
+from .state import state as _state_group  # noqa: E402
+
+cli.add_command(_state_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

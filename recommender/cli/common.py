@@ -8,6 +8,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,11 +16,28 @@ import click
 from ..errors import AlsoseeError
 from ..model.artifact import DEFAULT_MODEL_DIR as BUILTIN_MODEL_DIR
 from ..model.artifact import ENV_MODEL_DIR
+from ..state.schema import is_postgres_url
 
 __all__ = ["BUILTIN_MODEL_DIR", "DEFAULT_MODEL_DIR", "ENV_MODEL_DIR", "cli_message",
-           "default_model_dir", "fail", "guarded", "parse_columns"]
+           "default_model_dir", "fail", "guarded", "parse_columns", "STATE_DB"]
 
 DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
+
+
+class StateTarget(click.ParamType):
+    """``--state-db``: a SQLite file (a path) or a ``postgresql://`` URL (kept as text: a
+    path would fold its ``//``)."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and is_postgres_url(value):
+            return value
+        return Path(value)
+
+
+STATE_DB = StateTarget()
 
 
 def cli_message(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..ranking.spec import BOOLEAN, GROUPED
-from .common import DEFAULT_MODEL_DIR, cli_message
+from .common import DEFAULT_MODEL_DIR, STATE_DB, cli_message
 
 if TYPE_CHECKING:  # imported where used: the command line starts without them
     from ..engine.recommender import Recommender
@@ -55,12 +55,14 @@ def options_from_flags(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def state_path(model_dir: str | Path, state_db: str | Path | None = None) -> Path:
-    """``--state-db``, else ``ALSOSEE_STATE_DB``, else ``state.db`` in the models root."""
-    if state_db:
-        return Path(state_db)
-    if os.environ.get("ALSOSEE_STATE_DB"):
-        return Path(os.environ["ALSOSEE_STATE_DB"])
+def state_path(model_dir: str | Path, state_db: str | Path | None = None) -> Path | str:
+    """``--state-db``, else ``ALSOSEE_STATE_DB``, else ``state.db`` in the models root (a
+    ``postgresql://`` URL is returned as text)."""
+    from ..state.schema import is_postgres_url
+
+    chosen = state_db or os.environ.get("ALSOSEE_STATE_DB")
+    if chosen:
+        return str(chosen) if is_postgres_url(chosen) else Path(chosen)
     root = Path(model_dir)
     if (root / "manifest.json").exists() and not (root / "current").exists():
         root = root.parent  # a version directory: the state lives next to the versions
@@ -108,7 +110,7 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
                       show_default=True)(fn)
     fn = click.option("--by", default=None,
                       help="Who makes the change (default: $ALSOSEE_USER or $USER).")(fn)
-    fn = click.option("--state-db", type=click.Path(path_type=Path), default=None,
+    fn = click.option("--state-db", type=STATE_DB, default=None,
                       help="State database (default: $ALSOSEE_STATE_DB or "
                            "<models>/state.db).")(fn)
     fn = click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,

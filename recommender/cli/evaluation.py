@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import DEFAULT_MODEL_DIR
+from .common import DEFAULT_MODEL_DIR, STATE_DB
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
 
@@ -73,7 +73,7 @@ def _corpus_hint(manifest: dict[str, Any]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def _open_state(path: Path | None, model_dir: Path | None) -> StateDB | None:
+def _open_state(path: Path | str | None, model_dir: Path | None) -> StateDB | None:
     """The state database to apply: ``--state-db``, else the service's default if it exists
     (a read of existing state: an evaluation never creates one)."""
     try:
@@ -82,10 +82,10 @@ def _open_state(path: Path | None, model_dir: Path | None) -> StateDB | None:
         return None
     if path is None:
         candidate = default_path(model_dir or DEFAULT_MODEL_DIR)
-        if not candidate.is_file():
+        if isinstance(candidate, Path) and not candidate.is_file():
             return None
         path = candidate
-    elif not path.is_file():
+    elif isinstance(path, Path) and not path.is_file():
         from ..errors import InvalidParameterError
 
         raise InvalidParameterError("--state-db", f"{path}: no such file")
@@ -127,7 +127,7 @@ def _open_state(path: Path | None, model_dir: Path | None) -> StateDB | None:
               min_open=True), default=0.8, show_default=True,
               help="Metric: cosine at or above which two articles of one list count as "
                    "near-duplicates.")
-@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+@click.option("--state-db", type=STATE_DB, default=None,
               help="State database whose takedowns, pins and blocks apply [default: "
                    "ALSOSEE_STATE_DB, else state.db next to the models, if it exists].")
 @click.option("--max-queries", type=click.IntRange(1), default=None,

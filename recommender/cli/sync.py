@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..state.db import StateDB, default_path
-from .common import DEFAULT_MODEL_DIR, fail
+from .common import DEFAULT_MODEL_DIR, STATE_DB, fail
 
 
 @click.command()
@@ -19,7 +19,7 @@ from .common import DEFAULT_MODEL_DIR, fail
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR,
               show_default=True, type=click.Path(path_type=Path),
               help="Models root; the state database defaults to MODEL/state.db.")
-@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+@click.option("--state-db", type=STATE_DB, default=None,
               help="The live state database (default: $ALSOSEE_STATE_DB or MODEL/state.db).")
 @click.option("--id-prefix", default="wp-", show_default=True,
               help="Article id = prefix + post id (matches `alsosee train` on a WXR export).")

@@ -6,8 +6,14 @@ which runs in one ``BEGIN IMMEDIATE`` transaction and increments ``state_version
 compare that number (one indexed read) to know when to refresh what they cache, so a change
 made through one worker is seen by all within a request.
 
-Feature modules declare their own tables with :func:`register_schema`; this module knows
-nothing about takedowns or articles.
+The tables are created by the versioned migrations of :mod:`recommender.state.schema`
+(``meta.schema_version``): a new file is created at the current version; an existing one at
+another version is refused with the command to run (``alsosee state migrate``). Tables outside
+that list (extensions, tests) can still be declared with :func:`register_schema`.
+
+``ALSOSEE_STATE_DB=postgresql://...`` selects the shared PostgreSQL store instead
+(:mod:`recommender.state.pg`): ``StateDB(url)`` returns that implementation, with the same
+``read``/``write``/``version`` interface, so no caller chooses.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import StateError
+from . import schema as state_schema
 
 logger = logging.getLogger(__name__)
 
@@ -28,27 +36,16 @@ DEFAULT_FILENAME = "state.db"
 #: How long a writer waits for another process's write lock before giving up (ms).
 BUSY_TIMEOUT_MS = 5000
 
-_SCHEMAS: dict[str, str] = {
-    "meta": """
-        CREATE TABLE IF NOT EXISTS meta (
-            key   TEXT PRIMARY KEY,
-            value INTEGER NOT NULL
-        );
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('state_version', 0);
-    """,
-}
+register_schema = state_schema.register_schema
+registered_schemas = state_schema.registered_schemas
 
 
-def register_schema(name: str, ddl: str) -> None:
-    """Declare tables (idempotent ``CREATE ... IF NOT EXISTS`` statements) of a feature."""
-    _SCHEMAS[name] = ddl
-
-
-def default_path(model_dir: str | Path | None = None) -> Path:
-    """``ALSOSEE_STATE_DB`` if set, else ``state.db`` next to the models."""
+def default_path(model_dir: str | Path | None = None) -> Path | str:
+    """``ALSOSEE_STATE_DB`` if set (a file, or a ``postgresql://`` URL), else ``state.db``
+    next to the models."""
     env = os.environ.get("ALSOSEE_STATE_DB")
     if env:
-        return Path(env)
+        return env if state_schema.is_postgres_url(env) else Path(env)
     from ..model.artifact import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
 
     return Path(model_dir or os.environ.get(ENV_MODEL_DIR, DEFAULT_MODEL_DIR)) / DEFAULT_FILENAME
@@ -80,6 +77,18 @@ class StateDB:
     path : path
         The SQLite file (created with its tables if missing).
     """
+
+    dialect = state_schema.SQLITE
+    #: Seconds between the checks of a PostgreSQL state's listener (set by the service;
+    #: only :class:`recommender.state.pg.PgStateDB` reads it).
+    poll_interval: float
+
+    def __new__(cls, path: str | Path) -> Any:
+        if cls is StateDB and state_schema.is_postgres_url(path):
+            from .pg import open_postgres  # psycopg is only needed for PostgreSQL
+
+            return open_postgres(str(path))
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -121,49 +130,103 @@ class StateDB:
 
     # ---------------------------------------------------------------- schema
     def init(self, check: bool = True) -> StateDB:
-        """Create missing tables and (by default) run a quick integrity check.
+        """Open the database: create a new one at the current schema version, check an
+        existing one's version, create the extra registered tables, and (by default) run a
+        quick integrity check.
 
-        Raises :class:`StateError` with the reason when the file is locked, read-only or
-        corrupt; nothing is changed in that case.
+        Raises :class:`StateError` with the reason when the file is locked, read-only,
+        corrupt, or at another schema version; nothing is changed in that case.
         """
-        if self.path.parent and not self.path.parent.exists():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StateError(f"cannot create directory for state database {self.path}: "
-                                 f"{exc}") from exc
+        self._prepare_directory()
         conn = self.connection()
         try:
             if check:
                 result = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if result != "ok":
                     raise StateError(f"state database {self.path} is corrupt: {result}")
-            missing = [name for name in _SCHEMAS if not self._has_schema(conn, name)]
-            if missing:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for name in ["meta", *[m for m in missing if m != "meta"]]:
-                        for statement in _split(_SCHEMAS[name]):
-                            conn.execute(statement)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            if not self._has_table(conn, "meta"):
+                self._migrate(conn, 0)  # a new file: nothing to migrate, just create
+            else:
+                state_schema.check_version(self._schema_version(conn), str(self.path))
+            self._create_registered(conn)
         except sqlite3.Error as exc:
             raise _explain(exc, self.path) from exc
         self._initialised = True
         return self
 
+    def migrate(self) -> tuple[int, int]:
+        """Apply the missing migrations (each in its own transaction); returns the schema
+        versions before and after. Refuses a database newer than this code."""
+        self._prepare_directory()
+        conn = self.connection()
+        try:
+            before = self._schema_version(conn) if self._has_table(conn, "meta") else 0
+            if before > state_schema.SCHEMA_VERSION:
+                state_schema.check_version(before, str(self.path))
+            self._migrate(conn, before)
+            self._create_registered(conn)
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+        return before, state_schema.SCHEMA_VERSION
+
+    def schema_version(self) -> int:
+        conn = self.connection()
+        try:
+            return self._schema_version(conn) if self._has_table(conn, "meta") else 0
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+
+    def _prepare_directory(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot create directory for state database {self.path}: "
+                                 f"{exc}") from exc
+
     @staticmethod
-    def _has_schema(conn: sqlite3.Connection, name: str) -> bool:
-        tables = _table_names(_SCHEMAS[name])
-        if not tables:
-            return False
-        rows = conn.execute(
-            f"SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-            f"({','.join('?' * len(tables))})", tables,
-        ).fetchone()[0]
-        return rows == len(tables)
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self, conn: sqlite3.Connection, found: int) -> None:
+        for step in state_schema.MIGRATIONS:
+            if step.version <= found:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in step.statements(self.dialect):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             (step.version,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            logger.info("state database %s: migration %d applied (%s)", self.path,
+                        step.version, step.summary)
+
+    def _create_registered(self, conn: sqlite3.Connection) -> None:
+        extra = registered_schemas()
+        missing = [name for name, ddl in extra.items()
+                   if not all(self._has_table(conn, t) for t in _table_names(ddl))]
+        if not missing:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name in missing:
+                for statement in _split(extra[name]):
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _has_table(conn: sqlite3.Connection, table: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                            (table,)).fetchone() is not None
 
     # ------------------------------------------------------------ read/write
     def version(self) -> int:
@@ -212,16 +275,5 @@ class StateDB:
             raise
 
 
-def _split(ddl: str) -> list[str]:
-    return [s.strip() for s in ddl.split(";") if s.strip()]
-
-
-def _table_names(ddl: str) -> list[str]:
-    names = []
-    for statement in _split(ddl):
-        words = statement.replace("(", " ").split()
-        upper = [w.upper() for w in words]
-        if upper[:2] == ["CREATE", "TABLE"]:
-            idx = 5 if upper[2:5] == ["IF", "NOT", "EXISTS"] else 2
-            names.append(words[idx])
-    return names
+_split = state_schema.split
+_table_names = state_schema.table_names

@@ -25,44 +25,9 @@ from typing import Any
 
 from ..errors import InvalidParameterError, UnusableValueError
 from ..urls import canonical_url
-from .db import StateDB, register_schema
+from .db import StateDB
 
 logger = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS takedowns (
-    key        TEXT PRIMARY KEY,            -- an article id or an http(s) URL
-    kind       TEXT NOT NULL CHECK (kind IN ('id', 'url')),
-    reason     TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pins (
-    article_id TEXT NOT NULL,
-    position   INTEGER NOT NULL,
-    pinned_id  TEXT NOT NULL,
-    expires_at TEXT,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (article_id, position)
-);
-CREATE TABLE IF NOT EXISTS blocks (
-    article_id TEXT NOT NULL,
-    blocked_id TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (article_id, blocked_id)
-);
-CREATE TABLE IF NOT EXISTS editorial_log (
-    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    at     TEXT NOT NULL,
-    who    TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    detail TEXT
-)
-"""
-register_schema("editorial", SCHEMA)
 
 MAX_PINS = 100
 MAX_REASON = 2000

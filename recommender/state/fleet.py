@@ -15,20 +15,10 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .db import StateDB, register_schema
+from .db import StateDB
 
-#: One row (``name = 'active'``): the version the fleet serves, and who recorded it.
-FLEET_SCHEMA = """
-CREATE TABLE IF NOT EXISTS fleet_model (
-    name     TEXT PRIMARY KEY,
-    version  TEXT NOT NULL,
-    previous TEXT,
-    recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
-)
-"""
-register_schema("fleet_model", FLEET_SCHEMA)
-
+# The table ``fleet_model`` is created by the state schema's migrations (state/schema.py):
+# one row (``name = 'active'``), the version the fleet serves and who recorded it.
 _ACTIVE = "active"
 
 

@@ -46,7 +46,7 @@ from ..corpus.load import CORE_COLUMNS, PUBLISHED_STATUSES, articles_from_record
 from ..errors import CorpusError, InvalidParameterError, TooLargeError
 from ..urls import canonical_url, is_safe_link
 from ..values import _iso, _none_if_missing
-from .db import StateDB, register_schema
+from .db import StateDB
 
 if TYPE_CHECKING:
     from ..model.estimator import RelatedStories
@@ -82,21 +82,6 @@ _STRING_FIELDS = ("url", "section", "language", "status", "story_id", "canonical
                   "modified_at", "author")
 #: Fields kept in the database (the corpus table's core columns).
 STORED_FIELDS = tuple(c for c in CORE_COLUMNS)
-
-register_schema(
-    "live_articles",
-    """
-    CREATE TABLE IF NOT EXISTS live_articles (
-        id         TEXT PRIMARY KEY,
-        published  INTEGER NOT NULL,      -- 1: live article, 0: unpublished (tombstone)
-        record     TEXT,                  -- JSON of the validated fields (NULL if unpublished)
-        updated_at TEXT NOT NULL,
-        seq        INTEGER NOT NULL       -- the state version this change produced
-    );
-    CREATE INDEX IF NOT EXISTS live_articles_seq ON live_articles (seq);
-    """,
-)
-
 
 class InvalidArticleError(InvalidParameterError):
     """An article sent for publication is malformed; ``field`` names the culprit

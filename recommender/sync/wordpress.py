@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import AlsoseeError, InvalidParameterError
-from ..state.db import StateDB, register_schema
+from ..state.db import StateDB
 from ..state.live import LiveStore, parse_articles
 
 logger = logging.getLogger(__name__)
@@ -52,25 +52,6 @@ BATCH = 500
 CURSOR_OVERLAP = dt.timedelta(hours=24)
 USER_AGENT = "alsosee-wordpress-sync/1"
 NOT_PUBLISHED = ("future", "draft", "pending", "private", "trash")
-
-register_schema(
-    "wordpress_sync",
-    """
-    CREATE TABLE IF NOT EXISTS wp_sync (
-        site       TEXT PRIMARY KEY,     -- normalised site URL
-        cursor     TEXT,                 -- greatest modified_gmt synced (ISO 8601, GMT)
-        synced_at  TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS wp_posts (
-        site         TEXT NOT NULL,
-        post_id      INTEGER NOT NULL,
-        article_id   TEXT NOT NULL,
-        modified_gmt TEXT NOT NULL,
-        PRIMARY KEY (site, post_id)
-    );
-    """,
-)
-
 
 class WordPressError(AlsoseeError):
     """The site cannot be read as a WordPress REST API (unreachable, not WordPress, refused)."""
