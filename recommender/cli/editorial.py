@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..ranking.spec import BOOLEAN, GROUPED
-from .common import DEFAULT_MODEL_DIR, STATE_DB, cli_message
+from .common import DEFAULT_MODEL_DIR, STATE_DB, P, R, cli_message
 
 if TYPE_CHECKING:  # imported where used: the command line starts without them
     from ..engine.recommender import Recommender
@@ -127,7 +127,7 @@ def _echo(fmt: str, payload: Any, text: Sequence[str]) -> None:
             click.echo(line)
 
 
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _guard(fn: Callable[P, R]) -> Callable[P, R]:
     """Library errors -> one line on stderr and exit code 1 (as in :mod:`recommender.cli`)."""
     import functools
     import sys
@@ -135,7 +135,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     from ..errors import AlsoseeError
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (AlsoseeError, OSError, ValueError, KeyError) as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +24,7 @@ MIN_QUERY_DF = 1000
 _BOUNDS_LOCK = threading.Lock()
 
 
-def validate_k(k: Any) -> int:
+def validate_k(k: object) -> int:
     """Return ``k`` as an int in ``1..MAX_K`` or raise :class:`InvalidParameterError`."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InvalidParameterError("k", f"must be an integer between 1 and {MAX_K}, got {k!r}")
