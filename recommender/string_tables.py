@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 import marisa_trie
 import numpy as np
+import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ _ENC = "utf-8"
 _ERRORS = "surrogatepass"
 
 
-def _missing(value: Any) -> bool:
+def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
@@ -138,7 +139,8 @@ class StringColumn(Sequence):
         for i in range(self._n):
             yield get(i)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
+                  ) -> np.ndarray:
         out = np.empty(self._n, dtype=object)
         out[:] = list(self)
         return out if dtype is None else out.astype(dtype)
@@ -265,7 +267,8 @@ class ListColumn(Sequence):
         for i in range(self._n):
             yield self._get(i)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
+                  ) -> np.ndarray:
         out = np.empty(self._n, dtype=object)
         for i in range(self._n):
             out[i] = self._get(i)

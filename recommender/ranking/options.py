@@ -17,9 +17,12 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # the pure steps take scipy matrices, this module does not need scipy
+    import scipy.sparse as sp
 
 from ..errors import InvalidParameterError
 from .spec import (  # the choices are re-exported: part of this module's API
@@ -543,7 +546,7 @@ def top_positions(scores: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return cand[order][:n]
 
 
-def pair_cosines(matrix: Any, rows: np.ndarray) -> np.ndarray:
+def pair_cosines(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """Dot products between the given rows of a CSR matrix (cosines for L2-normalised rows).
 
     Works on the raw CSR arrays and only on the columns at least two of the rows share:
