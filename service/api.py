@@ -62,10 +62,16 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return _scrub(public)
 
 
+def _placements(result: Any) -> list[dict[str, Any]] | None:
+    return None if result.slots is None else [slot.to_dict() for slot in result.slots]
+
+
 def ranked_for_article(
     article_id: str, k: int, options: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
-    """The article's summary, its related items (dicts) and the debug block (or None),
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None,
+           list[dict[str, Any]] | None]:
+    """The article's summary, its related items (dicts), the debug block (or None) and the
+    slots of its placements (or None),
     through the newsroom engine: takedowns, pins, blocks, live articles and the ranking
     options apply to every format (JSON, HTML fragment, oEmbed) that calls this."""
     state = get_state()
@@ -80,21 +86,24 @@ def ranked_for_article(
                       title="Gone")
     result = engine.related(article_id, k=k, live=view.live, **options)
     items = [item.to_dict() for item in result.items]
-    return article_summary(result.article), items, result.debug
+    return article_summary(result.article), items, result.debug, _placements(result)
 
 
 def related_for_article(
     article_id: str, k: int, options: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """:func:`ranked_for_article` without the debug block."""
-    article, items, _ = ranked_for_article(article_id, k, options)
+    article, items, _, _ = ranked_for_article(article_id, k, options)
     return article, items
 
 
 def _response(article: dict[str, Any], items: list[dict[str, Any]],
-              debug: dict[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"article": article, "related": items,
-                            "model": get_state().model_info()}
+              debug: dict[str, Any] | None,
+              placements: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"article": article, "related": items}
+    if placements is not None:  # asked for: the slots; `related` is the end block
+        body["placements"] = placements
+    body["model"] = get_state().model_info()
     if debug is not None:
         # Which worker process answered (several share one state database).
         body["debug"] = {**debug, "worker_pid": os.getpid()}
@@ -172,7 +181,7 @@ def related_to_draft():
         **options,
     )
     items = [item.to_dict() for item in result.items]
-    return _response({"title": title}, items, result.debug)
+    return _response({"title": title}, items, result.debug, _placements(result))
 
 
 @bp.get("/model")

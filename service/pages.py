@@ -17,10 +17,11 @@ from typing import Any
 
 import jinja2
 from flask import Blueprint, Response, request
+from markupsafe import escape
 
 from recommender.urls import is_safe_link
 from service import openapi, ranking_params, validation
-from service.api import related_for_article
+from service.api import ranked_for_article, related_for_article
 from service.auth import key_for_some_options
 from service.caching import cacheable
 
@@ -81,6 +82,25 @@ def render_fragment(items: Iterable[Mapping[str, Any]], article_id: str | None =
     return template.render(items=rows, heading_id=heading_id(article_id))
 
 
+def render_slots(slots: Iterable[Mapping[str, Any]], article_id: str | None = None) -> str:
+    """One ALSO SEE aside per slot of an answer with placements, each in a
+    ``<div class="alsosee-slot" data-alsosee-slot="inline" data-after-paragraph="3">`` for the
+    page's template to place (the widget's slot containers have the same attributes); a slot
+    without links is left out."""
+    parts = []
+    for slot in slots:
+        name = str(slot.get("slot"))
+        after = slot.get("after_paragraph")
+        key = f"{article_id or ''}#{name}:{after or ''}"
+        inner = render_fragment(slot.get("related") or [], key)
+        if not inner:
+            continue
+        where = f' data-after-paragraph="{int(after)}"' if after is not None else ""
+        parts.append(f'<div class="alsosee-slot" data-alsosee-slot="{escape(name)}"'
+                     f'{where}>\n{inner}</div>\n')
+    return "".join(parts)
+
+
 @bp.get("/articles/<path:article_id>/related.html")
 @cacheable
 @key_for_some_options
@@ -91,7 +111,10 @@ def related_html(article_id: str):
     summary: Related stories as an HTML fragment
     description: >-
       An `<aside class="alsosee">` with a heading and a list of links; every value is
-      HTML-escaped. The markup and its `alsosee__*` classes are stable (see docs/http-api.md).
+      HTML-escaped. With `placements`, one such aside per slot, each in a
+      `<div class="alsosee-slot" data-alsosee-slot="inline|end">` (inline ones with
+      `data-after-paragraph`) for the page to place. The markup and its `alsosee__*`
+      classes are stable (see docs/http-api.md).
       Empty (but 200) when the article has no related stories.
     tags: [embed]
     parameters:
@@ -109,5 +132,9 @@ def related_html(article_id: str):
     """
     article_id = validation.article_id(article_id)
     k = validation.k_from_query(request)
-    _, items = related_for_article(article_id, k, ranking_params.from_query(request))
+    options = ranking_params.from_query(request)
+    if options.get("placements"):
+        _, _, _, slots = ranked_for_article(article_id, k, options)
+        return Response(render_slots(slots or [], article_id), mimetype="text/html")
+    _, items = related_for_article(article_id, k, options)
     return Response(render_fragment(items, article_id), mimetype="text/html")

@@ -41,6 +41,7 @@ from typing import Any
 from flask import Request, g
 
 from recommender.ranking import options as ranking
+from recommender.ranking import placements
 from recommender.ranking import spec as rs
 from recommender.ranking.options import RankingOptions
 from recommender.ranking.spec import OptionSpec
@@ -66,6 +67,7 @@ _DAYS = r"(?:none|[1-9][0-9]{0,5}(?:\.[0-9]{1,6})?|0\.[0-9]{0,5}[1-9])"
 _PAIR = r"[^,:=]*[^,:=\s][^,:=]*:" + _DAYS
 SECTION_HALF_LIFE_PATTERN = f"^{_PAIR}(?:,{_PAIR})*$"
 _SECTION_HALF_LIFE_RE = re.compile(SECTION_HALF_LIFE_PATTERN)
+_PLACEMENTS_RE = re.compile(placements.PATTERN, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,29 @@ def _section_half_life() -> Kind:
         {"type": "object", "additionalProperties": days.json_schema}, schema]}, parse_json)
 
 
+def _placements() -> Kind:
+    what = "slots such as 'inline:3:1,end:6' (inline:PARAGRAPH:COUNT, end:COUNT, ':pins' after one)"
+    slot = re.compile(placements.SLOT_PATTERN, re.ASCII)
+
+    def parse(name: str, raw: Any) -> str:
+        if not isinstance(raw, str) or not _PLACEMENTS_RE.fullmatch(raw):
+            raise _fail(name, raw, what)
+        return raw
+
+    def parse_json(name: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse(name, value)
+        if (not isinstance(value, list) or len(value) > placements.MAX_SLOTS
+                or not all(isinstance(v, str) and slot.fullmatch(v) for v in value)):
+            raise _fail(name, value, what + " or an array of such slots")
+        return value
+
+    schema = {"type": "string", "pattern": placements.PATTERN}
+    return Kind(schema, parse, {"anyOf": [schema, {
+        "type": "array", "maxItems": placements.MAX_SLOTS,
+        "items": {"type": "string", "pattern": f"^{placements.SLOT_PATTERN}$"}}]}, parse_json)
+
+
 def _kind(spec: OptionSpec) -> Kind:
     """The strict HTTP grammar of one declared option."""
     if spec.type == rs.NUMBER:
@@ -294,7 +319,8 @@ def _kind(spec: OptionSpec) -> Kind:
     if spec.type == rs.CHOICE:
         return _choice((*spec.choices, OFF) if spec.nullable else spec.choices)
     return {rs.BOOLEAN: _boolean, rs.DATE: _date, rs.STRINGS: _string_list,
-            rs.STRING: _language, rs.SECTION_HALF_LIVES: _section_half_life}[spec.type]()
+            rs.STRING: _language, rs.SECTION_HALF_LIVES: _section_half_life,
+            rs.PLACEMENTS: _placements}[spec.type]()
 
 
 def _param(spec: OptionSpec) -> QueryParam:

@@ -65,7 +65,8 @@ def test_full_disk_on_model_write_rlimit(tiny_corpus, tmp_path):
     assert failed.returncode == 1
     message = failed.stderr.strip().splitlines()[-1]
     assert message.startswith("alsosee: error: could not write model version"), failed.stderr
-    assert "File too large" in message
+    # EFBIG from write(), or numpy's errno-less short write, explained
+    assert "File too large" in message or "file size limit" in message, message
     assert "Traceback" not in failed.stderr
     _assert_old_model_intact(root, version)
 

@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import AlsoseeError
+from ..errors import AlsoseeError, InvalidParameterError
+from ..ranking.placements import parse_placements
 from .common import (
     BUILTIN_MODEL_DIR,
     DEFAULT_MODEL_DIR,
@@ -257,6 +258,7 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
         raise click.UsageError("give either an ARTICLE_ID or --title/--body, not both")
     options = options_from_flags(flags)
     debug = None
+    slots: list[dict[str, Any]] | None = None
     if plain:
         if options:
             raise click.UsageError("--plain takes no ranking options")
@@ -271,13 +273,26 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
             article = {"title": title or ""}
             results = [r.to_dict() for r in model.related_to_text(title or "", body or "", k=k)]
     else:
+        if "placements" in options:  # a malformed slot is a usage error, before any loading
+            try:
+                parse_placements("placements", options["placements"])
+            except InvalidParameterError as exc:
+                raise click.BadParameter(exc.message, param_hint="--placement") from None
         engine, loaded, live = open_engine(model_dir, state_db)
-        if article_id is not None:
-            result = engine.related(article_id, k=k, live=live, **options)
-        else:
-            result = engine.related_to_text(title or "", body or "", k=k, live=live, **options)
+        try:
+            if article_id is not None:
+                result = engine.related(article_id, k=k, live=live, **options)
+            else:
+                result = engine.related_to_text(title or "", body or "", k=k, live=live,
+                                                **options)
+        except InvalidParameterError as exc:
+            if exc.field != "placements":
+                raise
+            raise click.BadParameter(exc.message, param_hint="--placement") from None
         article, debug = result.article, result.debug
         results = [item.to_dict() for item in result.items]
+        if result.slots is not None:
+            slots = [slot.to_dict() for slot in result.slots]
     heading = article.get("title") if article_id is not None else (
         f"Draft: {title}" if title else "Draft")
     if fmt == "json":
@@ -287,9 +302,18 @@ def related(article_id: str | None, model_dir: Path, k: int, title: str | None,
             "model": {"version": loaded.version, "trained_at": loaded.trained_at,
                       "articles": loaded.manifest.get("articles")},
         }
+        if slots is not None:
+            payload["placements"] = slots
         if debug is not None:
             payload["debug"] = debug
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif slots is not None:
+        parts = [heading] if heading else []
+        for slot in slots:
+            where = (f"inline, after paragraph {slot['after_paragraph']}"
+                     if slot["slot"] == "inline" else "end")
+            parts.append(f"[{where}]\n" + format_also_see(None, slot["related"]))
+        click.echo("\n\n".join(parts))
     else:
         click.echo(format_also_see(heading, results))
         if debug is not None:

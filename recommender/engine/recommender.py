@@ -14,6 +14,7 @@ measured against (``scripts/measure_ranking.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -25,13 +26,16 @@ import numpy as np
 from ..errors import InvalidParameterError, UnknownArticleError, UnusableValueError
 from ..model.estimator import RelatedStories
 from ..ranking import options as ranking
+from ..ranking.explain import explain_vectors
 from ..ranking.options import NAT, RankingOptions
+from ..ranking.placements import END, INLINE, Placement
 from ..state.db import StateDB
 from ..state.editorial import Editorial, PinList, Snapshot, Takedown
 from ..state.known import CheckedEditorial
 from ..state.live import LiveSnapshot
 from ..values import _none_if_missing, iso_from_ns
-from .results import RelatedResult
+from .placements import Terms, passage_terms, slot_query, split_paragraphs
+from .results import PlacedSlot, RankedItem, RelatedResult
 from .rows import CorpusArrays, RowSpace
 from .stages import UNTRACED, Query, Ranking, Trace
 
@@ -218,6 +222,9 @@ class Recommender:
             language=space.languages[lang] if lang >= 0 else None,
             story=int(space.story_codes[row]),
         )
+        if opts.placements:
+            return self._place(query, opts, space, article, lambda: self._paragraphs(row, space),
+                               space.terms(row))
         return self._rank(query, opts, space, article)
 
     def related_to_text(self, title: str, body: str = "", k: int | str | None = None, *,
@@ -251,6 +258,9 @@ class Recommender:
                        article_id=None, corpus_article=False,
                        reference=ranking.to_ns(when), section=section, language=language,
                        terms=terms)
+        if opts.placements:
+            return self._place(query, opts, space, {"title": title},
+                               lambda: split_paragraphs(body), terms)
         return self._rank(query, opts, space, {"title": title})
 
     # ------------------------------------------------------------- ranking
@@ -270,6 +280,102 @@ class Recommender:
         trace = Trace() if opts.debug else UNTRACED
         return Ranking(space, query, opts, snap, self._killed_mask(snap, space), self._clock,
                        trace).run(article)
+
+    # ---------------------------------------------------------- placements
+    def _paragraphs(self, row: int, space: RowSpace) -> list[str]:
+        """The paragraphs of a corpus or live article, from the text the model (or the live
+        state) keeps."""
+        if row >= space.n_corpus:
+            live = space.live
+            assert live is not None  # a row past the corpus is a live article's
+            return split_paragraphs(live.records[row - space.n_corpus].get("body"))
+        bodies = self.model.meta_.get("body")
+        if bodies is None:
+            raise UnusableValueError(
+                "placements", "this model keeps no article text, so it cannot place inline "
+                              "links for its articles (train it again)")
+        return split_paragraphs(bodies[row])
+
+    def _place(self, query: Query, opts: RankingOptions, space: RowSpace,
+               article: dict[str, Any], paragraphs: Callable[[], list[str]],
+               story: Terms) -> RelatedResult:
+        """The answer with placements: each slot ranked through the same stages, inline
+        slots (in paragraph order) on their passage blended with the story, then the end
+        block on the story; a story placed in one slot is excluded from the next ones, and
+        the article's pins are kept for the slot they go to (``:pins``, else the end)."""
+        slots: tuple[Placement, ...] = opts.placements
+        text = paragraphs() if any(p.slot == INLINE for p in slots) else []
+        for p in slots:
+            if p.slot == INLINE and p.after_paragraph is not None \
+                    and p.after_paragraph > len(text):
+                raise UnusableValueError(
+                    "placements", f"{p}: paragraph {p.after_paragraph} is past the end of the "
+                                  f"article, which has {len(text)} paragraph"
+                                  f"{'' if len(text) == 1 else 's'}")
+        snap = self._snapshot()
+        killed = self._killed_mask(snap, space)
+        pin_slot = next((p for p in slots if p.pins), None) or next(
+            (p for p in slots if p.slot == END), None)
+        base = dataclasses.replace(opts, placements=())
+        reserved: list[str] = []
+        if pin_slot is not None:  # pins never show in another slot
+            probe = Ranking(space, query, dataclasses.replace(base, k=pin_slot.count), snap,
+                            killed, self._clock)
+            reserved = [space.id_of(r) for r in probe.pins()]
+        order = sorted((p for p in slots if p.slot == INLINE), key=lambda p: p.after_paragraph or 0)
+        order += [p for p in slots if p.slot == END]
+        placed: dict[Placement, PlacedSlot] = {}
+        debug: list[dict[str, Any]] = []
+        taken: list[str] = []
+        for p in order:
+            taken_here = taken + ([] if p is pin_slot else reserved)
+            slot_opts = dataclasses.replace(base, k=p.count,
+                                            exclude=tuple(base.exclude) + tuple(taken_here))
+            passage = None
+            if p.slot == INLINE:
+                assert p.after_paragraph is not None  # an inline slot names its paragraph
+                passage = passage_terms(self.model, text, p.after_paragraph)
+                terms = slot_query(story, passage)
+                slot_query_ = Query(
+                    get_vector=functools.partial(self.model.row_vector, *terms),
+                    self_row=query.self_row, article_id=query.article_id, corpus_article=False,
+                    reference=query.reference, section=query.section,
+                    language=query.language, story=query.story, terms=terms)
+            else:  # the story's own query, fresh (feedback replaces a query's vector)
+                slot_query_ = dataclasses.replace(query, _vector=None)
+            trace = Trace() if opts.debug else UNTRACED
+            result = Ranking(space, slot_query_, slot_opts, snap, killed, self._clock, trace,
+                             use_pins=p is pin_slot).run(article)
+            for item in result.items:
+                self._mark(item, p, passage, space, opts.explain_terms)
+            taken += result.ids
+            placed[p] = PlacedSlot(p.slot, result.items, p.after_paragraph)
+            if result.debug is not None:
+                debug.append({"slot": str(p), **{k: v for k, v in result.debug.items()
+                                                 if k != "options"}})
+        end = next((placed[p] for p in slots if p.slot == END), None)
+        return RelatedResult(
+            article=article, items=end.items if end is not None else [], options=opts,
+            state_version=snap.version, slots=[placed[p] for p in slots],
+            debug={"options": opts.to_dict(), "state_version": snap.version,
+                   "placements": debug} if opts.debug else None)
+
+    def _mark(self, item: RankedItem, slot: Placement, passage: Terms | None,
+              space: RowSpace, top: int) -> None:
+        """The item's slot, and with ``explain`` the slot and the passage terms it shares
+        (the contributions of the passage alone, before the blend with the story)."""
+        item.slot = slot.slot
+        if item.explanation is None:
+            return
+        item.explanation["slot"] = slot.slot
+        if slot.slot == INLINE and passage is not None:
+            row = space.row_of(item.id)
+            assert row is not None  # the item was ranked from these rows
+            shared = explain_vectors(self.model, self.model.row_vector(*passage),
+                                     space.vector(row), top=top)
+            item.explanation["after_paragraph"] = slot.after_paragraph
+            item.explanation["passage_terms"] = shared["terms"]
+            item.explanation["passage_similarity"] = shared["similarity"]
 
     # ----------------------------------------------------------- editorial
     def _require_editorial(self) -> Editorial:

@@ -154,15 +154,17 @@ class Ranking:
     """One related list: the stages (see the module docstring) over one query.
 
     ``killed`` marks the rows a takedown hides (per snapshot and row space, cached by the
-    engine); ``clock`` gives "now" (pin expiry).
+    engine); ``clock`` gives "now" (pin expiry); ``use_pins=False``: the article's pins go
+    to another slot of the answer, not this list.
     """
 
     def __init__(self, space: RowSpace, query: Query, opts: RankingOptions, snap: Snapshot,
                  killed: np.ndarray, clock: Callable[[], dt.datetime],
-                 trace: Untraced = UNTRACED) -> None:
+                 trace: Untraced = UNTRACED, *, use_pins: bool = True) -> None:
         self.space, self.model = space, space.model
         self.query, self.opts, self.snap, self.killed = query, opts, snap, killed
         self.clock, self.trace = clock, trace
+        self.use_pins = use_pins
 
     def run(self, article: dict[str, Any]) -> RelatedResult:
         query, opts, space, trace = self.query, self.opts, self.space, self.trace
@@ -224,7 +226,7 @@ class Ranking:
         """Rows of the active pins of the article that may be shown (takedowns and blocks
         win over pins; unknown or unpublished ids are skipped)."""
         query, opts, snap, space = self.query, self.opts, self.snap, self.space
-        if query.article_id is None:
+        if query.article_id is None or not self.use_pins:
             return []
         pin = snap.pins.get(query.article_id)
         if pin is None or not pin.active(self.clock()):

@@ -251,7 +251,10 @@ def save(
         _fsync_dir(root)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ArtifactError(f"could not write model version to {final}: {exc}") from exc
+        why = str(exc)
+        if exc.errno is None:  # numpy's short write ("N requested and M written") has no errno
+            why += " (a short write: the disk is full or a file size limit was reached)"
+        raise ArtifactError(f"could not write model version to {final}: {why}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

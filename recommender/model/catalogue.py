@@ -77,6 +77,9 @@ def build_catalogue(X: pd.DataFrame) -> dict[str, Any]:
         "language": StringColumn.from_values(col("language", None)),
         "status": StringColumn.from_values(status),
         "story_id": StringColumn.from_values(col("story_id", None)),
+        # The text as read (paragraphs separated by a blank line): inline placements score
+        # the passage before a slot from it at query time.
+        "body": StringColumn.from_values(col("body", None)),
     }
 
 

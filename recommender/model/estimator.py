@@ -432,5 +432,3 @@ def _compact(m: sp.csr_matrix) -> sp.csr_matrix:
         m.indices = m.indices.astype(np.int32, copy=False)
         m.indptr = m.indptr.astype(np.int32, copy=False)
     return m
-
-

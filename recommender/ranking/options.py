@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the pure steps take scipy matrices, this module does not ne
     import scipy.sparse as sp
 
 from ..errors import InvalidParameterError
+from .placements import parse_placements, placements_text
 from .spec import (  # the choices are re-exported: part of this module's API
     BOOLEAN,
     BY_NAME,
@@ -37,6 +38,7 @@ from .spec import (  # the choices are re-exported: part of this module's API
     MAX_K,  # noqa: F401
     NUMBER,
     OPTIONS,
+    PLACEMENTS,
     SECTION_HALF_LIVES,
     STATUSES,  # noqa: F401
     STRING,
@@ -216,7 +218,7 @@ def _validator(spec: OptionSpec) -> Callable[[str, Any], Any]:
     if spec.type == STRING:
         return lambda n, v: None if v is None else (_strings(n, v) or (None,))[0]
     return {BOOLEAN: _boolean, DATE: parse_datetime, STRINGS: _strings,
-            SECTION_HALF_LIVES: _section_half_lives}[spec.type]
+            SECTION_HALF_LIVES: _section_half_lives, PLACEMENTS: parse_placements}[spec.type]
 
 
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {s.name: _validator(s) for s in OPTIONS}
@@ -323,6 +325,10 @@ class RankingOptions(RankingFields):
         out: dict[str, Any] = {}
         for name in self.names():
             value = getattr(self, name)
+            if name == "placements":  # an answer without slots reads as it always has
+                if value:
+                    out[name] = placements_text(value)
+                continue
             if isinstance(value, dt.datetime):
                 value = value.isoformat().replace("+00:00", "Z")
             elif BY_NAME[name].type == SECTION_HALF_LIVES:

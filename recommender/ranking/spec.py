@@ -19,6 +19,8 @@ import types
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict, Unpack, get_args, get_type_hints
 
+from .placements import Placement
+
 #: Largest list a caller may ask for (the model's own limit).
 MAX_K = 100
 
@@ -37,12 +39,14 @@ DATE = "date"  #: an ISO 8601 date or date-time, always nullable
 STRING = "string"  #: one non-empty string
 STRINGS = "strings"  #: a list of non-empty strings
 SECTION_HALF_LIVES = "section_half_lives"  #: section -> half-life in days (or None)
+PLACEMENTS = "placements"  #: slots of the answer (recommender.ranking.placements)
 
 #: The value type of each Python type an option may have (``str``: a choice when the option
 #: has choices).
 _KINDS: dict[object, str] = {
     int: INTEGER, float: NUMBER, bool: BOOLEAN, dt.datetime: DATE, str: STRING,
     tuple[str, ...]: STRINGS, tuple[tuple[str, float | None], ...]: SECTION_HALF_LIVES,
+    tuple[Placement, ...]: PLACEMENTS,
 }
 
 
@@ -188,6 +192,14 @@ class RankingFields:
     explain: bool = option(False, "Show why each link is there.", tunable=False)
     debug: bool = option(False, "Also list dropped candidates and why.", tunable=False)
     explain_terms: int = option(5, "Terms per explanation.", lo=1, hi=50, tunable=False)
+    placements: tuple[Placement, ...] = option(
+        (), "Slots of the answer, comma-separated: `inline:P:N` (N links after paragraph P, "
+            "chosen by the passage before it and the whole story), `end:N` (the end block, "
+            "which `related` then holds); `:pins` after a slot sends the article's pins there "
+            "(default: the end block). At most 100 links in total; `k` is not used.",
+        repeatable=True, flag="--placement", tunable=False,
+        cli_help="A slot of the answer: inline:PARAGRAPH:COUNT or end:COUNT, ':pins' to send "
+                 "the pins there (repeatable).")
     pool: int = option(50, "Candidates examined for collapse and diversity.", lo=1, hi=1000)
 
 

@@ -79,9 +79,9 @@ class StateDB:
     """
 
     dialect = state_schema.SQLITE
-    #: Seconds between the checks of a PostgreSQL state's listener (set by the service;
-    #: only :class:`recommender.state.pg.PgStateDB` reads it).
-    poll_interval: float
+    #: Seconds between polls for other hosts' writes: PostgreSQL's listener uses it; SQLite
+    #: readers compare the state version on every request instead, so it is unused here.
+    poll_interval: float = 0.0
 
     def __new__(cls, path: str | Path) -> Any:
         if cls is StateDB and state_schema.is_postgres_url(path):

@@ -9,6 +9,11 @@
  *   data-dates="off"       hide the publication dates
  *   data-alsosee-api="URL" the service's base URL (default: where widget.js came from)
  *   data-timeout="5000"    give up after this many milliseconds (500 to 60000, default 5000)
+ *   data-placements="inline:3:1,end:6"  slots (docs/ranking.md, "Placements"): each slot's
+ *                          links go into the container's descendant with the same slot,
+ *                          <div data-alsosee-slot="inline" data-after-paragraph="3"></div> or
+ *                          <div data-alsosee-slot="end"></div> (without one, the end block
+ *                          goes into the container itself); a slot without one is not shown
  * On the <script> tag: data-alsosee-style="none" leaves all styling to the page.
  *
  * Markup (the same as the server's related.html fragment; class names are stable):
@@ -37,6 +42,8 @@
     ":where(.alsosee__date){color:#555;font-size:.85em;margin-left:.4em}";
   // http(s), or a path that stays on this origin: browsers read "\" as "/", so "/\x" and
   // "//x" both leave the site; no backslash at all.
+  var SLOT = "(?:inline:[1-9][0-9]{0,3}:[1-9][0-9]{0,2}|end:[1-9][0-9]{0,2})(?::pins)?";
+  var PLACEMENTS = new RegExp("^" + SLOT + "(?:," + SLOT + ")*$");
   var SAFE_URL = /^(?:https?:\/\/[^\s\x00-\x1f\x7f\\\/]|\/(?![\/]))[^\s\x00-\x1f\x7f\\]*$/i;
 
   var script = document.currentScript;
@@ -130,6 +137,49 @@
     return aside;
   }
 
+  // The descendant of the container where a slot's links go (the end block: the container
+  // itself when it has no end slot).
+  function slotTarget(container, slot) {
+    var nodes = container.querySelectorAll("[data-alsosee-slot]");
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      if (node.getAttribute("data-alsosee-slot") !== slot.slot) {
+        continue;
+      }
+      if (slot.slot !== "inline" ||
+          node.getAttribute("data-after-paragraph") === String(slot.after_paragraph)) {
+        return node;
+      }
+    }
+    return slot.slot === "end" ? container : null;
+  }
+
+  function renderSlots(container, slots, showDates, fail, id) {
+    var shown = 0;
+    for (var i = 0; i < slots.length; i++) {
+      var slot = slots[i] || {};
+      var items = Array.isArray(slot.related) ? slot.related : [];
+      var target = items.length ? slotTarget(container, slot) : null;
+      if (!target) {
+        continue;
+      }
+      if (!shown) {
+        addStyle();
+      }
+      target.appendChild(build(items, showDates));
+      if (target !== container) {
+        target.setAttribute("data-alsosee-state", "rendered");
+      }
+      shown++;
+    }
+    if (!shown) {
+      fail("no related stories for the slots of article " + JSON.stringify(id) +
+        "; nothing shown");
+      return;
+    }
+    container.setAttribute("data-alsosee-state", "rendered");
+  }
+
   function render(container) {
     if (container.getAttribute("data-alsosee-state")) {
       return;  // already rendered (or in flight)
@@ -143,6 +193,16 @@
     var url = base + "/v1/articles/" + encodeURIComponent(id) + "/related?k=" +
       parseBounded(container.getAttribute("data-k"), 1, 100, K_DEFAULT);
     var showDates = container.getAttribute("data-dates") !== "off";
+    var placements = container.getAttribute("data-placements");
+    if (placements) {
+      if (!PLACEMENTS.test(placements)) {
+        container.setAttribute("data-alsosee-state", "empty");
+        warn("data-placements " + JSON.stringify(placements) + " is not a list of slots " +
+          "such as inline:3:1,end:6; nothing shown");
+        return;
+      }
+      url += "&placements=" + encodeURIComponent(placements);
+    }
 
     function fail(message) {
       container.setAttribute("data-alsosee-state", "empty");
@@ -171,6 +231,11 @@
       return response.json();
     }).then(function (body) {
       clearTimeout(timer);
+      if (placements) {
+        renderSlots(container, body && Array.isArray(body.placements) ? body.placements : [],
+          showDates, fail, id);
+        return;
+      }
       var items = body && Array.isArray(body.related) ? body.related : [];
       if (!items.length) {
         fail("no related stories for article " + JSON.stringify(id) + "; nothing shown");
