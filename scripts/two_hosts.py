@@ -9,12 +9,16 @@ through every article's related list):
 * ``one host``: both client processes send to host A (host B runs, idle);
 * ``two hosts``: one client process per host (what a load balancer does).
 
+With ``--one-core-each`` host A's processes are bound to CPU 0 and host B's to CPU 1 (the
+client processes are not bound): two one-core "machines", so the figure shows whether a
+second host adds capacity or whether something shared (the state database) limits it.
+
 Rounds alternate (one, two, one, two, ...) so that drift in the machine's load falls on both
 setups alike; each setup's figures pool all its rounds. Prints one JSON object: requests/s
 (median of the rounds and every round), and median/p99 latency over all requests.
 
     .venv/bin/python scripts/two_hosts.py [--rounds 3] [--duration 10] [--concurrency 8]
-        [--workers 2] [--model models] [--no-response-cache] [--json OUT]
+        [--workers 2] [--model models] [--no-response-cache] [--one-core-each] [--json OUT]
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def main() -> None:
                         help="models root to copy to each host (default: the bundled sample)")
     parser.add_argument("--no-response-cache", action="store_true",
                         help="ALSOSEE_RESPONSE_CACHE_SIZE=0: every request ranks")
+    parser.add_argument("--one-core-each", action="store_true",
+                        help="bind host A to CPU 0 and host B to CPU 1")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.concurrency < 2 or args.concurrency % 2:
@@ -143,6 +149,10 @@ def main() -> None:
         per_client = args.concurrency // 2
         runs: dict[str, list[dict]] = {"one_host": [], "two_hosts": []}
         with two_hosts(pg.create_database(), model, tmp_path, args.workers, env) as (a, b):
+            if args.one_core_each:
+                for cpu, host in enumerate((a, b)):
+                    for pid in host.pids():
+                        os.sched_setaffinity(pid, {cpu})
             load([a.base, b.base], paths, 2.0, per_client, tmp_path)  # warm-up, both hosts
             for _ in range(args.rounds):
                 runs["one_host"].append(load([a.base, a.base], paths, args.duration,
@@ -155,6 +165,7 @@ def main() -> None:
             "workers_per_host": args.workers,
             "client_connections": args.concurrency,
             "response_cache": not args.no_response_cache,
+            "one_core_each": args.one_core_each,
             "seconds_per_round": args.duration,
             **{name: summary(rounds) for name, rounds in runs.items()},
         }
