@@ -6,6 +6,9 @@ and ``//evil.example`` both leave the site: no backslash, whitespace or control 
 anywhere, and a path never starts with two slashes. ``javascript:``, ``data:`` and every
 other scheme are refused. The same rule is applied when an article is published, when a
 corpus is trained and when a list is rendered (``service/pages.py``, ``widget.js``).
+
+Also here: :func:`without_password`, how a service URL (a database, a cache) is shown in
+messages and logs.
 """
 
 from __future__ import annotations
@@ -95,3 +98,12 @@ def url_matches(index: Mapping[str, V], url: object) -> V | None:
     """The entry of ``index`` that ``url`` names (see :func:`url_key`), or ``None``."""
     key = url_key(index, url)
     return None if key is None else index[key]
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}"))

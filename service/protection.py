@@ -34,7 +34,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
@@ -42,6 +41,7 @@ from limits import parse_many
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
+from recommender.urls import without_password
 from service.auth import request_key
 
 DEFAULT_RATE_LIMIT = "60/minute"
@@ -152,16 +152,6 @@ def _check_limit(value: str, source: str) -> None:
                          "10/second;1000/hour, or off)") from None
 
 
-def redact(uri: str) -> str:
-    """``uri`` without its password (for messages and logs)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
-
-
 def check_storage(uri: str) -> dict[str, Any]:
     """Storage options for ``uri`` after checking it names a backend that answers now;
     otherwise a ValueError naming the setting and the URL."""
@@ -172,15 +162,16 @@ def check_storage(uri: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if scheme in _REDIS_SCHEMES:
         options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
+    shown = without_password(uri)
     try:
         storage = storage_from_string(uri, **options)
     except ConfigurationError as exc:
-        why = str(exc).replace(uri, redact(uri))
-        raise ValueError(f"{source}: {redact(uri)!r} is not a usable storage URL ({why}; e.g. "
+        why = str(exc).replace(uri, shown)
+        raise ValueError(f"{source}: {shown!r} is not a usable storage URL ({why}; e.g. "
                          "memory:// or redis://host:6379/0, which needs the redis extra)"
                          ) from None
     if not storage.check():
-        raise ValueError(f"{source}: the storage at {redact(uri)!r} does not answer; start it or "
+        raise ValueError(f"{source}: the storage at {shown!r} does not answer; start it or "
                          "correct the URL (the server does not start with limits it cannot "
                          "keep)")
     return options

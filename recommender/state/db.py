@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StateError
+from ..urls import without_password
 from . import schema as state_schema
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,13 @@ class StateDB:
 
     def __new__(cls, path: str | Path) -> Any:
         if cls is StateDB and state_schema.is_postgres_url(path):
-            from .pg import open_postgres  # psycopg is only needed for PostgreSQL
-
+            try:
+                from .pg import open_postgres  # psycopg is only needed for PostgreSQL
+            except ModuleNotFoundError as exc:
+                raise StateError(
+                    f"state database {without_password(str(path))}: PostgreSQL "
+                    f"needs the 'postgres' extra (pip install 'alsosee[postgres]'): {exc}"
+                ) from None
             return open_postgres(str(path))
         return super().__new__(cls)
 

@@ -29,12 +29,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from ..errors import StateError
+from ..urls import without_password as redact
 from . import schema as state_schema
 
 logger = logging.getLogger(__name__)
@@ -68,16 +68,6 @@ def open_postgres(url: str) -> PgStateDB:
         if handle is None:
             handle = _HANDLES[url] = PgStateDB(url)
         return handle
-
-
-def redact(url: str) -> str:
-    """The URL without its password (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
 class _Row(tuple):
