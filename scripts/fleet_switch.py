@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import requests
-from serverutil import Server  # the scripts directory is on sys.path when run as a script
+from serverutil import Server  # scripts/ is importable when a script runs from it
 
 
 def _serving(base: str, tries: int = 8) -> set[str]:

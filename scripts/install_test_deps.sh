@@ -1,12 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages some tests run for real: chromium + chromium-driver (browser
-# tests: widget, docs page, report), nginx (tests/test_deploy_nginx.py runs the shipped
-# site in front of a real server), postgresql (the shared live state: tests start a throw-away
-# cluster with initdb/pg_ctl, tests/pgserver.py) and redis-server (rate limits shared by
-# hosts). Every server is started by the tests themselves, never as a system service.
-# Debian's packages only, never a downloaded build. Idempotent: does nothing when all are
-# present. Without root/sudo it only warns: those tests then skip with a clear reason and
-# everything else still runs.
+# Installs the Debian packages some tests run for real: chromium + chromium-driver (browser tests:
+# widget, docs page, report), nginx (tests/test_deploy_nginx.py runs the shipped site in front of
+# a real server), postgresql (the shared live state: tests start a throw-away cluster with
+# initdb/pg_ctl, recommender/bench/pgserver.py) and redis-server (rate limits shared by hosts).
+# Every server is started by the tests themselves, never as a system service. Debian's packages
+# only, never a downloaded build. Idempotent: does nothing when all are present. Without root/sudo
+# it only warns: those tests then skip with a clear reason and everything else still runs.
 set -eu
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }

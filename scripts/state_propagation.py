@@ -1,10 +1,11 @@
 """Two hosts on one PostgreSQL: how soon a takedown on one is served by the other, leaks, and
 the state write latency of SQLite vs PostgreSQL measured in the same run.
 
-Starts a throw-away PostgreSQL cluster (Debian's binaries, tests/pgserver.py) and two real
-servers (own ports, own copies of the models, two workers each), then alternates N takedowns
-between them. Propagation = the last answer of the other host that still showed the story
-(0 when none did) after the write returned; a leak = any answer showing it later than 1 s.
+Starts a throw-away PostgreSQL cluster (Debian's binaries, recommender/bench/pgserver.py) and
+two real servers (own ports, own copies of the models, two workers each;
+recommender/bench/replicas.py), then alternates N takedowns between them. Propagation = the last
+answer of the other host that still showed the story (0 when none did) after the write returned;
+a leak = any answer showing it later than 1 s.
 
     .venv/bin/python scripts/state_propagation.py [--writes 200] [--model models] [--json OUT]
 """
@@ -19,15 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import requests
 
-import requests  # noqa: E402
-
-from recommender.state.db import StateDB  # noqa: E402
-from recommender.state.editorial import Editorial  # noqa: E402
-from tests import pgserver  # noqa: E402
-from tests.test_state_replicas import AUTH, hosts, propagation, related  # noqa: E402
+from recommender.bench import pgserver
+from recommender.bench.replicas import AUTH, hosts, propagation, related
+from recommender.state.db import StateDB
+from recommender.state.editorial import Editorial
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Requests/s of two serving hosts vs one, on the same machine, in the same run.
 
-Starts a throw-away PostgreSQL cluster (Debian's binaries, tests/pgserver.py) and two real
-servers as separate hosts would be (own ports, own copies of the models, ``--workers`` each,
-one shared state database), then alternates rounds of the same closed-loop load
+Starts a throw-away PostgreSQL cluster (Debian's binaries, recommender/bench/pgserver.py) and
+two real servers as separate hosts would be (own ports, own copies of the models, ``--workers``
+each, one shared state database), then alternates rounds of the same closed-loop load
 (scripts/loadgen.py, two client processes of ``--concurrency``/2 connections each, cycling
 through every article's related list):
 
@@ -24,41 +24,18 @@ setups alike; each setup's figures pool all its rounds. Prints one JSON object: 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from recommender.bench import pgserver
+from recommender.bench.replicas import hosts
 
-from recommender.state.db import StateDB  # noqa: E402
-from service.launch import ServerProcess  # noqa: E402
-from tests import pgserver  # noqa: E402
-from tests.livesrv import live_server  # noqa: E402
-
-LOADGEN = ROOT / "scripts" / "loadgen.py"
-
-
-@contextlib.contextmanager
-def two_hosts(pg_url: str, model: Path, tmp: Path, workers: int,
-              env: dict[str, str]) -> Iterator[list[ServerProcess]]:
-    StateDB(pg_url).migrate()
-    with contextlib.ExitStack() as stack:
-        started = []
-        for i in range(2):
-            root = tmp / f"host{i}" / "models"
-            shutil.copytree(model, root, symlinks=True)
-            started.append(stack.enter_context(live_server(
-                root, tmp / f"host{i}.log", workers=workers,
-                env={"ALSOSEE_STATE_DB": pg_url, "ALSOSEE_RATE_LIMIT": "off", **env})))
-        yield started
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 
 
 def article_ids(model: Path) -> list[str]:
@@ -148,7 +125,8 @@ def main() -> None:
         paths = [f"/v1/articles/{i}/related" for i in article_ids(model)]
         per_client = args.concurrency // 2
         runs: dict[str, list[dict]] = {"one_host": [], "two_hosts": []}
-        with two_hosts(pg.create_database(), model, tmp_path, args.workers, env) as (a, b):
+        with hosts(pg.create_database(), model, tmp_path, workers=args.workers,
+                   env=env) as (a, b):
             if args.one_core_each:
                 for cpu, host in enumerate((a, b)):
                     for pid in host.pids():

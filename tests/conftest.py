@@ -75,7 +75,7 @@ def runner(app):
 def pg_cluster():
     """A real PostgreSQL server (Debian's binaries, a temporary cluster, a free port) for
     the session; skips with the reason when it cannot run here."""
-    from tests import pgserver
+    from recommender.bench import pgserver
 
     reason = pgserver.unavailable()
     if reason:

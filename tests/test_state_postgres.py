@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recommender.bench.pgserver import free_port as pgserver_free_port
 from recommender.errors import SchemaVersionError, StateError
 from recommender.state import schema as state_schema
 from recommender.state.db import StateDB
 from recommender.state.editorial import Editorial
 from recommender.state.known import read_live
 from recommender.state.live import LiveStore, parse_articles
-from tests.pgserver import free_port as pgserver_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

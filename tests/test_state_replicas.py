@@ -6,60 +6,34 @@ with a 503 problem naming the state store, loses nothing committed and leaks not
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
+from recommender.bench.replicas import (
+    ARTICLE,
+    AUTH,
+    BOUND,
+    KEY,
+    propagation,
+    related,
+    wait_for,
+)
+from recommender.bench.replicas import hosts as replica_hosts
 from recommender.state.db import StateDB
 from service.launch import ServerProcess as Live
-from tests.livesrv import live_server
+from tests.livesrv import checkout_env, live_server
 
 pytestmark = pytest.mark.server
 
-ARTICLE = "gv-316447"
-KEY = "replica-key-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-#: The promise: another host serves a change within this many seconds of the write returning.
-BOUND = 1.0
 
-
-@contextlib.contextmanager
-def hosts(pg_url: str, trained_model_dir: Path, tmp_path: Path, n: int = 2,
-          ) -> Iterator[list[Live]]:
-    StateDB(pg_url).migrate()
-    with contextlib.ExitStack() as stack:
-        started = []
-        for i in range(n):
-            root = tmp_path / f"host{i}" / "models"
-            shutil.copytree(trained_model_dir, root, symlinks=True)
-            env = {"ALSOSEE_STATE_DB": pg_url, "ALSOSEE_API_KEYS": f"desk:{KEY}",
-                   "ALSOSEE_RATE_LIMIT": "off"}
-            started.append(stack.enter_context(
-                live_server(root, tmp_path / f"host{i}.log", env=env, workers=2)))
-        yield started
-
-
-def related(host: Live, article: str = ARTICLE) -> list[str]:
-    response = requests.get(f"{host.base}/v1/articles/{article}/related",
-                            params={"k": 10}, headers={"Connection": "close"}, timeout=10)
-    assert response.status_code == 200, response.text
-    return [item["id"] for item in response.json()["related"]]
-
-
-def wait_for(check: Callable[[], bool], limit: float = 5.0) -> float:
-    """Seconds until ``check()`` holds (polled without pause), or ``inf`` after ``limit``."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < limit:
-        if check():
-            return time.perf_counter() - start
-    return float("inf")
+def hosts(pg_url, trained_model_dir, tmp_path, n=2):
+    """Two hosts running this checkout's code (its directory first on PYTHONPATH)."""
+    return replica_hosts(pg_url, trained_model_dir, tmp_path, n, env=checkout_env())
 
 
 def test_every_kind_of_write_on_one_host_is_served_by_the_other(pg_url, trained_model_dir,
@@ -106,30 +80,6 @@ def test_every_kind_of_write_on_one_host_is_served_by_the_other(pg_url, trained_
                 assert not {victim, blocked, gone} & set(ids)
             assert requests.get(f"{host.base}/v1/articles/{gone}/related",
                                 timeout=10).status_code == 404
-
-
-def propagation(pair: list[Live], other: Live, victim: str, written: float,
-                clean_reads: int = 6) -> tuple[float, int]:
-    """After a takedown returned at ``written`` (perf_counter): the seconds until ``other``
-    stopped serving ``victim`` (``clean_reads`` answers in a row without it, spread over its
-    workers by new connections), and the leaks: answers of either host still showing it
-    later than :data:`BOUND` after the write."""
-    last_seen, clean, leaks = 0.0, 0, 0
-    while clean < clean_reads and time.perf_counter() - written < BOUND + 4:
-        shown = victim in related(other)
-        now = time.perf_counter() - written
-        if shown:
-            last_seen, clean = now, 0
-            leaks += now > BOUND
-        else:
-            clean += 1
-    for host in pair:
-        for _ in range(3):
-            if victim in related(host):
-                now = time.perf_counter() - written
-                last_seen = max(last_seen, now)
-                leaks += now > BOUND
-    return last_seen, leaks
 
 
 def test_no_takedown_leaks_from_the_other_host(pg_url, trained_model_dir, tmp_path):

@@ -1,7 +1,8 @@
 """A throw-away PostgreSQL cluster for tests and measurements: Debian's ``initdb``/``pg_ctl``
 (``/usr/lib/postgresql/*/bin``) in a temporary directory, on a free port, as an unprivileged
 user (PostgreSQL refuses to run as root: under root the cluster runs as the ``postgres``
-system user the package creates, through ``runuser``)."""
+system user the package creates, through ``runuser``). Standard library only (psycopg, for
+``create_database``, is imported when called)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SUPERUSER = "alsosee"
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def bin_dir() -> Path | None:
