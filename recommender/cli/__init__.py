@@ -193,7 +193,7 @@ def _record_for_fleet(out: Path, version: str) -> Path | None:
     from ..state.db import StateDB, default_path
 
     path = default_path(out)
-    if not path.is_file():
+    if not isinstance(path, Path) or not path.is_file():  # a PostgreSQL URL: not kept here
         return None
     db = StateDB(path).init()
     recorded = fleet.wanted(db)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ PASSAGE_PARAGRAPHS = 4
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
 
 Terms = tuple[np.ndarray, np.ndarray]
+_Options = TypeVar("_Options")
 
 
 def split_paragraphs(text: str | None) -> list[str]:
@@ -44,7 +45,7 @@ def _combine(parts: Sequence[tuple[Terms, float]]) -> Terms:
     cols = np.concatenate([t[0] for t, _ in parts])
     vals = np.concatenate([t[1].astype(np.float64) * w for t, w in parts])
     col, inverse = np.unique(cols, return_inverse=True)
-    val = np.bincount(inverse, weights=vals, minlength=col.size)
+    val: np.ndarray = np.bincount(inverse, weights=vals, minlength=col.size)
     norm = np.sqrt(np.dot(val, val))
     if norm > 0:
         val /= norm
@@ -64,7 +65,7 @@ def passage_terms(model: Any, paragraphs: Sequence[str], after: int, *,
     return _combine(parts)
 
 
-def with_options(opts: Any, **changes: Any) -> Any:
+def with_options(opts: _Options, **changes: Any) -> _Options:
     """A copy of validated ranking options with some fields changed, not validated again.
 
     For the changes a slot makes to options already validated (its count from the slot
