@@ -13,8 +13,10 @@ work at training time, on the same fitted model, in one run:
 For each corpus size it prints the training cost of the table (build seconds, bytes on
 disk next to the model's own), the latency of ``related(id, placements="inline:3:1,end:6")``
 in each mode interleaved with one list of 7 (wall clock and the thread's CPU time,
-p50/p95/p99), and how many answers are identical to the engine's. The stored variants are
-built here, not in the library (see docs/performance.md for why recompute is kept).
+p50/p95/p99, and the share of queries that waited over 1 ms for a core), and how many answers
+are identical to the engine's; and the same engine with each slot's options validated again
+(what copying them saves). The stored variants are built here, not in the library (see
+docs/performance.md for why recompute is kept).
 
 Usage::
 
@@ -27,6 +29,7 @@ Corpora: derived Reuters corpora (``alsosee bench``'s cache, outside the reposit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import tempfile
@@ -39,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.engine import placements as slots
+from recommender.engine import recommender as engine_module
 from recommender.engine.recommender import Recommender
 from recommender.evaluation.devsets import default_data_dir
 from recommender.model import artifact
@@ -156,15 +160,32 @@ class StoredEngine(Recommender):
         return passage, slots.slot_query(story, passage)
 
 
+class Revalidating:
+    """The engine with each slot's ranking options validated again
+    (``dataclasses.replace`` instead of :func:`~recommender.engine.placements.with_options`):
+    what copying the validated options saves."""
+
+    def __init__(self, engine: Recommender) -> None:
+        self.engine = engine
+
+    def related(self, article_id: str, **options: Any) -> Any:
+        engine_module.with_options = dataclasses.replace
+        try:
+            return self.engine.related(article_id, **options)
+        finally:
+            engine_module.with_options = slots.with_options
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     p = np.percentile(values, [50, 95, 99])
     return {"p50_ms": round(float(p[0]), 3), "p95_ms": round(float(p[1]), 3),
             "p99_ms": round(float(p[2]), 3)}
 
 
-def time_modes(modes: dict[str, tuple[Recommender, dict[str, Any]]], sample: list[str]
+def time_modes(modes: dict[str, tuple[Any, dict[str, Any]]], sample: list[str]
                ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Wall and CPU percentiles per mode, modes interleaved per article; and, per mode, the
+    """Wall and CPU percentiles per mode, modes interleaved per article, and the share of
+    queries that waited over 1 ms for a core (wall minus CPU time); and, per mode, the
     answers identical to the first mode's with placements."""
     wall: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}
@@ -181,7 +202,9 @@ def time_modes(modes: dict[str, tuple[Recommender, dict[str, Any]]], sample: lis
     reference = next(m for m, (_, o) in modes.items() if "placements" in o)
     same = {m: sum(a == b for a, b in zip(answers[m], answers[reference], strict=True))
             for m, (_, o) in modes.items() if "placements" in o}
-    return {m: {"wall": percentiles(wall[m]), "cpu": percentiles(cpu[m])} for m in modes}, same
+    waited = {m: float(np.mean(np.subtract(wall[m], cpu[m]) > 1.0)) for m in modes}
+    return {m: {"wall": percentiles(wall[m]), "cpu": percentiles(cpu[m]),
+                "waited_over_1ms": round(waited[m], 3)} for m in modes}, same
 
 
 def directory_bytes(path: Path) -> int:
@@ -214,10 +237,12 @@ def measure(df: pd.DataFrame, queries: int, rng: np.random.Generator) -> dict[st
         long_ids = [i for i, n in zip(df["id"], np.diff(paragraphs.first), strict=True)
                     if n >= 3]
         sample = rng.choice(long_ids, size=queries, replace=True).tolist()
-        modes: dict[str, tuple[Recommender, dict[str, Any]]] = {
+        modes: dict[str, tuple[Any, dict[str, Any]]] = {
             "one list of 7": (engines["recompute"], {"k": 7})}
         modes.update({name: (engine, {"placements": PLACEMENTS})
                       for name, engine in engines.items()})
+        modes["recompute, revalidated"] = (Revalidating(engines["recompute"]),
+                                           {"placements": PLACEMENTS})
         latency, same = time_modes(modes, sample)
     return {
         "articles": len(df), "paragraphs": int(paragraphs.first[-1]),
@@ -239,15 +264,15 @@ def report(n: int, r: dict[str, Any]) -> None:
           f"{r['model_body_bytes'] / mib:.0f} MiB)")
     for name in ("stored paragraphs", "stored slot queries"):
         s = r[name]
-        print(f"  {name:<20} +{s['build_s']:.0f} s build, +{s['bytes'] / mib:.0f} MiB on disk "
+        print(f"  {name:<22} +{s['build_s']:.0f} s build, +{s['bytes'] / mib:.0f} MiB on disk "
               f"({s['nnz']:,} non-zeros)")
     for name, t in r["latency_by_id"].items():
         w, c = t["wall"], t["cpu"]
         same = r["answers_identical_to_recompute"].get(name)
-        print(f"  {name:<20} wall p50/p95/p99 {w['p50_ms']:.2f} / {w['p95_ms']:.2f} / "
+        print(f"  {name:<22} wall p50/p95/p99 {w['p50_ms']:.2f} / {w['p95_ms']:.2f} / "
               f"{w['p99_ms']:.2f} ms   cpu {c['p50_ms']:.2f} / {c['p95_ms']:.2f} / "
-              f"{c['p99_ms']:.2f} ms" + ("" if same is None else
-                                         f"   same answer {same}/{r['queries']}"))
+              f"{c['p99_ms']:.2f} ms   waited >1 ms {t['waited_over_1ms']:.1%}"
+              + ("" if same is None else f"   same answer {same}/{r['queries']}"))
 
 
 def main() -> None:

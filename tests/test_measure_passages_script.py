@@ -100,3 +100,18 @@ def test_stored_engines_answer_as_the_engine(script, model, corpus) -> None:
     explained = engines[0].related(corpus["id"][asked], placements="inline:1:1,end:2",
                                    explain=True).slots[0].items
     assert explained and "passage_terms" in explained[0].explanation
+
+
+def test_revalidating_engine_answers_alike_and_restores_the_engine(script, model, corpus
+                                                                   ) -> None:
+    from recommender.engine import placements
+    from recommender.engine import recommender as engine_module
+
+    plain = Recommender(model)
+    again = script.Revalidating(plain)
+    article_id = next(i for i, b in zip(corpus["id"], corpus["body"], strict=True)
+                      if len(split_paragraphs(b)) >= 2)
+    got = again.related(article_id, placements="inline:2:1,end:3")
+    assert engine_module.with_options is placements.with_options
+    assert [s.items for s in got.slots] == \
+        [s.items for s in plain.related(article_id, placements="inline:2:1,end:3").slots]
