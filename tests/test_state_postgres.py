@@ -5,6 +5,7 @@ process of a change."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -111,6 +112,41 @@ def test_cli_migrate_and_status(pg_url: str, tmp_path: Path, trained_model_dir: 
     assert old.returncode == 1 and "schema version 0, this alsosee expects 1" in old.stderr
 
 
+def test_server_refuses_to_start_on_another_schema_version(pg_url: str,
+                                                           trained_model_dir: Path) -> None:
+    """At start-up, before serving anything: one line naming the database (never its
+    password), the schema versions, and what to do."""
+    import os
+
+    host, tail = pg_url.split("@", 1)
+    with_password = f"{host}:s3cret-pw@{tail}"  # trust auth ignores it; messages must not
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    env["ALSOSEE_STATE_DB"] = with_password
+
+    def start() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "service.server", "--model", str(trained_model_dir),
+             "--port", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    shown = pg_url.replace("@", ":***@", 1)  # postgresql://alsosee:***@127.0.0.1:PORT/db
+    empty = start()
+    assert empty.returncode == 1
+    assert empty.stderr.strip().splitlines()[-1] == (
+        f"alsosee: error: state database {shown} has schema version 0, this alsosee expects "
+        "1: run `alsosee state migrate` (with the same ALSOSEE_STATE_DB / --state-db) before "
+        "starting servers or commands")
+    db = StateDB(pg_url)
+    db.migrate()
+    with db.init().write() as conn:
+        conn.execute("UPDATE meta SET value = 7 WHERE key = 'schema_version'")
+    newer = start()
+    assert newer.returncode == 1
+    assert newer.stderr.strip().splitlines()[-1] == (
+        f"alsosee: error: state database {shown} has schema version 7, newer than the 1 this "
+        "alsosee expects: it was migrated by a newer alsosee; upgrade this host")
+    assert "s3cret-pw" not in empty.stderr + newer.stderr
+
+
 def test_failed_write_changes_nothing_and_names_the_store(pg_url: str) -> None:
     db = StateDB(pg_url)
     db.migrate()
@@ -213,3 +249,31 @@ def test_untranslatable_sql_is_refused() -> None:
         state_schema.translate("INSERT OR REPLACE INTO t VALUES (?)")
     with pytest.raises(StateError, match="SQLite-only"):
         state_schema.translate("PRAGMA journal_mode")
+
+
+def test_train_keeps_the_fleet_record_in_postgresql_in_step(pg_url: str, tmp_path: Path) -> None:
+    """The fleet's record lives in PostgreSQL: a retrain on any host records its version there
+    (servers would otherwise keep the old one); the message never shows the password."""
+    from recommender.state import fleet
+
+    env = {**os.environ, "ALSOSEE_STATE_DB": pg_url}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "recommender", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    root = tmp_path / "models"
+    assert run("state", "migrate").returncode == 0
+    assert run("train", "--out", str(root), "-q").returncode == 0
+    db = StateDB(pg_url).init()
+    assert fleet.wanted(db) is None  # nothing recorded: a retrain records nothing
+    first = (root / "current").read_text().strip()
+    assert run("models", "activate", first, "--model", str(root)).returncode == 0
+    done = run("train", "--out", str(root))
+    assert done.returncode == 0, done.stderr
+    second = (root / "current").read_text().strip()
+    record = fleet.wanted(db)
+    assert record is not None
+    assert (record.version, record.previous) == (second, first) and second != first
+    assert "recorded as the fleet's model version in postgresql://" in done.stdout
+    assert not (root / "state.db").exists()
