@@ -69,8 +69,9 @@ def with_options(opts: _Options, **changes: Any) -> _Options:
     """A copy of validated ranking options with some fields changed, not validated again.
 
     For the changes a slot makes to options already validated (its count from the slot
-    grammar, ids of articles to exclude, no placements): ``dataclasses.replace`` validates
-    every field again, which was half the CPU time of a by-id answer with two slots.
+    grammar, ids of articles to exclude, no placements): ``dataclasses.replace`` would
+    validate every field again, a fifth to a third of the CPU time of a by-id answer with an
+    inline slot (docs/performance.md, Placements).
     """
     new = copy.copy(opts)
     for name, value in changes.items():
