@@ -227,3 +227,17 @@ def test_live_article_paragraphs_choose_its_inline_links(corpus: pd.DataFrame,
     assert chess == ["chess"]
     # the roundup tells of floods too: either may lead, the flood story must be there
     assert "flood" in flood and "chess" not in flood
+
+
+def test_slot_options_are_the_validated_options_with_the_slots_changes() -> None:
+    import dataclasses
+
+    from recommender.engine.placements import with_options
+    from recommender.ranking.options import RankingOptions
+
+    opts = RankingOptions.from_mapping({"placements": "inline:3:1,end:6", "exclude": ["x"],
+                                        "half_life": "30"})
+    changes = {"placements": (), "k": 6, "exclude": ("x", "y")}
+    copied = with_options(opts, **changes)
+    assert copied == dataclasses.replace(opts, **changes)
+    assert opts.k != 6 and opts.placements and opts.exclude == ("x",)  # the original kept

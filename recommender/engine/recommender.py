@@ -34,7 +34,7 @@ from ..state.editorial import Editorial, PinList, Snapshot, Takedown
 from ..state.known import CheckedEditorial
 from ..state.live import LiveSnapshot
 from ..values import _none_if_missing, iso_from_ns
-from .placements import Terms, passage_terms, slot_query, split_paragraphs
+from .placements import Terms, passage_terms, slot_query, split_paragraphs, with_options
 from .results import PlacedSlot, RankedItem, RelatedResult
 from .rows import CorpusArrays, RowSpace
 from .stages import UNTRACED, Query, Ranking, Trace
@@ -316,10 +316,10 @@ class Recommender:
         killed = self._killed_mask(snap, space)
         pin_slot = next((p for p in slots if p.pins), None) or next(
             (p for p in slots if p.slot == END), None)
-        base = dataclasses.replace(opts, placements=())
+        base = with_options(opts, placements=())
         reserved: list[str] = []
         if pin_slot is not None:  # pins never show in another slot
-            probe = Ranking(space, query, dataclasses.replace(base, k=pin_slot.count), snap,
+            probe = Ranking(space, query, with_options(base, k=pin_slot.count), snap,
                             killed, self._clock)
             reserved = [space.id_of(r) for r in probe.pins()]
         order = sorted((p for p in slots if p.slot == INLINE), key=lambda p: p.after_paragraph or 0)
@@ -329,13 +329,12 @@ class Recommender:
         taken: list[str] = []
         for p in order:
             taken_here = taken + ([] if p is pin_slot else reserved)
-            slot_opts = dataclasses.replace(base, k=p.count,
-                                            exclude=tuple(base.exclude) + tuple(taken_here))
+            slot_opts = with_options(base, k=p.count,
+                                     exclude=tuple(base.exclude) + tuple(taken_here))
             passage = None
             if p.slot == INLINE:
                 assert p.after_paragraph is not None  # an inline slot names its paragraph
-                passage = passage_terms(self.model, text, p.after_paragraph)
-                terms = slot_query(story, passage)
+                passage, terms = self._slot_terms(text, story, p.after_paragraph)
                 slot_query_ = Query(
                     get_vector=functools.partial(self.model.row_vector, *terms),
                     self_row=query.self_row, article_id=query.article_id, corpus_article=False,
@@ -359,6 +358,13 @@ class Recommender:
             state_version=snap.version, slots=[placed[p] for p in slots],
             debug={"options": opts.to_dict(), "state_version": snap.version,
                    "placements": debug} if opts.debug else None)
+
+    def _slot_terms(self, paragraphs: Sequence[str], story: Terms, after: int
+                    ) -> tuple[Terms, Terms]:
+        """The passage before an inline slot after paragraph ``after`` and the slot's query
+        (the passage blended with ``story``), recomputed from the paragraphs' text."""
+        passage = passage_terms(self.model, paragraphs, after)
+        return passage, slot_query(story, passage)
 
     def _mark(self, item: RankedItem, slot: Placement, passage: Terms | None,
               space: RowSpace, top: int) -> None:
