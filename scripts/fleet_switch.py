@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serverutil import Server  # noqa: E402
+from serverutil import Server  # the scripts directory is on sys.path when run as a script
 
 
 def _serving(base: str, tries: int = 8) -> set[str]:
