@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from .errors import InvalidParameterError
+
+if TYPE_CHECKING:  # an optional dependency (the dask extra)
+    from distributed import Client
 
 __all__ = ["CONNECT_TIMEOUT", "check_scheduler", "dask_client"]
 
@@ -42,7 +45,7 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
 
 
 @contextlib.contextmanager
-def dask_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+def dask_client(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Client]:
     """A ``distributed.Client`` connected to ``address`` (checked first, bounded wait)."""
     try:
         from distributed import Client

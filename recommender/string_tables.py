@@ -24,10 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import marisa_trie
 import numpy as np
+import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ _ENC = "utf-8"
 _ERRORS = "surrogatepass"
 
 
-def _missing(value: Any) -> bool:
+def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
@@ -71,12 +72,13 @@ class StringColumn(Sequence):
             raise ValueError("offsets must be a 1-D array of n + 1 positions")
         self._arrays = (data, offsets, valid)
         self._n = int(offsets.size - 1)
-        # memoryviews: indexing them returns Python ints/bytes without numpy scalar overhead.
-        self._buf = memoryview(np.ascontiguousarray(data, dtype=np.uint8)) if data.size \
+        # memoryviews (ndarray.data): indexing them returns Python ints/bytes without numpy
+        # scalar overhead.
+        self._buf = np.ascontiguousarray(data, dtype=np.uint8).data if data.size \
             else memoryview(b"")
-        self._off = memoryview(np.ascontiguousarray(offsets, dtype=np.int64))
-        self._valid = None if valid is None else memoryview(
-            np.ascontiguousarray(valid, dtype=np.bool_))
+        self._off = np.ascontiguousarray(offsets, dtype=np.int64).data
+        self._valid = None if valid is None else np.ascontiguousarray(
+            valid, dtype=np.bool_).data
         if self._valid is not None and len(self._valid) != self._n:
             raise ValueError("validity mask and offsets disagree on the number of rows")
 
@@ -137,7 +139,8 @@ class StringColumn(Sequence):
         for i in range(self._n):
             yield get(i)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
+                  ) -> np.ndarray:
         out = np.empty(self._n, dtype=object)
         out[:] = list(self)
         return out if dtype is None else out.astype(dtype)
@@ -185,7 +188,7 @@ class StringColumn(Sequence):
                    load_npy(directory / f"{name}.offsets.npy", mmap), valid)
 
 
-def _from_arrow(values: Sequence[Any]) -> StringColumn | None:
+def _from_arrow(values: Sequence[Any] | np.ndarray) -> StringColumn | None:
     """The same column built by pyarrow's C conversion (~20x faster than the Python loop
     for a million titles), or None when some value is not a plain string (numbers, lone
     surrogates): the Python path then converts those."""
@@ -211,22 +214,6 @@ def _column_of_arrow(arr: Any) -> StringColumn:
     return StringColumn(data[start:stop].copy(), (offsets - start).astype(np.int64), valid)
 
 
-def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
-    """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
-    import pyarrow as pa
-
-    if any(not isinstance(v, (list, tuple, np.ndarray)) and not _missing(v) for v in values):
-        return None  # e.g. a bare string: the Python path treats it as no tags
-    try:
-        arr = pa.array(values, type=pa.large_list(pa.large_string()), from_pandas=True)
-    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
-        return None
-    offsets = np.asarray(arr.offsets.to_numpy(), dtype=np.int64)  # nulls: empty slots
-    start, stop = (int(offsets[0]), int(offsets[-1])) if offsets.size else (0, 0)
-    items = _column_of_arrow(arr.values.slice(start, stop - start))
-    return ListColumn(items, offsets - start)
-
-
 class ListColumn(Sequence):
     """A read-only column of lists of strings (e.g. tags): items + row offsets."""
 
@@ -235,7 +222,7 @@ class ListColumn(Sequence):
     def __init__(self, items: StringColumn, offsets: np.ndarray) -> None:
         self.items = items
         self._offsets = offsets
-        self._off = memoryview(np.ascontiguousarray(offsets, dtype=np.int64))
+        self._off = np.ascontiguousarray(offsets, dtype=np.int64).data
         self._n = int(offsets.size - 1)
 
     @classmethod
@@ -280,7 +267,8 @@ class ListColumn(Sequence):
         for i in range(self._n):
             yield self._get(i)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
+                  ) -> np.ndarray:
         out = np.empty(self._n, dtype=object)
         for i in range(self._n):
             out[i] = self._get(i)
@@ -307,7 +295,7 @@ class ListColumn(Sequence):
                    load_npy(directory / f"{name}.rows.npy", mmap))
 
 
-def _lists_from_arrow(values: Sequence[Any]) -> ListColumn | None:
+def _lists_from_arrow(values: Sequence[Any] | np.ndarray) -> ListColumn | None:
     """pyarrow's conversion of lists of plain strings (None otherwise, see _from_arrow)."""
     import pyarrow as pa
 
@@ -383,16 +371,16 @@ class RowIndex(Mapping):
             raise ValueError("id trie and row array disagree on the number of ids")
         self.trie = trie
         self._rows = rows
-        self._rowsv = memoryview(np.ascontiguousarray(rows, dtype=np.int32))
+        self._rowsv = np.ascontiguousarray(rows, dtype=np.int32).data
 
     @classmethod
-    def build(cls, ids: Sequence[str]) -> RowIndex:
-        ids = [str(i) for i in ids]
-        trie = build_trie(ids, "article id")
-        if len(trie) != len(ids):
+    def build(cls, ids: Sequence[object]) -> RowIndex:
+        keys = [str(i) for i in ids]
+        trie = build_trie(keys, "article id")
+        if len(trie) != len(keys):
             raise ValueError("article ids must be unique")
         key_id = trie.key_id
-        tids = np.fromiter(map(key_id, ids), dtype=np.int64, count=len(ids))
+        tids = np.fromiter(map(key_id, keys), dtype=np.int64, count=len(keys))
         rows = np.empty(len(ids), dtype=np.int32)
         rows[tids] = np.arange(len(ids), dtype=np.int32)
         return cls(trie, rows)
@@ -454,7 +442,7 @@ def _as_table(name: str, value: Any) -> tuple[str, Any] | None:
     return None
 
 
-def write_model_tables(model: Any, directory: Path) -> tuple[dict[str, Any], list[str]]:
+def write_model_tables(model: TabledModel, directory: Path) -> tuple[dict[str, Any], list[str]]:
     """Write a fitted model's string tables into ``directory``.
 
     Returns the spec that :func:`attach_model_tables` reads back (stored in the manifest)
@@ -492,7 +480,21 @@ def write_model_tables(model: Any, directory: Path) -> tuple[dict[str, Any], lis
     return spec, files
 
 
-def without_tables(model: Any, spec: Mapping[str, Any]) -> Any:
+class TabledModel(Protocol):
+    """What the tables are read from and attached to: a fitted
+    :class:`recommender.model.estimator.RelatedStories` (a higher layer: named here by the
+    attributes used; the columns' types vary with how the model was built or loaded)."""
+
+    ids_: Any
+    row_of_: Any
+    meta_: Any
+    vectorizers_: Any
+
+
+M = TypeVar("M", bound=TabledModel)
+
+
+def without_tables(model: M, spec: Mapping[str, Any]) -> M:
     """A shallow copy of ``model`` without the attributes ``spec`` says are stored apart
     (the pickle then holds only parameters, numeric arrays and small objects)."""
     copy = object.__new__(type(model))
@@ -534,8 +536,8 @@ def _check_spec(spec: Mapping[str, Any], allowed: set[str]) -> None:
         raise ValueError(f"the manifest does not list (or verify) {', '.join(missing)}")
 
 
-def attach_model_tables(model: Any, directory: Path, spec: Mapping[str, Any],
-                        mmap: bool = True, allowed: set[str] | None = None) -> Any:
+def attach_model_tables(model: M, directory: Path, spec: Mapping[str, Any],
+                        mmap: bool = True, allowed: set[str] | None = None) -> M:
     """Open the tables of ``spec`` from ``directory`` (memory-mapped) and attach them.
 
     ``allowed``: the file names whose checksums were verified; the spec may lead to no

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from url_normalize import url_normalize
@@ -23,7 +23,7 @@ SAFE_LINK_RE = re.compile(
     r"(?:https?://[^\s\x00-\x1f\x7f\\/]|/(?!/))[^\s\x00-\x1f\x7f\\]*", re.IGNORECASE)
 
 
-def is_safe_link(url: Any) -> bool:
+def is_safe_link(url: object) -> bool:
     """Whether *url* may be an ``href`` (see the module docstring)."""
     return isinstance(url, str) and SAFE_LINK_RE.fullmatch(url) is not None
 
@@ -41,7 +41,7 @@ _PLAIN_URL_RE = re.compile(
 _DOT_SEGMENT_RE = re.compile(r"/\.\.?(?:/|$)")
 
 
-def canonical_url(url: Any, *, query: bool = True) -> str | None:
+def canonical_url(url: object, *, query: bool = True) -> str | None:
     """The form two URLs of one article share (``None`` for a non-string or blank value).
 
     :func:`url_normalize.url_normalize` lower-cases the scheme and host, drops the default
@@ -78,7 +78,7 @@ def _canonical(text: str, query: bool = True) -> str:
     return urlunsplit((scheme, host, parts.path.rstrip("/"), urlencode(params), ""))
 
 
-def url_key(index: Mapping[str, Any], url: Any) -> str | None:
+def url_key(index: Mapping[str, object], url: object) -> str | None:
     """The key of ``index`` (keyed by :func:`canonical_url`) that ``url`` names: its
     canonical form, else (a query the index does not know, below the site's root) the
     same address without its query; ``None`` when neither is there."""
@@ -91,7 +91,7 @@ def url_key(index: Mapping[str, Any], url: Any) -> str | None:
     return None
 
 
-def url_matches(index: Mapping[str, V], url: Any) -> V | None:
+def url_matches(index: Mapping[str, V], url: object) -> V | None:
     """The entry of ``index`` that ``url`` names (see :func:`url_key`), or ``None``."""
     key = url_key(index, url)
     return None if key is None else index[key]

@@ -7,10 +7,12 @@ publishing (`alsosee publish`) does not import scikit-learn.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+
+T = TypeVar("T")
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _NAT_NS = np.iinfo(np.int64).min
@@ -46,7 +48,7 @@ def _iso(ts: Any) -> str | None:
     return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
-def _none_if_missing(value: Any) -> Any:
+def _none_if_missing(value: T) -> T | None:
     if value is None:
         return None
     if isinstance(value, float) and np.isnan(value):

@@ -78,16 +78,26 @@ def test_the_counter_finds_a_second_table():
         {"half_life", "pool", "k"}, {"half_life", "pool", "k"}]
 
 
-# A new option appended to the declaration only, then every surface is observed.
+# A new option added to the declaration only (one more field), then every surface is observed.
 _NEW_OPTION = textwrap.dedent("""
-    import json, tempfile
-    from recommender.ranking import spec as rs
+    import importlib.util, json, pathlib, sys, tempfile
+    import recommender.ranking
 
-    new = rs.OptionSpec("story_boost", rs.NUMBER, 0.25, "Extra weight of a `story` (0-1).",
-                        lo=0, hi=1, nullable=True)
-    rs.OPTIONS = (*rs.OPTIONS, new)
-    rs.GROUPED = (*rs.GROUPED, new)
-    rs.BY_NAME = {**rs.BY_NAME, new.name: new}
+    # The declaration with one more field, loaded as recommender.ranking.spec before any
+    # module reads it.
+    path = pathlib.Path(recommender.ranking.__file__).with_name("spec.py")
+    source = path.read_text(encoding="utf-8")
+    last = "    pool: int = option("
+    assert source.count(last) == 1
+    source = source.replace(last, (
+        '    story_boost: float | None = option(0.25, "Extra weight of a `story` (0-1).", '
+        'lo=0, hi=1)\\n') + last)
+    loader = importlib.util.spec_from_loader("recommender.ranking.spec", loader=None)
+    rs = importlib.util.module_from_spec(loader)
+    rs.__file__ = str(path)
+    sys.modules[rs.__name__] = rs
+    exec(compile(source, str(path), "exec"), rs.__dict__)
+    assert rs.BY_NAME["story_boost"].nullable
 
     from click.testing import CliRunner
     from recommender.cli import cli

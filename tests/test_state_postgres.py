@@ -5,6 +5,7 @@ process of a change."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -213,3 +214,31 @@ def test_untranslatable_sql_is_refused() -> None:
         state_schema.translate("INSERT OR REPLACE INTO t VALUES (?)")
     with pytest.raises(StateError, match="SQLite-only"):
         state_schema.translate("PRAGMA journal_mode")
+
+
+def test_train_keeps_the_fleet_record_in_postgresql_in_step(pg_url: str, tmp_path: Path) -> None:
+    """The fleet's record lives in PostgreSQL: a retrain on any host records its version there
+    (servers would otherwise keep the old one); the message never shows the password."""
+    from recommender.state import fleet
+
+    env = {**os.environ, "ALSOSEE_STATE_DB": pg_url}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "recommender", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    root = tmp_path / "models"
+    assert run("state", "migrate").returncode == 0
+    assert run("train", "--out", str(root), "-q").returncode == 0
+    db = StateDB(pg_url).init()
+    assert fleet.wanted(db) is None  # nothing recorded: a retrain records nothing
+    first = (root / "current").read_text().strip()
+    assert run("models", "activate", first, "--model", str(root)).returncode == 0
+    done = run("train", "--out", str(root))
+    assert done.returncode == 0, done.stderr
+    second = (root / "current").read_text().strip()
+    record = fleet.wanted(db)
+    assert record is not None
+    assert (record.version, record.previous) == (second, first) and second != first
+    assert "recorded as the fleet's model version in postgresql://" in done.stdout
+    assert not (root / "state.db").exists()

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The packages mypy checks; any other package they import is read for its types only
-#: (pyproject.toml's [[tool.mypy.overrides]], follow_imports = "silent").
-PACKAGES = ("service",)
+#: The packages mypy checks (every package of the project but the separately built client).
+PACKAGES = ("recommender", "service")
 
 
 def mypy(*targets: str) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -170,7 +170,8 @@ def _job_build_alsosee(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     articles = pd.read_parquet(job["corpus"])
     read = time.perf_counter() - t0
-    model = RelatedStories(**job.get("params", {})).fit(articles, progress=job.get("progress"))
+    model = RelatedStories(**job.get("params", {})).fit(articles,
+                                                        progress=bool(job.get("progress")))
     t1 = time.perf_counter()
     path = artifact.save(model, job["out"], corpus_files=[job["corpus"]],
                          report={"fit_stats": model.fit_stats_}, keep=1)
@@ -268,6 +269,14 @@ _JOBS = {"build_alsosee": _job_build_alsosee, "build_baseline": _job_build_basel
 
 
 # ------------------------------------------------------------------------ HTTP
+class PssMib(TypedDict):
+    """Proportional set size of a server, in MiB."""
+
+    master: float
+    workers: list[float]
+    total: float
+
+
 class Server(ServerProcess):
     """The real gunicorn server (``python -m service.server``) on a free loopback port,
     started and ready with every worker up."""
@@ -288,7 +297,7 @@ class Server(ServerProcess):
             self.stop()
             raise
 
-    def pss_mib(self) -> dict[str, float]:
+    def pss_mib(self) -> PssMib:
         def pss(pid: int) -> float:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -366,7 +375,7 @@ def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str,
     workers."""
     result: dict[str, Any] = {}
     by_id = _wrk_script(ids[:1000], None, k)
-    runs = (
+    runs: tuple[tuple[str, dict[str, str], str], ...] = (
         # by_id: 1,000 distinct articles, after a warm-up over the same ones (a popular
         # story's list is asked for again and again: the response cache answers).
         ("by_id", {}, by_id),
@@ -388,7 +397,7 @@ def measure_http(model_dir: Path, ids: Sequence[str], texts: Sequence[tuple[str,
             result[kind] = res
         finally:
             server.stop()
-    pss = {}
+    pss: dict[str, PssMib] = {}
     for workers in (1, 4):
         server = Server(model_dir, workers=workers)
         try:

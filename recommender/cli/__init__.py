@@ -209,22 +209,22 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
             click.echo(f"recorded as the fleet's model version in {recorded}")
 
 
-def _record_for_fleet(out: Path, version: str) -> Path | None:
+def _record_for_fleet(out: Path, version: str) -> Path | str | None:
     """Once servers follow a recorded version (``alsosee models activate``), a new current
     version is recorded too: otherwise they would keep the old one. No record, no write
-    (and no state database created)."""
+    (and no SQLite state file created)."""
     from ..state import fleet
     from ..state.db import StateDB, default_path
 
     path = default_path(out)
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         return None
-    db = StateDB(path).init()
+    db = StateDB(path).init()  # PostgreSQL (ALSOSEE_STATE_DB): the fleet's shared record
     recorded = fleet.wanted(db)
     if recorded is None:
         return None
     fleet.record(db, version, recorded.version)
-    return path
+    return db.path  # a PostgreSQL URL without its password
 
 
 # ------------------------------------------------------------------ related

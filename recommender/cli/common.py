@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -60,17 +60,21 @@ def default_model_dir() -> str:
     return os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``alsosee: error: MESSAGE`` on stderr and exit with code 1."""
     click.echo(f"alsosee: error: {message}", err=True)
     sys.exit(1)
 
 
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn library errors into a one-line message and exit code 1."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):

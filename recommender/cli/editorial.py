@@ -12,12 +12,19 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..ranking.spec import BOOLEAN, GROUPED
-from .common import DEFAULT_MODEL_DIR, STATE_DB, cli_message
+from .common import DEFAULT_MODEL_DIR, STATE_DB, P, R, cli_message
+
+if TYPE_CHECKING:  # imported where used: the command line starts without them
+    from ..engine.recommender import Recommender
+    from ..model.artifact import LoadedModel
+    from ..state.editorial import Editorial
+    from ..state.known import CheckedEditorial
+    from ..state.live import LiveSnapshot
 
 # option name -> (flag, multiple, is_flag, help), from the declaration of the options
 _FLAGS: dict[str, tuple[str, bool, bool, str]] = {
@@ -62,7 +69,8 @@ def state_path(model_dir: str | Path, state_db: str | Path | None = None) -> Pat
     return root / "state.db"
 
 
-def open_engine(model_dir: str | Path, state_db: str | Path | None = None) -> Any:
+def open_engine(model_dir: str | Path, state_db: str | Path | None = None
+                ) -> tuple[Recommender, LoadedModel, LiveSnapshot]:
     """A Recommender over the model and the state database, the loaded model, and the live
     articles published since it was trained (a ``LiveSnapshot``)."""
     from ..engine.recommender import Recommender
@@ -76,7 +84,7 @@ def open_engine(model_dir: str | Path, state_db: str | Path | None = None) -> An
     return Recommender(loaded.model, db), loaded, live
 
 
-def _editorial(model_dir: Path, state_db: Path | None) -> Any:
+def _editorial(model_dir: Path, state_db: Path | None) -> Editorial:
     """The editorial state, unchecked (lists, undo, --force)."""
     from ..state.db import StateDB
     from ..state.editorial import Editorial
@@ -84,7 +92,8 @@ def _editorial(model_dir: Path, state_db: Path | None) -> Any:
     return Editorial(StateDB(state_path(model_dir, state_db)).init())
 
 
-def _checked(model_dir: Path, state_db: Path | None, urls: bool = False) -> Any:
+def _checked(model_dir: Path, state_db: Path | None, urls: bool = False
+             ) -> CheckedEditorial:
     """The editorial state, its changes checked as the engine checks them (ids and, with
     ``urls``, canonical URLs of the model and the live articles), from the model's verified
     id and URL tables: nothing is unpickled, so no scikit-learn is imported."""
@@ -118,7 +127,7 @@ def _echo(fmt: str, payload: Any, text: Sequence[str]) -> None:
             click.echo(line)
 
 
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _guard(fn: Callable[P, R]) -> Callable[P, R]:
     """Library errors -> one line on stderr and exit code 1 (as in :mod:`recommender.cli`)."""
     import functools
     import sys
@@ -126,7 +135,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     from ..errors import AlsoseeError
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (AlsoseeError, OSError, ValueError, KeyError) as exc:

@@ -6,13 +6,16 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .common import DEFAULT_MODEL_DIR, STATE_DB
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
+
+if TYPE_CHECKING:  # imported where used: the command line starts without it
+    from ..state.db import StateDB
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def _corpus_hint(manifest: dict[str, Any]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def _open_state(path: Path | str | None, model_dir: Path | None) -> Any:
+def _open_state(path: Path | str | None, model_dir: Path | None) -> StateDB | None:
     """The state database to apply: ``--state-db``, else the service's default if it exists
     (a read of existing state: an evaluation never creates one)."""
     try:
@@ -248,11 +251,11 @@ def evaluate_cmd(model_dir: Path | None, truth: Path, ks: str, corpus: tuple[Pat
     names = {s.name for s in result.systems}
     if {"defaults", TfidfBaselineSystem.name} <= names:
         metric = f"nDCG@{result.main_k}"
-        d = result.system("defaults").metrics.get(metric)
-        b = result.system(TfidfBaselineSystem.name).metrics.get(metric)
-        if d is not None and b is not None:
-            click.echo(f"defaults vs {TfidfBaselineSystem.name}: {metric} {d:.3f} vs {b:.3f} "
-                       f"({d - b:+.3f})")
+        ours = result.system("defaults").metrics.get(metric)
+        theirs = result.system(TfidfBaselineSystem.name).metrics.get(metric)
+        if ours is not None and theirs is not None:
+            click.echo(f"defaults vs {TfidfBaselineSystem.name}: {metric} {ours:.3f} vs "
+                       f"{theirs:.3f} ({ours - theirs:+.3f})")
     leaks = {s.name: s.metrics.get("takedown_leaks") for s in result.systems
              if s.kind == "config" and s.metrics.get("takedown_leaks")}
     if leaks:

@@ -49,7 +49,7 @@ def sync(site: str, model_dir: Path, state_db: Path | None, id_prefix: str, user
     try:
         path = state_db or default_path(model_dir)
         db = StateDB(path).init()
-        wp = WordPressSite(site, auth=(user, app_password) if user else None,
+        wp = WordPressSite(site, auth=(user, app_password) if user and app_password else None,
                            per_page=per_page, timeout=timeout)
         result = run_sync(wp, db, id_prefix=id_prefix, full=full, reconcile=not no_reconcile)
     except (AlsoseeError, OSError) as exc:

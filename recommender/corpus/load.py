@@ -111,10 +111,8 @@ def load_corpus(
         Unreadable, empty, non-UTF-8 or malformed file, missing required column, bad
         ``columns`` mapping, invalid ``tags`` value. Messages name the file, line and column.
     """
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+    if not files:
         raise CorpusError("no corpus file given")
     if fmt is not None and fmt not in FORMATS:
         raise CorpusError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -122,7 +120,7 @@ def load_corpus(
     prefix = "wp-" if id_prefix is None else id_prefix
     report = CorpusReport()
     builder = Normaliser(mapping, report, keep_links=keep_links)
-    for path in paths:
+    for path in files:
         kind = fmt or detect_format(path)
         report.files.append(str(path))
         if kind == "wxr":

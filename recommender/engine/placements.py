@@ -43,7 +43,7 @@ def _combine(parts: Sequence[tuple[Terms, float]]) -> Terms:
     cols = np.concatenate([t[0] for t, _ in parts])
     vals = np.concatenate([t[1].astype(np.float64) * w for t, w in parts])
     col, inverse = np.unique(cols, return_inverse=True)
-    val = np.bincount(inverse, weights=vals, minlength=col.size)
+    val: np.ndarray = np.bincount(inverse, weights=vals, minlength=col.size)
     norm = np.sqrt(np.dot(val, val))
     if norm > 0:
         val /= norm

@@ -32,6 +32,7 @@ from ..ranking.placements import END, INLINE, Placement
 from ..state.db import StateDB
 from ..state.editorial import Editorial, PinList, Snapshot, Takedown
 from ..state.known import CheckedEditorial
+from ..state.live import LiveSnapshot
 from ..values import _none_if_missing, iso_from_ns
 from .placements import Terms, passage_terms, slot_query, split_paragraphs
 from .results import PlacedSlot, RankedItem, RelatedResult
@@ -93,7 +94,7 @@ class Recommender:
         self.editorial = editorial or (Editorial(db) if db is not None else None)
         self._clock = clock or _utcnow
         self._base = RowSpace(model, self.corpus)
-        self._live_space: tuple[Any, RowSpace] | None = None
+        self._live_space: tuple[LiveSnapshot, RowSpace] | None = None
         self._killed: tuple[int, int, np.ndarray] | None = None
         self._checked: dict[tuple[int, int], RankingOptions] = {}
         #: Validated options of the corpus row space by call options (defaults, options).
@@ -105,7 +106,8 @@ class Recommender:
         self.check_options(self.defaults)
 
     # ------------------------------------------------------------- options
-    def options(self, k: Any = None, live: Any = None, **options: Any) -> RankingOptions:
+    def options(self, k: int | str | None = None, live: LiveSnapshot | None = None,
+                **options: Any) -> RankingOptions:
         """Validate call options over the defaults (unknown names/values/sections raise)."""
         if k is not None and not options and k == self.defaults.k:
             return self.defaults
@@ -147,7 +149,7 @@ class Recommender:
         if opts.fallback and not space.sections:
             raise UnusableValueError("fallback", "the corpus has no sections")
 
-    def row_space(self, live: Any = None) -> RowSpace:
+    def row_space(self, live: LiveSnapshot | None = None) -> RowSpace:
         """The rows of the corpus plus those of a live snapshot (cached per snapshot)."""
         if live is None:
             return self._base
@@ -162,7 +164,7 @@ class Recommender:
         return self.editorial.snapshot() if self.editorial is not None else _EMPTY_SNAPSHOT
 
     # ------------------------------------------------------------- queries
-    def article(self, article_id: str, live: Any = None) -> dict[str, Any]:
+    def article(self, article_id: str, live: LiveSnapshot | None = None) -> dict[str, Any]:
         """Metadata of an article (the live version if any; 404 if unpublished)."""
         if live is not None:
             if live.has(article_id):
@@ -183,8 +185,8 @@ class Recommender:
                 "status": m["status"][row]}
         return dict(cached)
 
-    def related(self, article_id: str, k: Any = None, *, live: Any = None,
-                **options: Any) -> RelatedResult:
+    def related(self, article_id: str, k: int | str | None = None, *,
+                live: LiveSnapshot | None = None, **options: Any) -> RelatedResult:
         """The related list of a story (of the corpus, or a live article).
 
         Parameters
@@ -225,10 +227,11 @@ class Recommender:
                                space.terms(row))
         return self._rank(query, opts, space, article)
 
-    def related_to_text(self, title: str, body: str = "", k: Any = None, *,
+    def related_to_text(self, title: str, body: str = "", k: int | str | None = None, *,
                         article_tags: Sequence[str] = (), article_section: str | None = None,
-                        article_language: str | None = None, published_at: Any = None,
-                        live: Any = None, **options: Any) -> RelatedResult:
+                        article_language: str | None = None,
+                        published_at: dt.datetime | str | None = None,
+                        live: LiveSnapshot | None = None, **options: Any) -> RelatedResult:
         """The related list of a draft that is not in the corpus.
 
         ``article_tags`` are the draft's own tags (vectorised with it; ``tags`` is the tag
@@ -283,7 +286,9 @@ class Recommender:
         """The paragraphs of a corpus or live article, from the text the model (or the live
         state) keeps."""
         if row >= space.n_corpus:
-            return split_paragraphs(space.live.records[row - space.n_corpus].get("body"))
+            live = space.live
+            assert live is not None  # a row past the corpus is a live article's
+            return split_paragraphs(live.records[row - space.n_corpus].get("body"))
         bodies = self.model.meta_.get("body")
         if bodies is None:
             raise UnusableValueError(
@@ -301,7 +306,8 @@ class Recommender:
         slots: tuple[Placement, ...] = opts.placements
         text = paragraphs() if any(p.slot == INLINE for p in slots) else []
         for p in slots:
-            if p.slot == INLINE and p.after_paragraph > len(text):
+            if p.slot == INLINE and p.after_paragraph is not None \
+                    and p.after_paragraph > len(text):
                 raise UnusableValueError(
                     "placements", f"{p}: paragraph {p.after_paragraph} is past the end of the "
                                   f"article, which has {len(text)} paragraph"
@@ -316,7 +322,7 @@ class Recommender:
             probe = Ranking(space, query, dataclasses.replace(base, k=pin_slot.count), snap,
                             killed, self._clock)
             reserved = [space.id_of(r) for r in probe.pins()]
-        order = sorted((p for p in slots if p.slot == INLINE), key=lambda p: p.after_paragraph)
+        order = sorted((p for p in slots if p.slot == INLINE), key=lambda p: p.after_paragraph or 0)
         order += [p for p in slots if p.slot == END]
         placed: dict[Placement, PlacedSlot] = {}
         debug: list[dict[str, Any]] = []
@@ -327,10 +333,11 @@ class Recommender:
                                             exclude=tuple(base.exclude) + tuple(taken_here))
             passage = None
             if p.slot == INLINE:
+                assert p.after_paragraph is not None  # an inline slot names its paragraph
                 passage = passage_terms(self.model, text, p.after_paragraph)
                 terms = slot_query(story, passage)
                 slot_query_ = Query(
-                    get_vector=lambda t=terms: self.model.row_vector(*t),
+                    get_vector=functools.partial(self.model.row_vector, *terms),
                     self_row=query.self_row, article_id=query.article_id, corpus_article=False,
                     reference=query.reference, section=query.section,
                     language=query.language, story=query.story, terms=terms)
@@ -363,6 +370,7 @@ class Recommender:
         item.explanation["slot"] = slot.slot
         if slot.slot == INLINE and passage is not None:
             row = space.row_of(item.id)
+            assert row is not None  # the item was ranked from these rows
             shared = explain_vectors(self.model, self.model.row_vector(*passage),
                                      space.vector(row), top=top)
             item.explanation["after_paragraph"] = slot.after_paragraph
@@ -375,24 +383,24 @@ class Recommender:
             raise InvalidParameterError("state_db", "no state database is configured")
         return self.editorial
 
-    def _checked_editorial(self, live: Any) -> CheckedEditorial:
+    def _checked_editorial(self, live: LiveSnapshot | None) -> CheckedEditorial:
         """The editorial state, its changes checked against the ids and URLs of the model
         and ``live`` (the checks the CLI makes without loading the model)."""
         return CheckedEditorial(self._require_editorial(), self.row_space(live).known,
                                 self._clock)
 
     def takedown(self, key: str, reason: str, by: str | None = None, force: bool = False,
-                 live: Any = None) -> Takedown:
+                 live: LiveSnapshot | None = None) -> Takedown:
         """Take down an article id or URL (unknown ones only with ``force``)."""
         return self._checked_editorial(live).takedown(key, reason, by=by, force=force)
 
-    def is_taken_down(self, article_id: str, live: Any = None) -> bool:
+    def is_taken_down(self, article_id: str, live: LiveSnapshot | None = None) -> bool:
         """Whether a takedown (of its id or of its URL) hides ``article_id`` itself."""
         space = self.row_space(live)
         row = space.row_of(article_id)
         return row is not None and bool(self._killed_mask(self._snapshot(), space)[row])
 
-    def takedown_matches(self, key: str, live: Any = None) -> int:
+    def takedown_matches(self, key: str, live: LiveSnapshot | None = None) -> int:
         """How many articles (corpus and live rows) a takedown of ``key`` hides now."""
         return self.row_space(live).known.takedown_matches(key)
 
@@ -402,8 +410,8 @@ class Recommender:
     def takedowns(self) -> list[Takedown]:
         return self._require_editorial().takedowns()
 
-    def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
-            by: str | None = None, live: Any = None) -> PinList:
+    def pin(self, article_id: str, ids: Sequence[str], expires_at: dt.datetime | str | None = None,
+            by: str | None = None, live: LiveSnapshot | None = None) -> PinList:
         """Pin ``ids`` (known articles, not the article itself) first in its list."""
         return self._checked_editorial(live).pin(article_id, ids, expires_at=expires_at, by=by)
 
@@ -414,7 +422,7 @@ class Recommender:
         return self._require_editorial().pins(article_id)
 
     def block(self, article_id: str, ids: Sequence[str], by: str | None = None,
-              replace: bool = False, live: Any = None) -> list[str]:
+              replace: bool = False, live: LiveSnapshot | None = None) -> list[str]:
         return self._checked_editorial(live).block(article_id, ids, by=by, replace=replace)
 
     def unblock(self, article_id: str, ids: Iterable[str] = (), by: str | None = None) -> int:

@@ -31,7 +31,7 @@ class RankedItem:
     slot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"id": self.id, "title": self.title, "url": self.url,
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "url": self.url,
                "published_at": self.published_at, "section": self.section,
                "score": self.score, "similarity": self.similarity, "reason": self.reason}
         if self.slot is not None:

@@ -8,7 +8,7 @@ the ranking stages read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from ..model.lsa import project
 from ..ranking import options as ranking
 from ..ranking.options import NAT
 from ..state.known import KnownArticles, corpus_url_rows, with_live_urls
+from ..state.live import LiveSnapshot
 from ..values import _none_if_missing, iso_from_ns
 
 _NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
@@ -53,7 +54,7 @@ class CorpusArrays:
         #: Result fields per row, built on first use (ISO dates cost ~15 us each).
         self.meta_cache: dict[int, dict[str, Any]] = {}
         self.article_cache: dict[int, dict[str, Any]] = {}
-        self.url_rows = corpus_url_rows(meta["url"])
+        self.url_rows: Mapping[str, list[int]] = corpus_url_rows(meta["url"])
 
 
 def _float_timestamps(timestamps: np.ndarray) -> np.ndarray:
@@ -90,7 +91,8 @@ class RowSpace:
     API between retrains). A live article replaces the corpus article with its id; an
     unpublished id (tombstone) hides it."""
 
-    def __init__(self, model: RelatedStories, corpus: CorpusArrays, live: Any = None) -> None:
+    def __init__(self, model: RelatedStories, corpus: CorpusArrays,
+                 live: LiveSnapshot | None = None) -> None:
         self.model, self.corpus, self.live = model, corpus, live
         n = corpus.n
         n_live = int(live.n_live) if live is not None else 0
@@ -106,6 +108,7 @@ class RowSpace:
             self.url_rows = corpus.url_rows
             published = corpus.published
         else:
+            assert live is not None  # n_live > 0
             records = live.records
             self.timestamps = np.concatenate([corpus.timestamps, live.timestamps])
             self.ts_float = _float_timestamps(self.timestamps)
@@ -138,18 +141,30 @@ class RowSpace:
         """The row showing ``article_id`` (live first), or None."""
         return self.known.row_of(article_id)
 
+    @property
+    def _live(self) -> LiveSnapshot:
+        """The live snapshot of the rows >= ``n_corpus`` (there are none without one)."""
+        assert self.live is not None
+        return self.live
+
+    @property
+    def _live_matrix(self) -> sp.csr_matrix:
+        matrix = self._live.matrix
+        assert matrix is not None  # a snapshot with rows has their vectors
+        return matrix
+
     def rows_of(self, ids: Iterable[str]) -> list[int]:
         return [r for r in (self.row_of(i) for i in ids) if r is not None]
 
     def id_of(self, row: int) -> str:
         if row < self.n_corpus:
             return str(self.model.ids_[row])
-        return str(self.live.ids[row - self.n_corpus])
+        return str(self._live.ids[row - self.n_corpus])
 
     def vector(self, row: int) -> sp.csr_matrix:
         if row < self.n_corpus:
             return self.model.matrix_[row]
-        return self.live.matrix[row - self.n_corpus]
+        return self._live_matrix[row - self.n_corpus]
 
     def vectors(self, rows: np.ndarray) -> sp.csr_matrix:
         """The vectors of ``rows`` (corpus and live), stacked in that order."""
@@ -158,7 +173,7 @@ class RowSpace:
         if not is_live.any():
             return self.model.matrix_[rows]
         parts = [self.model.matrix_[rows[~is_live]],
-                 self.live.matrix[rows[is_live] - self.n_corpus]]
+                 self._live_matrix[rows[is_live] - self.n_corpus]]
         order = np.concatenate([np.flatnonzero(~is_live), np.flatnonzero(is_live)])
         back = np.empty_like(order)
         back[order] = np.arange(order.size)
@@ -166,7 +181,7 @@ class RowSpace:
 
     def terms(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The columns and weights of one row's vector (corpus or live), without a copy."""
-        matrix = self.model.matrix_ if row < self.n_corpus else self.live.matrix
+        matrix = self.model.matrix_ if row < self.n_corpus else self._live_matrix
         if row >= self.n_corpus:
             row -= self.n_corpus
         start, end = int(matrix.indptr[row]), int(matrix.indptr[row + 1])
@@ -215,7 +230,7 @@ class RowSpace:
                     "published_at": iso_from_ns(int(self.corpus.timestamps[row])),
                     "section": _none_if_missing(m["section"][row])}
             return cached
-        rec = self.live.records[row - self.n_corpus]
+        rec = self._live.records[row - self.n_corpus]
         return {"id": rec["id"], "title": rec.get("title") or "", "url": rec.get("url"),
                 "published_at": rec.get("published_at"), "section": rec.get("section")}
 
@@ -253,7 +268,8 @@ class RowSpace:
         gram = self.pair_similarity(rows)
         out = gram >= threshold
         np.fill_diagonal(out, False)
-        return np.nonzero(out)
+        first, second = np.nonzero(out)
+        return first, second
 
     def pool_cosines(self, rows: np.ndarray) -> Callable[[int], np.ndarray]:
         """A function giving the cosines of ``rows[i]`` with every one of ``rows``.
@@ -319,7 +335,7 @@ class RowSpace:
 
 
 
-def _pair_similarity(matrix: Any, rows: np.ndarray) -> np.ndarray:
+def _pair_similarity(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     if rows.size <= 24:  # measured: the raw-array version wins for small pools
         return ranking.pair_cosines(matrix, rows)
     sub = matrix[rows]

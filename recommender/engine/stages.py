@@ -445,9 +445,10 @@ class Ranking:
             return None
         # A half-life under a second (valid: any number > 0) overflows the age gap / half-life
         # below; the general path handles that without a RuntimeWarning.
-        if opts.section_half_life or opts.half_life < 1e-5:
+        half_life = opts.half_life
+        if opts.section_half_life or half_life is None or half_life < 1e-5:
             codes = space.section_codes[rows]
-            half = np.full(rows.size, np.nan if opts.half_life is None else opts.half_life)
+            half = np.full(rows.size, np.nan if half_life is None else half_life)
             for name, days in opts.section_half_life:
                 code = space._section_index.get(name.lower(), -2)
                 half[codes == code] = np.nan if days is None else days
@@ -458,7 +459,7 @@ class Ranking:
         factor = space.ts_float[rows] - float(query.reference)  # a new array: in place below
         np.abs(factor, out=factor)
         factor /= ranking.NS_PER_DAY  # the age gap in days
-        factor /= float(opts.half_life)
+        factor /= float(half_life)
         np.power(0.5, factor, out=factor)
         floor = opts.recency_floor
         factor *= 1.0 - floor
@@ -591,7 +592,7 @@ def _feedback(query: Query, cand: np.ndarray, sim: np.ndarray, weight: float,
         cols.append(c)
         vals.append(v.astype(np.float64) * (weight / top.size))
     col, inverse = np.unique(np.concatenate(cols), return_inverse=True)
-    val = np.bincount(inverse, weights=np.concatenate(vals), minlength=col.size)
+    val: np.ndarray = np.bincount(inverse, weights=np.concatenate(vals), minlength=col.size)
     norm = np.sqrt(np.dot(val, val))
     if norm > 0:
         val /= norm

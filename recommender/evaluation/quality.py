@@ -231,9 +231,10 @@ def graded_correlation(articles: pd.DataFrame, graded: Mapping[str, Mapping[str,
     _, base = baseline_vectors(articles)
     ours = np.asarray(model.matrix_[a].multiply(model.matrix_[b]).sum(axis=1)).ravel()
     theirs = np.asarray(base[a].multiply(base[b]).sum(axis=1)).ravel()
-    g = np.array(grades)
-    return {"pairs": len(g), "alsosee": float(np.corrcoef(ours, g)[0, 1]),
-            "baseline": float(np.corrcoef(theirs, g)[0, 1])}
+    grade_of_pair = np.array(grades)
+    return {"pairs": len(grade_of_pair),
+            "alsosee": float(np.corrcoef(ours, grade_of_pair)[0, 1]),
+            "baseline": float(np.corrcoef(theirs, grade_of_pair)[0, 1])}
 
 
 def precision_above(ds: DevSet, model: RelatedStories, cutoffs: Sequence[float] = (0.1, 0.2, 0.3),

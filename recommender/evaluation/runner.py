@@ -162,7 +162,7 @@ class EvaluationResult:
         fresher or more relevant than every configuration is on the front, and pushes off
         the configurations it dominates)."""
         k = self.main_k
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in self.systems:
             rows.append({"name": s.name, "kind": s.kind, f"nDCG@{k}": s.metrics.get(f"nDCG@{k}"),
                          "age_gap_median_days": s.metrics.get(f"age_gap_median_days@{k}")})
@@ -346,7 +346,8 @@ def _per_query(runs: dict[str, tuple[list[str], list[float], list[str]]], qrels:
         st["_curves"] = {name: c[name] for name in ("P", "recall", "nDCG")}
         st["_n"] = len(ids)
         st["_ids"] = ids
-        pairs_rel, pairs_other = [], []
+        pairs_rel: list[float] = []
+        pairs_other: list[float] = []
         for d, sc in zip(ids[:kmax], scores[:kmax], strict=False):
             if sc is not None and not math.isnan(sc):
                 (pairs_rel if d in rel else pairs_other).append(float(sc))

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+_csr_row_index: Callable[..., None] | None
 try:  # scipy's C++ row copy behind ``csr[rows]`` (private module, hence the fallback)
-    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
-except ImportError:  # pragma: no cover - a scipy without it uses the numpy gather
+    from scipy.sparse import _sparsetools
+
+    _csr_row_index = _sparsetools.csr_row_index
+except (ImportError, AttributeError):  # pragma: no cover - then the numpy gather is used
     _csr_row_index = None
 
 _ROW_INDEX_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

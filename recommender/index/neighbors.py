@@ -15,7 +15,7 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ def compute_neighbors(
             bar.set_postfix_str("", refresh=True)
         return out
 
-    def collect(results: Iterator[tuple[int, np.ndarray, np.ndarray, float]]) -> None:
+    def collect(results: Iterable[tuple[int, np.ndarray, np.ndarray, float]]) -> None:
         for start, r, s, cpu in results:
             block_cpu[0] += cpu
             rows[start: start + r.shape[0]] = r

@@ -612,8 +612,9 @@ def load(
 
 
 def _unpickle(view: Path, version_dir: Path, manifest: dict[str, Any], *,
-              mmap: bool) -> tuple[Any, list[Any]]:
-    """The model unpickled (and its tables opened) from the verified files of *view*."""
+              mmap: bool) -> tuple[object, list[warnings.WarningMessage]]:
+    """The object unpickled (a model's tables opened) from the verified files of *view*, and
+    the warnings unpickling raised."""
     import joblib
 
     from ..string_tables import attach_model_tables

@@ -343,7 +343,7 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         self.meta_ = described["meta"]
         self.published_ = described["published"]
         self.df_ = document_frequencies(self.index_)
-        self.fit_stats_ = {
+        self.fit_stats_: dict[str, Any] = {  # the training report's JSON
             "vectorize": {"seconds": round(time.perf_counter() - t0, 3),
                           # this process plus the counting tasks' own CPU time
                           "cpu_seconds": round(time.process_time() - cpu0 + (

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +25,7 @@ MIN_QUERY_DF = 1000
 _BOUNDS_LOCK = threading.Lock()
 
 
-def validate_k(k: Any) -> int:
+def validate_k(k: object) -> int:
     """Return ``k`` as an int in ``1..MAX_K`` or raise :class:`InvalidParameterError`."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InvalidParameterError("k", f"must be an integer between 1 and {MAX_K}, got {k!r}")
@@ -88,7 +87,7 @@ class NeighbourSearch:
     def candidates(
         self,
         article_id: str | None = None,
-        query: sp.spmatrix | None = None,
+        query: sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None = None,
         n: int = 50,
         *,
         published_only: bool = True,
@@ -140,6 +139,7 @@ class NeighbourSearch:
                 return rows[valid], np.asarray(self.neighbor_scores_[exclude, :n])[valid]
             query = self.matrix_[exclude]
         pruning = Pruning() if exact else self.query_pruning()
+        assert query is not None  # exactly one of article_id and query (checked above)
         lsa = self.has_lsa
         rows, scores = query_candidates(
             query, self.matrix_, self.index_, self.df_,
@@ -179,7 +179,7 @@ class NeighbourSearch:
             buf = local.buf = np.zeros(self.matrix_.shape[1], dtype=np.float32)
         return buf
 
-    def scores(self, query: sp.spmatrix) -> np.ndarray:
+    def scores(self, query: sp.csr_matrix) -> np.ndarray:
         """Cosine similarity of one query row against every article (dense float32)."""
         self.check_fitted()
         # q (1 x d) @ index_ (d x n): only the postings of the query's terms are read.

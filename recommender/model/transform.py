@@ -119,11 +119,12 @@ class ArticleTransform:
              np.concatenate(cols) if cols else np.zeros(0, np.int32), indptr),
             shape=(len(X), self.matrix_.shape[1]), dtype=np.float32)
 
-    def vectorize_draft(self, title: Any, body: Any = "", tags: Any = ()) -> sp.csr_matrix:
+    def vectorize_draft(self, title: str | None, body: str | None = "",
+                        tags: Iterable[str] = ()) -> sp.csr_matrix:
         """Vectorise a draft (validated: strings, not both empty)."""
         return self.row_vector(*self.draft_terms(title, body, tags))
 
-    def draft_terms(self, title: Any, body: Any = "", tags: Any = ()
+    def draft_terms(self, title: str | None, body: str | None = "", tags: Iterable[str] = ()
                     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`vectorize_draft` as ``(columns int32 sorted, weights float32)``: what
         :meth:`candidates` reads, without building a scipy matrix (its checks cost about
@@ -180,9 +181,9 @@ class ArticleTransform:
                 if counts:
                     found_cols.append(np.fromiter(counts.keys(), dtype=np.int64,
                                                   count=len(counts)))
-                    tf = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
-                    found_tf.append((tf * field_weight).astype(np.float32)
-                                    if field_weight != 1.0 else tf.astype(np.float32))
+                    raw = np.fromiter(counts.values(), dtype=np.int32, count=len(counts))
+                    found_tf.append((raw * field_weight).astype(np.float32)
+                                    if field_weight != 1.0 else raw.astype(np.float32))
             if not found_cols:
                 continue
             if len(found_cols) == 1:

@@ -15,26 +15,42 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
-_NAMES: weakref.WeakKeyDictionary[Any, FeatureNames] = weakref.WeakKeyDictionary()
+
+class FittedModel(Protocol):
+    """What an explanation reads of a fitted model
+    (:class:`recommender.model.estimator.RelatedStories`, a higher layer)."""
+
+    @property
+    def field_slices_(self) -> Mapping[str, tuple[int, int]]: ...
+
+    @property
+    def vectorizers_(self) -> Mapping[str, Any]: ...  # scikit-learn's (no type information)
+
+    @property
+    def matrix_(self) -> sp.csr_matrix: ...
+
+
+_NAMES: weakref.WeakKeyDictionary[FittedModel, FeatureNames] = weakref.WeakKeyDictionary()
 _NAMES_LOCK = threading.Lock()
 
 
 class FeatureNames:
     """Maps a column of ``model.matrix_`` to ``(field, term)`` (built lazily, per field)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: FittedModel) -> None:
         self._model = model
         self._slices = sorted(model.field_slices_.items(), key=lambda item: item[1][0])
         self._starts = np.array([start for _, (start, _) in self._slices])
         self._names: dict[str, np.ndarray] = {}
 
     @classmethod
-    def of(cls, model: Any) -> FeatureNames:
+    def of(cls, model: FittedModel) -> FeatureNames:
         """The (cached) names of a fitted model."""
         with _NAMES_LOCK:
             names = _NAMES.get(model)
@@ -45,7 +61,7 @@ class FeatureNames:
     def lookup(self, column: int) -> tuple[str, str]:
         field, (start, _) = self._slices[int(np.searchsorted(self._starts, column, "right")) - 1]
         vocab = getattr(self._model.vectorizers_[field], "vocabulary_", None)
-        if hasattr(vocab, "restore_key"):
+        if vocab is not None and hasattr(vocab, "restore_key"):
             # A MARISA trie (recommender.vectors.vectorize): the column is the term's key id, so the
             # term is read from the shared trie, no per-process array of every term.
             return field, vocab.restore_key(int(column - start))
@@ -55,7 +71,7 @@ class FeatureNames:
         return field, str(names[column - start])
 
 
-def contributions(query: sp.spmatrix, doc: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+def contributions(query: sp.csr_matrix, doc: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Shared feature columns of two 1-row vectors and their products ``q_i * d_i``
     (float64), largest first."""
     q = sp.csr_matrix(query)
@@ -68,14 +84,14 @@ def contributions(query: sp.spmatrix, doc: sp.spmatrix) -> tuple[np.ndarray, np.
     return cols[order], products[order]
 
 
-def explain(model: Any, query: sp.spmatrix, row: int, *, recency_factor: float = 1.0,
+def explain(model: FittedModel, query: sp.csr_matrix, row: int, *, recency_factor: float = 1.0,
             top: int = 5) -> dict[str, Any]:
     """:func:`explain_vectors` for a row of the model's matrix."""
     return explain_vectors(model, query, model.matrix_[row], recency_factor=recency_factor,
                            top=top)
 
 
-def explain_vectors(model: Any, query: sp.spmatrix, doc: sp.spmatrix, *,
+def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix, *,
                     recency_factor: float = 1.0, top: int = 5) -> dict[str, Any]:
     """The explanation object of one result.
 
@@ -111,7 +127,8 @@ def explain_vectors(model: Any, query: sp.spmatrix, doc: sp.spmatrix, *,
                                       model.lsa_of_vector(doc).astype(np.float64)))
     similarity = float(products.sum()) + (topic or 0.0)
     names = FeatureNames.of(model)
-    terms, fields = [], {}
+    terms: list[dict[str, Any]] = []
+    fields: dict[str, float] = {}
     for i, (col, value) in enumerate(zip(cols, products, strict=True)):
         field, term = names.lookup(int(col)) if i < top else (_field_of(names, int(col)), "")
         fields[field] = fields.get(field, 0.0) + float(value)

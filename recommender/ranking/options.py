@@ -4,8 +4,8 @@ Everything here works on plain numpy arrays (candidate rows, scores, timestamps 
 nanoseconds since the epoch with ``NaT`` as the minimum int64) and knows nothing about models,
 databases or HTTP: :mod:`recommender.engine.recommender` assembles these steps into a ranking.
 
-The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, generated
-from their declaration in :mod:`recommender.ranking.spec`, whose
+The options of a ranking live in one frozen dataclass, :class:`RankingOptions`, whose fields
+are their declaration in :mod:`recommender.ranking.spec` and whose
 :meth:`RankingOptions.from_mapping` validates a plain mapping (an HTTP query string, a JSON
 body, CLI flags, an evaluation config) and names the offending field on error.
 """
@@ -17,9 +17,12 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # the pure steps take scipy matrices, this module does not need scipy
+    import scipy.sparse as sp
 
 from ..errors import InvalidParameterError
 from .placements import parse_placements, placements_text
@@ -42,6 +45,7 @@ from .spec import (  # the choices are re-exported: part of this module's API
     STRINGS,
     TAG_MODES,  # noqa: F401
     OptionSpec,
+    RankingFields,
 )
 
 #: Nanoseconds per day (timestamps are int64 ns since the epoch).
@@ -121,7 +125,8 @@ def _boolean(name: str, value: Any) -> bool:
     raise InvalidParameterError(name, f"must be true or false, got {value!r}")
 
 
-def _choice(name: str, value: Any, choices: Sequence[str], allow_none: bool = False) -> Any:
+def _choice(name: str, value: Any, choices: Sequence[str], allow_none: bool = False
+            ) -> str | None:
     if allow_none and (value is None or (isinstance(value, str) and value.lower() in _OFF)):
         return None
     if not isinstance(value, str) or value.strip().lower() not in choices:
@@ -245,21 +250,13 @@ def _parameter_doc(spec: OptionSpec) -> str:
     return f"{spec.name} : {kind}, default={spec.default!r}\n        {spec.help}"
 
 
-# The dataclass fields, generated from the declaration (recommender/ranking/spec.py).
-_RankingOptionFields = dataclasses.make_dataclass(
-    "_RankingOptionFields",
-    [(s.name, s.annotation, dataclasses.field(default=s.default)) for s in OPTIONS],
-    frozen=True,
-)
-_RankingOptionFields.__module__ = __name__
-
-
 @dataclass(frozen=True)
-class RankingOptions(_RankingOptionFields):  # type: ignore[misc,valid-type]
+class RankingOptions(RankingFields):
     """Every knob of the newsroom ranking (library argument, CLI flag and HTTP field).
 
-    The options are declared once, in :data:`recommender.ranking.spec.OPTIONS`; this
-    class's fields, its validation and the parameter list below are generated from there.
+    The options are declared once, as the fields of
+    :class:`recommender.ranking.spec.RankingFields`; this class's validation and the parameter
+    list below are generated from there.
 
     Defaults were chosen by cross-validation over the development sets against a plain
     scikit-learn TF-IDF baseline (``scripts/quality.py --cv``; figures in docs/quality.md).
@@ -555,7 +552,7 @@ def top_positions(scores: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return cand[order][:n]
 
 
-def pair_cosines(matrix: Any, rows: np.ndarray) -> np.ndarray:
+def pair_cosines(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """Dot products between the given rows of a CSR matrix (cosines for L2-normalised rows).
 
     Works on the raw CSR arrays and only on the columns at least two of the rows share:
@@ -586,7 +583,7 @@ def pair_cosines(matrix: Any, rows: np.ndarray) -> np.ndarray:
     # Every pair of entries in the same column contributes v_i * v_j to its two rows' dot
     # product; summed with bincount (no BLAS: its threads stall under CPU contention).
     cols_s, vals_s, owner_s = cols[shared], vals[shared], owner[shared]
-    gram = np.zeros(p * p)
+    gram: np.ndarray = np.zeros(p * p)
     if cols_s.size:
         grp = group[shared]
         start = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])

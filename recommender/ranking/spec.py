@@ -1,10 +1,12 @@
 """The ranking options, each declared once: name, type, default, bounds or choices,
 nullability, repetition, help.
 
-Every surface is generated from :data:`OPTIONS`: the fields, validators and docstring of
-:class:`recommender.ranking.options.RankingOptions`, the HTTP query/JSON grammar and its OpenAPI
-parameters (:mod:`service.ranking_params`) and the flags of ``alsosee related``
-(:mod:`recommender.cli.editorial`). A new option is one more :class:`OptionSpec` here.
+They are the fields of :class:`RankingFields`, a plain dataclass (so a type checker sees
+each option's type); :data:`OPTIONS` describes them and every surface is generated from it:
+the validators and docstring of :class:`recommender.ranking.options.RankingOptions`, the
+HTTP query/JSON grammar and its OpenAPI parameters (:mod:`service.ranking_params`) and the
+flags of ``alsosee related`` (:mod:`recommender.cli.editorial`). A new option is one more
+field of :class:`RankingFields`.
 
 Plain Python only (no numpy): the CLI reads this module to build its flags, and
 ``alsosee --help`` must stay fast.
@@ -13,8 +15,11 @@ Plain Python only (no numpy): the CLI reads this module to build its flags, and
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+import types
+from dataclasses import dataclass, field, fields
+from typing import Any, TypedDict, Unpack, get_args, get_type_hints
+
+from .placements import Placement
 
 #: Largest list a caller may ask for (the model's own limit).
 MAX_K = 100
@@ -36,10 +41,12 @@ STRINGS = "strings"  #: a list of non-empty strings
 SECTION_HALF_LIVES = "section_half_lives"  #: section -> half-life in days (or None)
 PLACEMENTS = "placements"  #: slots of the answer (recommender.ranking.placements)
 
-_PYTHON_TYPES: dict[str, Any] = {
-    INTEGER: int, NUMBER: float, BOOLEAN: bool, CHOICE: str, DATE: dt.datetime, STRING: str,
-    STRINGS: tuple[str, ...], SECTION_HALF_LIVES: tuple[tuple[str, float | None], ...],
-    PLACEMENTS: tuple[Any, ...],
+#: The value type of each Python type an option may have (``str``: a choice when the option
+#: has choices).
+_KINDS: dict[object, str] = {
+    int: INTEGER, float: NUMBER, bool: BOOLEAN, dt.datetime: DATE, str: STRING,
+    tuple[str, ...]: STRINGS, tuple[tuple[str, float | None], ...]: SECTION_HALF_LIVES,
+    tuple[Placement, ...]: PLACEMENTS,
 }
 
 
@@ -75,12 +82,6 @@ class OptionSpec:
     tunable: bool = True
 
     @property
-    def annotation(self) -> Any:
-        """The Python type of the validated value."""
-        base = _PYTHON_TYPES[self.type]
-        return base | None if self.nullable else base
-
-    @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
@@ -93,89 +94,134 @@ class OptionSpec:
         return self.type in (INTEGER, NUMBER)
 
 
-_DAYS_OFF = dict(type=NUMBER, lo=0, lo_open=True, nullable=True)
-_UNIT = dict(type=NUMBER, lo=0, hi=1)
-_COSINE_OFF = dict(type=NUMBER, lo=0, hi=1, lo_open=True, nullable=True)
+class _Traits(TypedDict, total=False):
+    """What an option declares besides its type, default and help (see :class:`OptionSpec`)."""
 
-#: Every ranking option, in documentation order.
-OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("k", INTEGER, 5, "Number of links.", lo=1, hi=MAX_K, grouped=False,
-               tunable=False),
-    OptionSpec("half_life", default=180.0, **_DAYS_OFF,
-               help="Recency half-life in days; `none` switches recency off."),
-    OptionSpec("recency_floor", default=0.8, **_UNIT,
-               help="Share of the similarity a very old story keeps (0-1)."),
-    OptionSpec("section_half_life", SECTION_HALF_LIVES, (), repeatable=True,
-               help="Per-section half-lives: `SECTION:DAYS` pairs separated by commas "
-                    "(`News:2,Features:90`; DAYS > 0 or `none`); other sections use "
-                    "`half_life`.",
-               cli_help="Per-section half-life, SECTION=DAYS (repeatable)."),
-    OptionSpec("since", DATE, None, nullable=True,
-               help="Only stories published from this ISO 8601 date or date-time "
-                    "(no offset: UTC); `none`: no bound."),
-    OptionSpec("until", DATE, None, nullable=True,
-               help="Only stories published until this ISO 8601 date or date-time "
-                    "(no offset: UTC); `none`: no bound."),
-    OptionSpec("max_age_days", default=None, **_DAYS_OFF,
-               help="Only stories at most this many days from the article; `none`: no "
-                    "limit."),
-    OptionSpec("direction", CHOICE, "any", choices=DIRECTIONS,
-               help="`any`, `before` (earlier coverage) or `after` (follow-ups)."),
-    OptionSpec("duplicate_threshold", default=0.98, **_COSINE_OFF,
-               help="Cosine with the article from which a story is the same story (not "
-                    "shown); `none`: off."),
-    OptionSpec("near_duplicate_threshold", default=0.98, **_COSINE_OFF,
-               help="Mutual cosine from which two candidates show once; `none`: off."),
-    OptionSpec("collapse_keep", CHOICE, "newer", choices=KEEP_RULES,
-               help="Which near-duplicate is shown: `newer`, `older` or `higher`."),
-    OptionSpec("diversity", default=0.0, **_UNIT, help="MMR diversity, 0 (off) to 1."),
-    OptionSpec("feedback", default=0.0, **_UNIT,
-               help="Pseudo-relevance feedback for an article's list: weight of the best two "
-                    "candidates added to the query before re-scoring, 0 (off) to 1."),
-    OptionSpec("draft_feedback", default=0.5, **_UNIT,
-               help="Pseudo-relevance feedback for a draft (a short query): weight of the best "
-                    "two candidates added to it before re-scoring, 0 (off) to 1."),
-    OptionSpec("section", STRINGS, (), repeatable=True,
-               help="Only this section (repeatable; an unknown section is a 400 of type "
-                    "unusable-value).",
-               cli_help="Only this section (repeatable)."),
-    OptionSpec("exclude_sections", STRINGS, (), repeatable=True, flag="--exclude-section",
-               help="Never this section (repeatable; an unknown section is a 400 of type "
-                    "unusable-value).",
-               cli_help="Never this section (repeatable)."),
-    OptionSpec("tags", STRINGS, (), repeatable=True, flag="--tag",
-               help="Only stories with this tag (repeatable)."),
-    OptionSpec("tags_mode", CHOICE, "any", choices=TAG_MODES,
-               help="`any` or `all` of the `tags`.", cli_help="any or all of the --tag values."),
-    OptionSpec("language", STRING, None, nullable=True,
-               help="Only this language (default: the article's own); `any` for all (an "
-                    "unknown language is a 400 of type unusable-value).",
-               cli_help="Only this language (default: the article's own; 'any' for all)."),
-    OptionSpec("exclude", STRINGS, (), repeatable=True,
-               help="Never this article id (repeatable)."),
-    OptionSpec("status", CHOICE, "published", choices=STATUSES,
-               help="`published` (default) or `any`."),
-    OptionSpec("min_score", default=0.0, **_UNIT, help="Similarity floor (0-1)."),
-    OptionSpec("fallback", CHOICE, None, choices=FALLBACKS, nullable=True,
-               help="`latest_in_section`: fill empty slots with the section's newest "
-                    "stories; `none`: off."),
-    OptionSpec("explain", BOOLEAN, False, "Show why each link is there.", tunable=False),
-    OptionSpec("debug", BOOLEAN, False, "Also list dropped candidates and why.",
-               tunable=False),
-    OptionSpec("explain_terms", INTEGER, 5, "Terms per explanation.", lo=1, hi=50,
-               tunable=False),
-    OptionSpec("placements", PLACEMENTS, (), repeatable=True, flag="--placement", tunable=False,
-               help="Slots of the answer, comma-separated: `inline:P:N` (N links after "
-                    "paragraph P, chosen by the passage before it and the whole story), "
-                    "`end:N` (the end block, which `related` then holds); `:pins` after a "
-                    "slot sends the article's pins there (default: the end block). At most "
-                    "100 links in total; `k` is not used.",
-               cli_help="A slot of the answer: inline:PARAGRAPH:COUNT or end:COUNT, "
-                        "':pins' to send the pins there (repeatable)."),
-    OptionSpec("pool", INTEGER, 50, "Candidates examined for collapse and diversity.",
-               lo=1, hi=1000),
-)
+    lo: float
+    hi: float
+    lo_open: bool
+    choices: tuple[str, ...]
+    repeatable: bool
+    flag: str
+    cli_help: str
+    grouped: bool
+    tunable: bool
 
+
+def option(default: Any, help: str, **traits: Unpack[_Traits]) -> Any:
+    """One field of :class:`RankingFields`: its default, help and traits (the field's
+    annotation gives its type; ``| None``: nullable)."""
+    return field(default=default, metadata={"help": help, "traits": traits})
+
+
+_DAYS_OFF: _Traits = {"lo": 0, "lo_open": True}
+_UNIT: _Traits = {"lo": 0, "hi": 1}
+_COSINE_OFF: _Traits = {"lo": 0, "hi": 1, "lo_open": True}
+
+
+@dataclass(frozen=True)
+class RankingFields:
+    """Every ranking option, in documentation order: the fields of
+    :class:`recommender.ranking.options.RankingOptions` (which adds validation).
+
+    A field's annotation is the option's Python type (``| None``: ``none`` switches it
+    off); :func:`option` gives its default, help and bounds or choices.
+    """
+
+    k: int = option(5, "Number of links.", lo=1, hi=MAX_K, grouped=False, tunable=False)
+    half_life: float | None = option(
+        180.0, "Recency half-life in days; `none` switches recency off.", **_DAYS_OFF)
+    recency_floor: float = option(
+        0.8, "Share of the similarity a very old story keeps (0-1).", **_UNIT)
+    section_half_life: tuple[tuple[str, float | None], ...] = option(
+        (), "Per-section half-lives: `SECTION:DAYS` pairs separated by commas "
+            "(`News:2,Features:90`; DAYS > 0 or `none`); other sections use `half_life`.",
+        repeatable=True, cli_help="Per-section half-life, SECTION=DAYS (repeatable).")
+    since: dt.datetime | None = option(
+        None, "Only stories published from this ISO 8601 date or date-time "
+              "(no offset: UTC); `none`: no bound.")
+    until: dt.datetime | None = option(
+        None, "Only stories published until this ISO 8601 date or date-time "
+              "(no offset: UTC); `none`: no bound.")
+    max_age_days: float | None = option(
+        None, "Only stories at most this many days from the article; `none`: no limit.",
+        **_DAYS_OFF)
+    direction: str = option(
+        "any", "`any`, `before` (earlier coverage) or `after` (follow-ups).",
+        choices=DIRECTIONS)
+    duplicate_threshold: float | None = option(
+        0.98, "Cosine with the article from which a story is the same story (not shown); "
+              "`none`: off.", **_COSINE_OFF)
+    near_duplicate_threshold: float | None = option(
+        0.98, "Mutual cosine from which two candidates show once; `none`: off.",
+        **_COSINE_OFF)
+    collapse_keep: str = option(
+        "newer", "Which near-duplicate is shown: `newer`, `older` or `higher`.",
+        choices=KEEP_RULES)
+    diversity: float = option(0.0, "MMR diversity, 0 (off) to 1.", **_UNIT)
+    feedback: float = option(
+        0.0, "Pseudo-relevance feedback for an article's list: weight of the best two "
+             "candidates added to the query before re-scoring, 0 (off) to 1.", **_UNIT)
+    draft_feedback: float = option(
+        0.5, "Pseudo-relevance feedback for a draft (a short query): weight of the best "
+             "two candidates added to it before re-scoring, 0 (off) to 1.", **_UNIT)
+    section: tuple[str, ...] = option(
+        (), "Only this section (repeatable; an unknown section is a 400 of type "
+            "unusable-value).",
+        repeatable=True, cli_help="Only this section (repeatable).")
+    exclude_sections: tuple[str, ...] = option(
+        (), "Never this section (repeatable; an unknown section is a 400 of type "
+            "unusable-value).",
+        repeatable=True, flag="--exclude-section", cli_help="Never this section (repeatable).")
+    tags: tuple[str, ...] = option(
+        (), "Only stories with this tag (repeatable).", repeatable=True, flag="--tag")
+    tags_mode: str = option(
+        "any", "`any` or `all` of the `tags`.", choices=TAG_MODES,
+        cli_help="any or all of the --tag values.")
+    language: str | None = option(
+        None, "Only this language (default: the article's own); `any` for all (an unknown "
+              "language is a 400 of type unusable-value).",
+        cli_help="Only this language (default: the article's own; 'any' for all).")
+    exclude: tuple[str, ...] = option(
+        (), "Never this article id (repeatable).", repeatable=True)
+    status: str = option("published", "`published` (default) or `any`.", choices=STATUSES)
+    min_score: float = option(0.0, "Similarity floor (0-1).", **_UNIT)
+    fallback: str | None = option(
+        None, "`latest_in_section`: fill empty slots with the section's newest stories; "
+              "`none`: off.", choices=FALLBACKS)
+    explain: bool = option(False, "Show why each link is there.", tunable=False)
+    debug: bool = option(False, "Also list dropped candidates and why.", tunable=False)
+    explain_terms: int = option(5, "Terms per explanation.", lo=1, hi=50, tunable=False)
+    placements: tuple[Placement, ...] = option(
+        (), "Slots of the answer, comma-separated: `inline:P:N` (N links after paragraph P, "
+            "chosen by the passage before it and the whole story), `end:N` (the end block, "
+            "which `related` then holds); `:pins` after a slot sends the article's pins there "
+            "(default: the end block). At most 100 links in total; `k` is not used.",
+        repeatable=True, flag="--placement", tunable=False,
+        cli_help="A slot of the answer: inline:PARAGRAPH:COUNT or end:COUNT, ':pins' to send "
+                 "the pins there (repeatable).")
+    pool: int = option(50, "Candidates examined for collapse and diversity.", lo=1, hi=1000)
+
+
+def _declared(fields_of: type) -> tuple[OptionSpec, ...]:
+    hints = get_type_hints(fields_of)
+    specs = []
+    for declared in fields(fields_of):
+        hint = hints[declared.name]
+        args = get_args(hint)
+        nullable = isinstance(hint, types.UnionType) and type(None) in args
+        base = next(a for a in args if a is not type(None)) if nullable else hint
+        traits: _Traits = declared.metadata["traits"]
+        if base not in _KINDS:
+            raise TypeError(f"ranking option {declared.name}: unsupported type {hint}")
+        kind = CHOICE if traits.get("choices") else _KINDS[base]
+        specs.append(OptionSpec(declared.name, kind, declared.default,
+                                declared.metadata["help"], nullable=nullable, **traits))
+    return tuple(specs)
+
+
+#: Every ranking option, in documentation order (from :class:`RankingFields`).
+OPTIONS: tuple[OptionSpec, ...] = _declared(RankingFields)
 #: The options by name.
 BY_NAME: dict[str, OptionSpec] = {spec.name: spec for spec in OPTIONS}
 #: The options shared by every endpoint and command (all but ``k``).

@@ -288,7 +288,7 @@ class Editorial:
                 self._log(conn, who, "undo_takedown", key)
         return bool(removed)
 
-    def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
+    def pin(self, article_id: str, ids: Sequence[str], expires_at: dt.datetime | str | None = None,
             by: str | None = None, now: dt.datetime | None = None) -> PinList:
         """Replace the pins of ``article_id`` by ``ids`` (in order), optionally expiring
         (``expires_at`` must be later than ``now``, default the current time)."""

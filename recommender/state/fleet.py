@@ -15,6 +15,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from .db import StateDB
+
 # The table ``fleet_model`` is created by the state schema's migrations (state/schema.py):
 # one row (``name = 'active'``), the version the fleet serves and who recorded it.
 _ACTIVE = "active"
@@ -34,7 +36,7 @@ class FleetRecord:
                 "by": self.by}
 
 
-def wanted(db: Any) -> FleetRecord | None:
+def wanted(db: StateDB) -> FleetRecord | None:
     """The recorded version of ``db`` (a :class:`recommender.state.db.StateDB`), or None."""
     with db.read() as conn:
         row = conn.execute("SELECT version, previous, recorded_at, recorded_by FROM fleet_model "
@@ -43,7 +45,7 @@ def wanted(db: Any) -> FleetRecord | None:
     return FleetRecord(str(row[0]), row[1], str(row[2]), str(row[3])) if row else None
 
 
-def record(db: Any, version: str, previous: str | None = None,
+def record(db: StateDB, version: str, previous: str | None = None,
            by: str | None = None) -> FleetRecord:
     """Record ``version`` as the fleet's model (one write: it bumps the state version)."""
     entry = FleetRecord(

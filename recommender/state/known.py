@@ -179,7 +179,7 @@ class CheckedEditorial:
     def takedown_matches(self, key: str) -> int:
         return self.known.takedown_matches(key)
 
-    def pin(self, article_id: str, ids: Sequence[str], expires_at: Any = None,
+    def pin(self, article_id: str, ids: Sequence[str], expires_at: dt.datetime | str | None = None,
             by: str | None = None) -> PinList:
         """Pin ``ids`` (known articles, not the article itself) first in its list."""
         self.known.check_ids(article_id, ids)

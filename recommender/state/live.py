@@ -468,7 +468,7 @@ class LiveSnapshot:
     def n_live(self) -> int:
         return len(self.ids)
 
-    def same_rows(self, other: Any) -> bool:
+    def same_rows(self, other: object) -> bool:
         """Whether ``other`` has the very rows of this snapshot (caches built on one serve
         the other)."""
         return getattr(other, "rows_token", None) is self.rows_token
@@ -484,7 +484,7 @@ class LiveSnapshot:
         return {k: rec.get(k) for k in ("id", "title", "url", "published_at", "section",
                                          "tags", "language", "status")}
 
-    def scores(self, query: sp.spmatrix | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def scores(self, query: sp.csr_matrix | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Cosine of a query (a 1 x d row, or its ``(indices, data)``) with every live row.
 
         Reads only the postings of the query's terms in :attr:`index` and sums them with one
@@ -598,7 +598,7 @@ class LiveIndex:
         kept = np.flatnonzero(keep)
 
         def carry(values: Sequence[Any]) -> list[Any]:
-            return list(values) if not dropped else [values[i] for i in kept]
+            return list(values) if not dropped else [values[i] for i in kept.tolist()]
 
         ids = carry(prev.ids if prev is not None else ()) + [r["id"] for r in added]
         records = carry(prev.records if prev is not None else ()) + added

@@ -294,9 +294,11 @@ class PgStateDB:
                     # Serialise writers (read-modify-write of seq numbers relies on it).
                     conn.execute("SELECT value FROM meta WHERE key = 'state_version' FOR UPDATE")
                     yield PgConnection(conn)
-                    version = int(conn.execute(
+                    bumped = conn.execute(
                         "UPDATE meta SET value = value + 1 WHERE key = 'state_version' "
-                        "RETURNING value").fetchone()[0])
+                        "RETURNING value").fetchone()
+                    assert bumped is not None  # the schema inserts the state_version row
+                    version = int(bumped[0])
                     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
             except psycopg.Error as exc:
                 raise self._explain(exc) from exc

@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..errors import InvalidParameterError
 
@@ -134,7 +134,12 @@ class Boilerplate:
 _DEFAULT = Boilerplate()
 
 
-def boilerplate_config(config: Boilerplate | Mapping[str, Any] | None = None) -> Boilerplate:
+#: What the boilerplate functions accept: a config, its mapping form (JSON), or None (the
+#: defaults).
+BoilerplateConfig: TypeAlias = "Boilerplate | Mapping[str, Any] | None"
+
+
+def boilerplate_config(config: BoilerplateConfig = None) -> Boilerplate:
     """Validate a boilerplate configuration.
 
     Parameters
@@ -212,7 +217,7 @@ def _is_headline(line: str, cfg: Boilerplate) -> bool:
     return 0 < len(line.split()) <= cfg.max_headline_words and not cfg._marker_re.match(line)
 
 
-def find_blocks(text: str, config: Boilerplate | Mapping[str, Any] | None = None
+def find_blocks(text: str, config: BoilerplateConfig = None
                 ) -> list[Block]:
     """Find related-links blocks and stock lines in a body.
 
@@ -262,7 +267,7 @@ def find_blocks(text: str, config: Boilerplate | Mapping[str, Any] | None = None
     return blocks
 
 
-def strip_boilerplate(text: str, config: Boilerplate | Mapping[str, Any] | None = None
+def strip_boilerplate(text: str, config: BoilerplateConfig = None
                       ) -> tuple[str, int]:
     """Remove related-links blocks and stock lines from a body.
 

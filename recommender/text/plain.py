@@ -73,7 +73,7 @@ def looks_like_html(s: str | None) -> bool:
         ``<br/>``, ``<!-- ...``) or an HTML entity (``&amp;``, ``&#8217;``). ``"a < b"`` and
         ``"AT&T"`` are not HTML.
     """
-    return bool(s) and _HTML_RE.search(s) is not None
+    return s is not None and _HTML_RE.search(s) is not None
 
 
 def normalize_whitespace(s: str | None) -> str:

@@ -14,6 +14,7 @@ from ..corpus.load import load_corpus
 from ..memory import peak_rss_mib
 from ..model import artifact
 from ..model.estimator import RelatedStories
+from ..state.db import StateDB
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def train(
     on_step: Callable[[str], None] | None = None,
     dask_scheduler: str | None = None,
     progress: bool = False,
-    live_state: Any | None = None,
+    live_state: StateDB | None = None,
 ) -> TrainResult:
     """Load a corpus, fit :class:`RelatedStories` and save a new active model version.
 

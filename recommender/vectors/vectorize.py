@@ -64,7 +64,7 @@ from sklearn.preprocessing import normalize
 from ..memory import peak_rss_mib
 from ..string_tables import build_trie
 from ..text.analyzer import _ASCII_WORD_BYTES, _DEFAULT_TOKEN_PATTERN, fast_analyzer
-from ..text.boilerplate import strip_boilerplate
+from ..text.boilerplate import BoilerplateConfig, strip_boilerplate
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +121,18 @@ class Vectorized:
     field_slices: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+#: One shard's counts of one space: its local terms (an Arrow string array), then the CSR
+#: indptr, local term indices and counts.
+ShardCounts = tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]
+#: What counting a shard gives: per space its counts (or why a term cannot be stored), the
+#: boilerplate blocks removed, the task's CPU seconds and peak memory (MiB).
+CountedShard = tuple[dict[str, ShardCounts | str], int, float, float]
+
+
 def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[str, Sequence[Any]],
-                 boilerplate: Any, fields_of: Mapping[str, Mapping[str, float]] | None = None,
-                 ) -> tuple[dict[str, Any], int, float, float]:
+                 boilerplate: BoilerplateConfig,
+                 fields_of: Mapping[str, Mapping[str, float]] | None = None,
+                 ) -> CountedShard:
     """Count the tokens of one shard: per space, (local terms as an Arrow string array,
     indptr, indices, counts) or, if a term cannot be stored, the reason as a str; the
     boilerplate blocks removed, the task's CPU time and the process's peak memory (MiB).
@@ -133,7 +142,7 @@ def _count_shard(vectorizers: Mapping[str, TfidfVectorizer], columns: Mapping[st
     a weight is not 1), so a headline word and the same word in the body are one term."""
     cpu = time.thread_time()
     removed = 0
-    out: dict[str, Any] = {}
+    out: dict[str, ShardCounts | str] = {}
     if fields_of is None:
         fields_of = {name: {name: 1.0} for name in vectorizers}
     for name, vec in vectorizers.items():
@@ -185,6 +194,7 @@ def _weighted_sum(parts: Sequence[tuple[pa.Array, sp.csr_matrix, float]]
         m = sp.csr_matrix(((counts.data * weight).astype(dtype), glob[counts.indices],
                            counts.indptr), shape=(counts.shape[0], len(dictionary)))
         total = m if total is None else total + m
+    assert total is not None, "no shard counts to merge"
     total.sort_indices()
     return dictionary, total
 
@@ -372,7 +382,7 @@ class _FieldFit:
     n_columns: int
     dtype: np.dtype
     column_of: np.ndarray  # global term id -> column (-1: pruned)
-    local_to_global: list[np.ndarray]
+    local_to_global: list[np.ndarray | None]  # None once its shard is transformed
     shards: list[Any]
     sublinear: bool = False
 
@@ -394,7 +404,7 @@ class _FieldFit:
         return self.tfidf.transform(chunk, copy=False)
 
 
-def _merge_terms(shards: list[Any]) -> tuple[pa.Array, list[np.ndarray]]:
+def _merge_terms(shards: Sequence[ShardCounts]) -> tuple[pa.Array, list[np.ndarray]]:
     """Number all shards' local terms at once (one hash table in C): the global vocabulary
     and, per shard, local id -> global id."""
     arrays = [s[0] for s in shards]
@@ -450,7 +460,7 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     if vec.use_idf:
         # TfidfTransformer.fit's own arithmetic (same dtype, same operations: same bits),
         # from the document frequencies counted above instead of a stacked count matrix.
-        col_df = np.zeros(n_columns, dtype=np.int64)
+        col_df: np.ndarray = np.zeros(n_columns, dtype=np.int64)
         col_df[column_of[kept]] = df[kept]
         col_df = col_df.astype(dtype)
         col_df += float(vec.smooth_idf)
@@ -467,7 +477,7 @@ def _fit_field(vec: TfidfVectorizer, name: str, shards: list[Any], n_docs: int,
     own.n_features_in_ = n_columns
     if vec.use_idf:
         own.idf_ = tfidf.idf_
-    return _FieldFit(name, tfidf, n_columns, dtype, column_of, local_to_global, shards,
+    return _FieldFit(name, tfidf, n_columns, dtype, column_of, list(local_to_global), shards,
                      sublinear=bool(vec.sublinear_tf))
 
 
@@ -485,9 +495,9 @@ def _assemble(fits: Sequence[_FieldFit], bounds: Sequence[tuple[int, int]], n_do
     small = max(upper, n_columns, n_docs) < np.iinfo(np.int32).max
     idx_dtype = np.int32 if small else np.int64
     dtype = np.float32 if weights is not None else fits[0].dtype
-    indices = np.empty(upper, dtype=idx_dtype)
+    indices: np.ndarray = np.empty(upper, dtype=idx_dtype)
     data = np.empty(upper, dtype=dtype)
-    indptr = np.zeros(n_docs + 1, dtype=idx_dtype)
+    indptr: np.ndarray = np.zeros(n_docs + 1, dtype=idx_dtype)
     pos = 0
     for k, (start, stop) in enumerate(bounds):
         pieces = []
@@ -528,14 +538,14 @@ def fit_vectorizers(
     vectorizers: Mapping[str, TfidfVectorizer],
     columns: Mapping[str, Sequence[Any]],
     *,
-    boilerplate: Any = None,
+    boilerplate: BoilerplateConfig = None,
     n_jobs: int | None = None,
     dask_scheduler: str | None = None,
     progress: bool = False,
     shard_size: int = SHARD_SIZE,
     min_parallel: int = MIN_PARALLEL_ARTICLES,
     weights: Mapping[str, float] | None = None,
-    while_counting: Callable[[], Any] | None = None,
+    while_counting: Callable[[], object] | None = None,
     fields_of: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Vectorized:
     """Fit one TF-IDF vectoriser per space over the same articles, counting in parallel.
@@ -611,7 +621,7 @@ def fit_vectorizers(
 
         bar = tqdm(total=n_docs, desc="vectorising", unit="art", leave=False)
 
-    def absorb(i: int, result: tuple[dict[str, Any], int, float, float]) -> None:
+    def absorb(i: int, result: CountedShard) -> None:
         nonlocal removed
         out, n_removed, cpu, peak = result
         removed += n_removed
@@ -633,7 +643,7 @@ def fit_vectorizers(
         s, e = bounds[i]
         return {f: columns[f][s:e] for f in needed}
 
-    def task(i: int) -> tuple[int, tuple]:
+    def task(i: int) -> tuple[int, CountedShard]:
         return i, _count_shard(specs, shard(i), boilerplate, reads)
 
     def meanwhile() -> None:
@@ -727,9 +737,9 @@ def fit_vectorizers(
 
 
 def _indexed_count(i: int, vectorizers: Mapping[str, TfidfVectorizer],
-                   columns: Mapping[str, Sequence[Any]], boilerplate: Any,
+                   columns: Mapping[str, Sequence[Any]], boilerplate: BoilerplateConfig,
                    fields_of: Mapping[str, Mapping[str, float]] | None = None,
-                   ) -> tuple[int, tuple[dict[str, Any], int, float, float]]:
+                   ) -> tuple[int, CountedShard]:
     return i, _count_shard(vectorizers, columns, boilerplate, fields_of)
 
 
