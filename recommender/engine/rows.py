@@ -215,8 +215,8 @@ class RowSpace:
             return self.model.lsa_cosines(rows, query_lsa)
         out = np.empty(rows.size, dtype=np.float64)
         out[~is_live] = self.model.lsa_cosines(rows[~is_live], query_lsa)
-        live = self.live.matrix[rows[is_live] - self.n_corpus]
-        out[is_live] = project(live, self.model.lsa_components_) @ query_lsa
+        live = self._live_matrix[rows[is_live] - self.n_corpus]
+        out[is_live] = project(live, self.model.lsa_arrays()[0]) @ query_lsa
         return out
 
     def meta(self, row: int) -> dict[str, Any]:

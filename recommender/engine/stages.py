@@ -317,7 +317,7 @@ class Ranking:
         stored row, else its vector (a draft's terms) projected."""
         query, model = self.query, self.model
         if query.corpus_article and query._vector is None and query.self_row is not None:
-            return np.asarray(model.lsa_rows_[query.self_row])
+            return np.asarray(model.lsa_arrays()[1][query.self_row])
         return model.lsa_of_vector(query.terms if query.terms is not None and
                                    query._vector is None else query.vector)
 

@@ -421,7 +421,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
         )
         if self.has_lsa:
-            rows, scores = blend_lists(rows, scores, self.lsa_rows_, float(self.lsa_weight), n)
+            rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
+                                       float(self.lsa_weight), n)
         self.neighbors_ = rows
         self.neighbor_scores_ = scores
         self.fit_stats_["neighbors"] = {

@@ -173,16 +173,24 @@ class LatentTopics:
     def has_lsa(self) -> bool:
         return getattr(self, "lsa_components_", None) is not None
 
+    def lsa_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lsa_components_, lsa_rows_)`` of a model with LSA."""
+        comps = getattr(self, "lsa_components_", None)
+        rows = getattr(self, "lsa_rows_", None)
+        if comps is None or rows is None:
+            raise ValueError("this model has no LSA blend (lsa_components=0)")
+        return comps, rows
+
     def lsa_of_vector(self, vector: Any) -> np.ndarray:
         """The unit LSA projection of one query: a sparse row or ``(columns, weights)``."""
-        comps = self.lsa_components_  # type: ignore[attr-defined]
+        comps = self.lsa_arrays()[0]
         if isinstance(vector, tuple):
             return project_terms(vector[0], vector[1], comps)
         return project(sp.csr_matrix(vector), comps)[0]
 
     def lsa_cosines(self, rows: np.ndarray, query_lsa: np.ndarray) -> np.ndarray:
         """LSA cosines of corpus ``rows`` with a projected query (float64)."""
-        lsa_rows = self.lsa_rows_  # type: ignore[attr-defined]
+        lsa_rows = self.lsa_arrays()[1]
         return np.asarray(lsa_rows[np.asarray(rows, dtype=np.int64)] @ query_lsa,
                           dtype=np.float64)
 

@@ -70,7 +70,7 @@ class NeighbourSearch:
     draft_terms: Callable[..., tuple[np.ndarray, np.ndarray]]
     # the LSA blend (.lsa.LatentTopics)
     has_lsa: bool
-    lsa_rows_: Any
+    lsa_arrays: Callable[[], tuple[np.ndarray, np.ndarray]]
     lsa_of_vector: Callable[[Any], np.ndarray]
     blend_candidates: Callable[..., tuple[np.ndarray, np.ndarray]]
 
@@ -149,7 +149,7 @@ class NeighbourSearch:
             scratch=self.scratch(), bounds=None if exact else self._rescore_bounds(pruning),
         )
         if lsa:  # the lexical candidates re-scored by the blend (see .lsa)
-            query_lsa = (self.lsa_rows_[exclude] if exclude is not None
+            query_lsa = (self.lsa_arrays()[1][exclude] if exclude is not None
                          else self.lsa_of_vector(query))
             return self.blend_candidates(rows, scores, query_lsa, int(n))
         return rows, scores

@@ -35,6 +35,15 @@ class FittedModel(Protocol):
     @property
     def matrix_(self) -> sp.csr_matrix: ...
 
+    # the LSA blend (recommender.model.lsa.LatentTopics)
+    @property
+    def has_lsa(self) -> bool: ...
+
+    @property
+    def lsa_weight(self) -> float: ...
+
+    def lsa_of_vector(self, vector: Any) -> np.ndarray: ...
+
 
 _NAMES: weakref.WeakKeyDictionary[FittedModel, FeatureNames] = weakref.WeakKeyDictionary()
 _NAMES_LOCK = threading.Lock()
@@ -120,7 +129,7 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
     """
     cols, products = contributions(query, doc)
     topic = None
-    if getattr(model, "has_lsa", False):
+    if model.has_lsa:
         weight = float(model.lsa_weight)
         products = products * (1.0 - weight)
         topic = weight * float(np.dot(model.lsa_of_vector(query).astype(np.float64),
