@@ -204,3 +204,21 @@ def test_train_records_the_lsa_parameters(tmp_path):
     assert manifest["parameters"]["lsa_weight"] == 0.25
     model = artifact.load(tmp_path / "m").model
     assert model.lsa_rows_.shape[1] == round(4 * np.sqrt(model.n_articles_))
+
+
+def test_bench_builds_with_the_given_model_parameters(sample_articles, tmp_path):
+    from recommender.bench.benchmark import _job_build_alsosee
+    from recommender.cli.bench import bench
+
+    corpus = tmp_path / "corpus.parquet"
+    sample_articles[["id", "title", "body", "published_at"]].to_parquet(corpus)
+    built = _job_build_alsosee({"corpus": str(corpus), "out": str(tmp_path / "m"),
+                                "params": {"lsa_components": 20, "n_jobs": 1}})
+    assert built["fit_stats"]["lsa"]["rank"] == 20
+    manifest = artifact.read_manifest(built["version_dir"])
+    assert manifest["parameters"]["lsa_components"] == 20
+    for bad, words in (("lsa_components=-1", "lsa_components"), ("lsa_weight=2", "lsa_weight"),
+                       ("no_such=1", "NAME=VALUE")):
+        result = CliRunner().invoke(bench, ["--sizes", "10k", "--param", bad])
+        assert result.exit_code == 2, result.output
+        assert words in result.output
