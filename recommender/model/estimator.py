@@ -421,8 +421,11 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
         )
         if self.has_lsa:
+            t0 = time.perf_counter()
             rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
                                        float(self.lsa_weight), n)
+            self.fit_stats_.setdefault("lsa", {})["blend_seconds"] = round(
+                time.perf_counter() - t0, 3)
         self.neighbors_ = rows
         self.neighbor_scores_ = scores
         self.fit_stats_["neighbors"] = {

@@ -100,7 +100,8 @@ class TrainResult:
         lsa = stats.get("lsa")
         lines = [] if not lsa else [
             f"LSA blend: rank {lsa['rank']} (weight {self.model.lsa_weight:g}) in "
-            f"{lsa['seconds']:.2f} s, peak memory {lsa['peak_rss_mib']:.0f} MiB"]
+            f"{lsa['seconds']:.2f} s, lists re-scored in {lsa.get('blend_seconds', 0):.2f} s, "
+            f"peak memory {lsa['peak_rss_mib']:.0f} MiB"]
         nb = stats.get("neighbors")
         if not nb:
             return lines
