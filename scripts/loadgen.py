@@ -8,7 +8,9 @@ Each of ``--concurrency`` threads keeps one HTTP/1.1 connection (reconnecting if
 closes it) and sends GETs back to back, cycling through the paths. On exit it prints one JSON
 object: requests, non-2xx responses (by status), connection errors (by type), the model
 versions seen (``X-Model-Version``) and latency percentiles in milliseconds. ``--stop-file``
-ends the run early when that file appears (the caller decides when the scenario is over).
+ends the run early when that file appears (the caller decides when the scenario is over);
+``--latencies FILE`` also writes every request's latency in seconds (a JSON list), so that the
+samples of several load generators can be pooled into one set of percentiles.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(base: str, paths: list[str], duration: float, concurrency: int,
-        stop_file: str | None = None) -> dict:
+        stop_file: str | None = None, latencies_out: str | None = None) -> dict:
     url = urlsplit(base)
     until = time.monotonic() + duration
     results = [{} for _ in range(concurrency)]
@@ -77,6 +79,9 @@ def run(base: str, paths: list[str], duration: float, concurrency: int,
         t.join()
     wall = time.perf_counter() - started
     latencies = [x for r in results for x in r["latencies"]]
+    if latencies_out:
+        with open(latencies_out, "w", encoding="utf-8") as out:
+            json.dump(latencies, out)
     statuses, errors, versions = Counter(), Counter(), Counter()
     for r in results:
         statuses.update(r["statuses"])
@@ -105,9 +110,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--stop-file", default=None)
+    parser.add_argument("--latencies", default=None,
+                        help="write every latency (s) to this file as a JSON list")
     args = parser.parse_args()
     print(json.dumps(run(args.base, args.path, args.duration, args.concurrency,
-                         args.stop_file)))
+                         args.stop_file, args.latencies)))
 
 
 if __name__ == "__main__":

@@ -123,3 +123,45 @@ def test_activate_and_rollback_switch_every_host(trained_model_dir, tmp_path):
         with _host(root, state, tmp_path, "c") as c:
             assert _versions(c.base) == {v1}
             assert requests.get(f"{c.base}/readyz", timeout=5).json()["serving"] == "current"
+
+
+def test_activate_on_postgres_switches_hosts_with_their_own_copies(pg_url, trained_model_dir,
+                                                                    tmp_path):
+    """The several-hosts setup: the record lives in PostgreSQL; each host has its own copy of
+    the models (storage synced to each machine), and one copy of the new version is damaged:
+    that host stays on its last good model and says so, the other switches."""
+    roots = [tmp_path / name / "models" for name in ("a", "b")]
+    shutil.copytree(trained_model_dir, roots[0], ignore=shutil.ignore_patterns("state.db*"))
+    v1 = artifact.current_version(roots[0])
+    v2 = _new_version(roots[0])
+    shutil.copytree(roots[0], roots[1], symlinks=True)
+    damaged = roots[1] / v2 / artifact.MODEL_FILE
+    damaged.write_bytes(damaged.read_bytes()[:-64])
+    migrated = _cli("state", "migrate", "--state-db", pg_url)
+    assert migrated.returncode == 0, migrated.stderr
+
+    def host(root: Path, name: str):
+        return live_server(root, tmp_path / name / "server.log", workers=WORKERS, env={
+            "ALSOSEE_STATE_DB": pg_url, "ALSOSEE_WATCH_INTERVAL": "0.2",
+            "ALSOSEE_RATE_LIMIT": "off"})
+
+    with host(roots[0], "a") as a, host(roots[1], "b") as b:
+        assert _versions(a.base) == _versions(b.base) == {v1}
+        done = _cli("models", "activate", v2, "--model", str(roots[0]), "--state-db", pg_url)
+        assert done.returncode == 0, done.stderr
+        assert fleet.wanted(StateDB(pg_url)).version == v2
+        _wait(lambda: _versions(a.base) == {v2})
+
+        def behind() -> bool:
+            ready = requests.get(f"{b.base}/readyz", headers={"Connection": "close"},
+                                 timeout=5).json()
+            return (ready["serving"], ready["wanted"], ready["model"]["version"]) == (
+                "last-good", v2, v1)
+
+        _wait(lambda: all(behind() for _ in range(WORKERS * 4)))
+        assert _versions(b.base) == {v1}
+        metrics = requests.get(f"{b.base}/metrics", timeout=5).text
+        assert f'alsosee_model_wanted_info{{version="{v2}"}} 1.0' in metrics
+        assert "alsosee_model_behind_fleet 1.0" in metrics
+        assert "alsosee_model_behind_fleet 0.0" in requests.get(f"{a.base}/metrics",
+                                                                timeout=5).text

@@ -112,6 +112,41 @@ def test_cli_migrate_and_status(pg_url: str, tmp_path: Path, trained_model_dir: 
     assert old.returncode == 1 and "schema version 0, this alsosee expects 1" in old.stderr
 
 
+def test_server_refuses_to_start_on_another_schema_version(pg_url: str,
+                                                           trained_model_dir: Path) -> None:
+    """At start-up, before serving anything: one line naming the database (never its
+    password), the schema versions, and what to do."""
+    import os
+
+    host, tail = pg_url.split("@", 1)
+    with_password = f"{host}:s3cret-pw@{tail}"  # trust auth ignores it; messages must not
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALSOSEE_")}
+    env["ALSOSEE_STATE_DB"] = with_password
+
+    def start() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "service.server", "--model", str(trained_model_dir),
+             "--port", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    shown = pg_url.replace("@", ":***@", 1)  # postgresql://alsosee:***@127.0.0.1:PORT/db
+    empty = start()
+    assert empty.returncode == 1
+    assert empty.stderr.strip().splitlines()[-1] == (
+        f"alsosee: error: state database {shown} has schema version 0, this alsosee expects "
+        "1: run `alsosee state migrate` (with the same ALSOSEE_STATE_DB / --state-db) before "
+        "starting servers or commands")
+    db = StateDB(pg_url)
+    db.migrate()
+    with db.init().write() as conn:
+        conn.execute("UPDATE meta SET value = 7 WHERE key = 'schema_version'")
+    newer = start()
+    assert newer.returncode == 1
+    assert newer.stderr.strip().splitlines()[-1] == (
+        f"alsosee: error: state database {shown} has schema version 7, newer than the 1 this "
+        "alsosee expects: it was migrated by a newer alsosee; upgrade this host")
+    assert "s3cret-pw" not in empty.stderr + newer.stderr
+
+
 def test_failed_write_changes_nothing_and_names_the_store(pg_url: str) -> None:
     db = StateDB(pg_url)
     db.migrate()
