@@ -222,3 +222,42 @@ def test_bench_builds_with_the_given_model_parameters(sample_articles, tmp_path)
         result = CliRunner().invoke(bench, ["--sizes", "10k", "--param", bad])
         assert result.exit_code == 2, result.output
         assert words in result.output
+
+
+def test_service_serves_an_lsa_model_with_exact_explanations(lsa_model, tmp_path, monkeypatch):
+    from service import create_app
+
+    for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    artifact.save(lsa_model, tmp_path / "models")
+    client = create_app({"TESTING": True, "MODEL_DIR": str(tmp_path / "models")}).test_client()
+    qid = str(lsa_model.ids_[5])
+    got = client.get(f"/v1/articles/{qid}/related?k=3&explain=true")
+    posted = client.post("/v1/related", json={
+        "title": "Syria protests", "body": "Protesters in Syria marched.", "k": 3,
+        "explain": True})
+    for resp in (got, posted):
+        assert resp.status_code == 200, resp.get_json()
+        items = resp.get_json()["related"]
+        assert items
+        for item in items:
+            ex = item["explanation"]
+            total = (sum(t["contribution"] for t in ex["terms"])
+                     + ex["other_terms"]["contribution"] + ex["topic_similarity"])
+            assert total == pytest.approx(ex["similarity"], abs=1e-6)
+
+
+def test_a_model_saved_before_the_lsa_parameters_loads_with_lsa_off(sample_model):
+    """A pickled model without the LSA attributes (older versions) answers as before."""
+    import pickle
+
+    state = sample_model.__getstate__()
+    for name in ("lsa_components", "lsa_weight", "lsa_components_", "lsa_rows_"):
+        state.pop(name, None)
+    old = RelatedStories.__new__(RelatedStories)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert not old.has_lsa
+    assert old.get_params()["lsa_components"] == 0
+    qid = str(sample_model.ids_[0])
+    assert [(r.id, r.score) for r in old.related(qid, k=5)] == \
+           [(r.id, r.score) for r in sample_model.related(qid, k=5)]
