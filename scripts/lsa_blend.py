@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Does an LSA blend whose rank follows the archive's size beat the baseline on every set?
 
-An evaluation-side re-scoring, no library change: the model (defaults) is fitted once per
-development set, a randomized ``TruncatedSVD`` is fitted on the model's own TF-IDF rows, and
-each query's lexical candidates (the engine's top ``--candidates``) are re-scored as
+How the library's LSA option (``RelatedStories(lsa_components=..., lsa_weight=...)``,
+:mod:`recommender.model.lsa`) chose its rank rule and weight; ``scripts/quality.py --lsa auto``
+measures the option itself. Here, an evaluation-side re-scoring: the model (defaults) is
+fitted once per development set, a randomized ``TruncatedSVD`` is fitted on the model's own
+TF-IDF rows, and each query's lexical candidates (the engine's top ``--candidates``) are
+re-scored as
 
     (1 - w) * cosine + w * lsa_cosine
 

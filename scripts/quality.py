@@ -15,6 +15,10 @@ and the median age gap (days) of the lists on dated sets; then the bars: default
 baseline - 0.005 on every set, and baseline + 0.02 on average, each set's difference with its
 paired bootstrap 95% interval over the set's queries (what the set can resolve).
 
+``--lsa auto`` (or a rank) also fits each set with the LSA blend (``lsa_components``, weight
+``--lsa-weight``, default 0.3) in the same run, and prints its by-id and draft nDCG@10 against
+the same baseline (paired 95% intervals), with the SVD's fit time.
+
 ``--cv`` also chooses settings by leave-one-source-out cross-validation (ECB+, Reuters and
 Global Voices in turn held out; the setting with the best mean nDCG@10 on the other sources'
 sets is scored on the held-out ones), over a grid of field weights, feedback and
@@ -23,6 +27,7 @@ near-duplicate threshold.
 Usage::
 
     python scripts/quality.py [--data ../shared/data] [--sets ecb-title,reuters] [--json out.json]
+    python scripts/quality.py --lsa auto [--lsa-weight 0.3]
     python scripts/quality.py --cv [--json cv.json]
 """
 
@@ -44,6 +49,7 @@ from recommender.evaluation.quality import (
     precision_above,
 )
 from recommender.model.estimator import RelatedStories
+from recommender.model.lsa import parse_lsa_components
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
 #: Each set's source: cross-validation holds out a whole source at a time.
@@ -69,8 +75,10 @@ def _score_meaning(ds: Any, model: RelatedStories, data: Path,
     return lines
 
 
-def table(data: Path, names: list[str]) -> dict[str, Any]:
+def table(data: Path, names: list[str], lsa: str | int | None = None,
+          lsa_weight: float = 0.3) -> dict[str, Any]:
     results = {}
+    lsa_rows: dict[str, dict[str, Any]] = {}
     header = f"{'set':<13}{'arts':>7}{'qs':>5} " + " ".join(f"{s:>14}" for s in SYSTEMS)
     print("nDCG@10 / P@5", flush=True)
     print(header)
@@ -87,6 +95,9 @@ def table(data: Path, names: list[str]) -> dict[str, Any]:
                          for s in SYSTEMS)
         print(f"{ds.name:<13}{r.n_articles:>7}{r.n_queries:>5} {cells}   ({r.seconds:.0f} s)",
               flush=True)
+        if lsa is not None:
+            lsa_rows[ds.name] = _lsa_row(ds, lsa, lsa_weight, r.per_query)
+            del model
     if not results:
         print("no development set found under", data)
         return {}
@@ -123,10 +134,54 @@ def table(data: Path, names: list[str]) -> dict[str, Any]:
         if r["age_gap_days"]:
             print(f"  recency on {name}: costs {cost:+.3f} nDCG@10 vs half_life=None "
                   f"({'ok' if cost <= 0.005 else 'FAIL'}: <= 0.005)")
+    if lsa_rows:
+        _print_lsa(lsa_rows, lsa, lsa_weight)
+        for name, row in lsa_rows.items():
+            results[name]["lsa"] = row
     print("\nwhat a similarity means: share of list links judged relevant at or above it"
           " (links per list)")
     print("\n".join(meaning))
     return {"sets": results, "bars_met": ok}
+
+
+def _lsa_row(ds: Any, lsa: str | int, weight: float,
+             base: dict[str, list[float]]) -> dict[str, Any]:
+    """The LSA blend's nDCG@10 by id and as drafts on one set, against the baseline of the
+    same queries, and what its fit cost."""
+    t0 = time.perf_counter()
+    model = RelatedStories(n_jobs=1, lsa_components=lsa, lsa_weight=weight).fit(ds.articles)
+    fit_s = time.perf_counter() - t0
+    r = evaluate_set(ds, model=model)
+    row: dict[str, Any] = {"fit_seconds": round(fit_s, 1),
+                           "lsa": model.fit_stats_.get("lsa", {})}
+    for kind, system, ref in (("id", "defaults", "baseline"),
+                              ("draft", "draft-defaults", "draft-baseline")):
+        got = r.per_query[system]
+        lo, hi = paired_interval(got, base[ref])
+        row[kind] = {"ndcg@10": round(r.scores[system]["ndcg@10"], 4),
+                     "delta": round(sum(got) / len(got) - sum(base[ref]) / len(base[ref]), 4),
+                     "interval_95": [round(lo, 4), round(hi, 4)]}
+    print(f"  {ds.name:<13} LSA rank {row['lsa'].get('rank', 0)}: by id "
+          f"{row['id']['delta']:+.3f}, drafts {row['draft']['delta']:+.3f} vs baseline "
+          f"(fit {fit_s:.1f} s, SVD {row['lsa'].get('seconds', 0):.1f} s)", flush=True)
+    return row
+
+
+def _print_lsa(rows: dict[str, dict[str, Any]], lsa: str | int | None, weight: float) -> None:
+    print(f"\nLSA blend (lsa_components={lsa}, lsa_weight={weight:g}), nDCG@10 - baseline, "
+          "paired 95% interval:")
+    print(f"  {'set':<13}{'rank':>5}  {'by id':>26}  {'drafts':>26}  {'fit s':>6} {'SVD s':>6}")
+    for name, row in rows.items():
+        cells = "  ".join(
+            f"{row[k]['delta']:+.3f} ({row[k]['interval_95'][0]:+.3f}..."
+            f"{row[k]['interval_95'][1]:+.3f})" for k in ("id", "draft"))
+        print(f"  {name:<13}{row['lsa'].get('rank', 0):>5}  {cells}  {row['fit_seconds']:>6.1f} "
+              f"{row['lsa'].get('seconds', 0):>6.1f}")
+    for k, label in (("id", "by id"), ("draft", "drafts")):
+        deltas = {n: r[k]["delta"] for n, r in rows.items()}
+        worst = min(deltas, key=deltas.get)
+        print(f"  {label}: mean {sum(deltas.values()) / len(deltas):+.4f}, worst set {worst} "
+              f"{deltas[worst]:+.4f}")
 
 
 def cross_validate(data: Path, names: list[str]) -> dict[str, Any]:
@@ -183,9 +238,13 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SET_NAMES))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cv", action="store_true", help="also cross-validate the settings")
+    parser.add_argument("--lsa", default=None, metavar="auto|N",
+                        help="also score the LSA blend (lsa_components) on every set")
+    parser.add_argument("--lsa-weight", type=float, default=0.3)
     args = parser.parse_args()
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    report: dict[str, Any] = {"table": table(args.data, names)}
+    lsa = None if args.lsa is None else parse_lsa_components(args.lsa)
+    report: dict[str, Any] = {"table": table(args.data, names, lsa, args.lsa_weight)}
     if args.cv:
         report["cv"] = cross_validate(args.data, names)
     if args.json:

@@ -454,8 +454,12 @@ def run_benchmark(
     k: int = 5,
     command: str = "",
     on_step: Callable[[str], None] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark for each size; write ``benchmark.json`` and ``benchmark.md``."""
+    """Run the benchmark for each size; write ``benchmark.json`` and ``benchmark.md``.
+
+    ``params``: :class:`~recommender.model.estimator.RelatedStories` parameters of the
+    alsosee build (default: the defaults), e.g. ``{"lsa_components": "auto"}``."""
     from .derived import DEFAULT_CACHE, _inside_repo, cached_corpus, describe, read_source
 
     step = on_step or (lambda m: logger.info("%s", m))
@@ -474,7 +478,8 @@ def run_benchmark(
         "note": ("Corpora are DERIVED from Reuters-21578 (research use only): real headlines "
                  "and real paragraphs recombined within a topic; not real stories."),
         "settings": {"queries": queries, "warmup": warmup, "k": k,
-                     "http_seconds": http_seconds, "baseline_budget_seconds": baseline_budget},
+                     "http_seconds": http_seconds, "baseline_budget_seconds": baseline_budget,
+                     "model_params": dict(params or {})},
         "sizes": {},
     }
     real = read_source(source)
@@ -495,7 +500,8 @@ def run_benchmark(
         shutil.rmtree(model_root, ignore_errors=True)
         step(f"[{name}] building the alsosee model")
         build = run_child({"job": "build_alsosee", "corpus": str(corpus_path),
-                           "out": str(model_root), "progress": False})
+                           "out": str(model_root), "progress": False,
+                           "params": dict(params or {})})
         version_dir = Path(build["version_dir"])
         build["artifact_bytes"] = dir_bytes(version_dir)
         res["alsosee"] = {"build": build}

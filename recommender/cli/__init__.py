@@ -131,17 +131,34 @@ def cli(verbose: int) -> None:
                    "unpublished ids are left out (state DB: ALSOSEE_STATE_DB or <out>/state.db).")
 @click.option("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the parallel steps on this Dask cluster (pip install 'alsosee[dask]').")
+@click.option("--lsa-components", default=None, metavar="auto|N",
+              help="The LSA blend: 'auto' (4 x sqrt(articles), 20-400), a rank, or 0 (off, "
+                   "the default). Slower to train.")
+@click.option("--lsa-weight", type=float, default=None,
+              help="Share of the LSA cosine in the score, in [0, 1] (default 0.3).")
 @_guarded
 def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           title_weight: float | None, body_weight: float | None, tags_weight: float | None,
           min_df: float | None, max_df: float | None, keep: int, strip_boilerplate: bool,
           boilerplate_config: Path | None, report_path: Path | None, quiet: bool,
           n_neighbors: int | None, n_jobs: int | None, dask_scheduler: str | None,
-          include_live: bool = False) -> None:
+          include_live: bool = False, lsa_components: str | None = None,
+          lsa_weight: float | None = None) -> None:
     """Train a model on CORPUS files (default: the bundled sample) into --out."""
+    from ..errors import InvalidParameterError
+    from ..model.lsa import check_lsa_params, parse_lsa_components
     from ..training.job import train as run_training
 
     params: dict[str, Any] = {}
+    try:
+        if lsa_components is not None:
+            params["lsa_components"] = parse_lsa_components(lsa_components)
+        if lsa_weight is not None:
+            check_lsa_params(0, lsa_weight)
+            params["lsa_weight"] = lsa_weight
+    except InvalidParameterError as exc:
+        raise click.BadParameter(exc.message,
+                                 param_hint=f"--{exc.field.replace('_', '-')}") from None
     for name, value in (("title_weight", title_weight), ("body_weight", body_weight),
                         ("tags_weight", tags_weight), ("max_df", max_df)):
         if value is not None:
@@ -172,10 +189,17 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
         from ..state.db import StateDB, default_path
 
         live_state = StateDB(default_path(out)).init()
-    result = run_training(list(corpus) or None, out, params=params,
-                          columns=_parse_columns(columns), keep=keep, on_step=on_step,
-                          dask_scheduler=dask_scheduler, progress=not quiet,
-                          live_state=live_state)
+    try:
+        result = run_training(list(corpus) or None, out, params=params,
+                              columns=_parse_columns(columns), keep=keep, on_step=on_step,
+                              dask_scheduler=dask_scheduler, progress=not quiet,
+                              live_state=live_state)
+    except InvalidParameterError as exc:
+        if exc.field not in ("lsa_components", "lsa_weight"):
+            raise
+        # known only once the vocabulary is: a usage error all the same
+        raise click.BadParameter(exc.message,
+                                 param_hint=f"--{exc.field.replace('_', '-')}") from None
     if report_path is not None:
         report_path.write_text(json.dumps(result.report, indent=2, default=str))
     recorded = _record_for_fleet(out, result.version)

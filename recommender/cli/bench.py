@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +18,29 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
         return parse_sizes(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+            ) -> dict[str, Any]:
+    """``NAME=VALUE`` flags as model parameters, checked against the estimator's."""
+    from ..model.estimator import RelatedStories
+
+    known = RelatedStories().get_params()
+    out: dict[str, Any] = {}
+    for item in values:
+        name, sep, text = item.partition("=")
+        if not sep or name not in known:
+            raise click.BadParameter(
+                f"expected NAME=VALUE with NAME one of {', '.join(sorted(known))}; got {item!r}")
+        try:
+            out[name] = json.loads(text)
+        except ValueError:
+            out[name] = text
+    try:
+        RelatedStories(**out)._check_query_params()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return out
 
 
 @click.command("bench")
@@ -40,9 +64,12 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--baseline-budget", type=click.FloatRange(1), default=60.0, show_default=True,
               help="Seconds of baseline queries per kind (it is slow at 1M).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=_params,
+              help="A model parameter of the alsosee build (e.g. lsa_components=auto); "
+                   "VALUE is read as JSON when it parses, else as a string. Repeatable.")
 def bench(sizes: list[int], source: Path, cache: Path | None, out: Path | None, queries: int,
           warmup: int, http_seconds: int, baseline: bool, baseline_budget: float,
-          as_json: bool) -> None:
+          as_json: bool, params: dict[str, Any]) -> None:
     """Benchmark build, load, query and HTTP cost on derived corpora of SIZES articles."""
     start = time.perf_counter()
 
@@ -55,6 +82,7 @@ def bench(sizes: list[int], source: Path, cache: Path | None, out: Path | None, 
         report = run_benchmark(
             sizes, source=source, cache=cache, out=out, queries=queries, warmup=warmup,
             http_seconds=http_seconds, baseline=baseline, baseline_budget=baseline_budget,
+            params=params,
             command=" ".join(["alsosee", *sys.argv[1:]]) if sys.argv else "", on_step=on_step)
     except (MemoryError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
         click.echo(f"alsosee: error: {exc}", err=True)

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import UnusableValueError
 from ..model.estimator import RelatedStories
+from ..model.lsa import project
 from ..ranking import options as ranking
 from ..ranking.options import NAT
 from ..state.known import KnownArticles, corpus_url_rows, with_live_urls
@@ -205,6 +206,19 @@ class RowSpace:
             scratch[vector.indices] = 0.0
         return np.bincount(owner, weights=contrib, minlength=rows.size)
 
+    def lsa_cosines(self, rows: np.ndarray, query_lsa: np.ndarray) -> np.ndarray:
+        """LSA cosines (float64) of ``rows`` (corpus: stored projections; live: projected
+        from their vectors) with a projected query (a model with LSA only)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        is_live = rows >= self.n_corpus
+        if not is_live.any():
+            return self.model.lsa_cosines(rows, query_lsa)
+        out = np.empty(rows.size, dtype=np.float64)
+        out[~is_live] = self.model.lsa_cosines(rows[~is_live], query_lsa)
+        live = self._live_matrix[rows[is_live] - self.n_corpus]
+        out[is_live] = project(live, self.model.lsa_arrays()[0]) @ query_lsa
+        return out
+
     def meta(self, row: int) -> dict[str, Any]:
         if row < self.n_corpus:
             cached = self.corpus.meta_cache.get(row)
@@ -231,7 +245,8 @@ class RowSpace:
         """
         rows = np.asarray(rows, dtype=np.int64)
         lists = getattr(self.model, "neighbors_", None)
-        if (lists is not None and lists.shape[1] > 0 and rows.size
+        # With LSA the lists hold blended scores: near-duplicates are judged on the cosine.
+        if (lists is not None and lists.shape[1] > 0 and rows.size and not self.model.has_lsa
                 and (self.n == self.n_corpus or int(rows.max()) < self.n_corpus)):
             close = self._close.get(threshold)
             if close is None:  # rows with any neighbour that close (lists are sorted)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..model.lsa import blend as lsa_blend
 from ..ranking import options as ranking
 from ..ranking.explain import explain_vectors
 from ..ranking.options import FEEDBACK_DOCS, NAT, RankingOptions
@@ -303,9 +304,22 @@ class Ranking:
             live_rows = np.flatnonzero(live_scores > 0)
             if live_rows.size:
                 from_lists = False
+                live_sims = live_scores[live_rows].astype(np.float64)
+                if model.has_lsa:  # scored like the corpus candidates
+                    live_sims = lsa_blend(live_sims, space.lsa_cosines(
+                        live_rows + space.n_corpus, self.query_lsa()), model.lsa_weight)
                 rows = np.concatenate([rows, live_rows + space.n_corpus])
-                sims = np.concatenate([sims, live_scores[live_rows].astype(np.float64)])
+                sims = np.concatenate([sims, live_sims])
         return rows, sims, more, from_lists
+
+    def query_lsa(self) -> np.ndarray:
+        """The query's unit LSA projection (a model with LSA only): a corpus article's
+        stored row, else its vector (a draft's terms) projected."""
+        query, model = self.query, self.model
+        if query.corpus_article and query._vector is None and query.self_row is not None:
+            return np.asarray(model.lsa_arrays()[1][query.self_row])
+        return model.lsa_of_vector(query.terms if query.terms is not None and
+                                   query._vector is None else query.vector)
 
     def hard_rules(self, rows: np.ndarray, from_lists: bool = False) -> np.ndarray | None:
         """Which of ``rows`` may be shown (None: all). Traced, every dropped row's reason
@@ -417,7 +431,11 @@ class Ranking:
         query, opts = self.query, self.opts
         weight = opts.draft_feedback if query.article_id is None else opts.feedback
         if weight > 0 and cand.size > FEEDBACK_DOCS:
-            return _feedback(query, cand, sim, weight, self.space)
+            lexical = _feedback(query, cand, sim, weight, self.space)
+            if self.model.has_lsa:  # the expanded query, projected, blends the same way
+                return lsa_blend(lexical, self.space.lsa_cosines(cand, self.query_lsa()),
+                                 self.model.lsa_weight)
+            return lexical
         return sim
 
     def recency(self, rows: np.ndarray) -> np.ndarray | None:
@@ -518,7 +536,12 @@ class Ranking:
 
     # ------------------------------------------------------------------ items
     def cosine(self, row: int) -> float:
-        return float((self.query.vector @ self.space.vector(row).T).toarray()[0, 0])
+        """The similarity of one row with the query (with LSA, the blended score)."""
+        cos = float((self.query.vector @ self.space.vector(row).T).toarray()[0, 0])
+        if not self.model.has_lsa:
+            return cos
+        lsa = self.space.lsa_cosines(np.array([row]), self.query_lsa())
+        return float(lsa_blend(np.array([cos]), lsa, self.model.lsa_weight)[0])
 
     def items(self, rows: list[int], sims: list[float], factors: list[float]
               ) -> list[RankedItem]:

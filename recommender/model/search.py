@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +18,7 @@ from ..errors import InvalidParameterError
 from ..index.inverted import Pruning, RescoreBounds, query_candidates, rescore_bounds
 from ..ranking.spec import MAX_K
 from .catalogue import Recommendation
+from .lsa import LSA_CANDIDATES
 
 #: Candidate generation always reads the postings of terms in up to this many articles.
 MIN_QUERY_DF = 1000
@@ -66,6 +68,11 @@ class NeighbourSearch:
     row: Callable[[str], int]
     results: Callable[[np.ndarray, np.ndarray], list[Recommendation]]
     draft_terms: Callable[..., tuple[np.ndarray, np.ndarray]]
+    # the LSA blend (.lsa.LatentTopics)
+    has_lsa: bool
+    lsa_arrays: Callable[[], tuple[np.ndarray, np.ndarray]]
+    lsa_of_vector: Callable[[Any], np.ndarray]
+    blend_candidates: Callable[..., tuple[np.ndarray, np.ndarray]]
 
     def query_pruning(self) -> Pruning:
         """How queries are pruned (``max_query_terms``, ``max_query_df``, ``n_candidates``)."""
@@ -115,7 +122,7 @@ class NeighbourSearch:
         rows : ndarray of int32
             Candidate rows, best first (score descending, then row ascending).
         scores : ndarray of float32
-            Their cosine similarities in (0, 1].
+            Their cosine similarities in (0, 1] (with LSA, the blended scores).
         """
         self.check_fitted()
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -134,11 +141,18 @@ class NeighbourSearch:
             query = self.matrix_[exclude]
         pruning = Pruning() if exact else self.query_pruning()
         assert query is not None  # exactly one of article_id and query (checked above)
-        return query_candidates(
-            query, self.matrix_, self.index_, self.df_, int(n), pruning=pruning,
+        lsa = self.has_lsa
+        rows, scores = query_candidates(
+            query, self.matrix_, self.index_, self.df_,
+            max(int(n), LSA_CANDIDATES) if lsa else int(n), pruning=pruning,
             allowed=self.published_ if published_only else None, exclude_row=exclude,
             scratch=self.scratch(), bounds=None if exact else self._rescore_bounds(pruning),
         )
+        if lsa:  # the lexical candidates re-scored by the blend (see .lsa)
+            query_lsa = (self.lsa_arrays()[1][exclude] if exclude is not None
+                         else self.lsa_of_vector(query))
+            return self.blend_candidates(rows, scores, query_lsa, int(n))
+        return rows, scores
 
     def _rescore_bounds(self, pruning: Pruning) -> RescoreBounds | None:
         """Bounds for skipping hopeless re-scoring

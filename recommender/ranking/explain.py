@@ -5,6 +5,10 @@ story ``d`` is ``sum_i q_i * d_i`` over the features both contain. Each product 
 feature's exact contribution; the contributions of all shared features add up to the score.
 A feature is a word or bigram of one field (title, body) or one tag, so each contribution also
 says *where* the match is.
+
+A model with the LSA blend scores ``(1 - w) * cosine + w * lsa_cosine``: every term
+contribution is then scaled by ``1 - w`` and one more component, ``topic_similarity``
+(``w * lsa_cosine``, the shared latent topics), completes the sum.
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ class FittedModel(Protocol):
 
     @property
     def matrix_(self) -> sp.csr_matrix: ...
+
+    # the LSA blend (recommender.model.lsa.LatentTopics)
+    @property
+    def has_lsa(self) -> bool: ...
+
+    @property
+    def lsa_weight(self) -> float: ...
+
+    def lsa_of_vector(self, vector: Any) -> np.ndarray: ...
 
 
 _NAMES: weakref.WeakKeyDictionary[FittedModel, FeatureNames] = weakref.WeakKeyDictionary()
@@ -110,10 +123,18 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
         ``similarity`` (the cosine, = sum of every ``contribution``), ``recency_factor``,
         ``score`` (= similarity x recency factor), ``terms``: ``[{"term", "field",
         "contribution", "share"}]`` (share of the similarity), ``other_terms``:
-        ``{"count", "contribution", "share"}``, and ``fields``: contribution per field.
+        ``{"count", "contribution", "share"}``, ``fields``: contribution per field, and
+        with the LSA blend ``topic_similarity`` (its contribution; ``share`` of the
+        similarity in ``topic_share``).
     """
     cols, products = contributions(query, doc)
-    similarity = float(products.sum())
+    topic = None
+    if model.has_lsa:
+        weight = float(model.lsa_weight)
+        products = products * (1.0 - weight)
+        topic = weight * float(np.dot(model.lsa_of_vector(query).astype(np.float64),
+                                      model.lsa_of_vector(doc).astype(np.float64)))
+    similarity = float(products.sum()) + (topic or 0.0)
     names = FeatureNames.of(model)
     terms: list[dict[str, Any]] = []
     fields: dict[str, float] = {}
@@ -124,7 +145,7 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
             terms.append({"term": term, "field": field, "contribution": float(value),
                           "share": float(value / similarity) if similarity else 0.0})
     rest = float(products[top:].sum())
-    return {
+    out: dict[str, Any] = {
         "similarity": similarity,
         "recency_factor": float(recency_factor),
         "score": similarity * float(recency_factor),
@@ -133,6 +154,10 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
                         "share": rest / similarity if similarity else 0.0},
         "fields": fields,
     }
+    if topic is not None:
+        out["topic_similarity"] = topic
+        out["topic_share"] = topic / similarity if similarity else 0.0
+    return out
 
 
 def _field_of(names: FeatureNames, column: int) -> str:

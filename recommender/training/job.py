@@ -96,10 +96,16 @@ class TrainResult:
         ]
 
     def _neighbour_lines(self) -> list[str]:
-        nb = self.report.get("fit_stats", {}).get("neighbors")
+        stats = self.report.get("fit_stats", {})
+        lsa = stats.get("lsa")
+        lines = [] if not lsa else [
+            f"LSA blend: rank {lsa['rank']} (weight {self.model.lsa_weight:g}) in "
+            f"{lsa['seconds']:.2f} s, lists re-scored in {lsa.get('blend_seconds', 0):.2f} s, "
+            f"peak memory {lsa['peak_rss_mib']:.0f} MiB"]
+        nb = stats.get("neighbors")
         if not nb:
-            return []
-        return [
+            return lines
+        return lines + [
             f"neighbour lists: {self.model.n_neighbors} per article in {nb['seconds']:.2f} s "
             f"({nb['cpu_seconds']:.1f} CPU s, {nb['backend']}, {nb['n_jobs']} worker(s), "
             f"{nb['articles_per_core_second']:.0f} articles/core-second), "
@@ -176,6 +182,8 @@ def train(
     if "neighbors" in fit_stats:
         timings["vectorize"] = fit_stats["vectorize"]["seconds"]
         timings["neighbours"] = fit_stats["neighbors"]["seconds"]
+    if "lsa" in fit_stats:
+        timings["lsa"] = fit_stats["lsa"]["seconds"]
 
     report = {
         "corpus": corpus_report.to_dict(),

@@ -1,0 +1,208 @@
+"""The LSA blend (opt-in): a latent topic space that links stories sharing meaning, not words.
+
+A randomized :class:`~sklearn.decomposition.TruncatedSVD` of the model's own TF-IDF rows gives
+``lsa_components_`` (vocabulary x rank, float32). An article, a live article or a draft is
+projected from its own term vector: ``unit(vector @ lsa_components_)``; the corpus rows'
+projections are stored (``lsa_rows_``, articles x rank, float32, unit rows). A candidate found
+by the lexical search is then scored
+
+    (1 - lsa_weight) * cosine + lsa_weight * lsa_cosine
+
+where ``lsa_cosine`` is the dot product of the two projections. Candidates still come from
+the inverted index (the LSA space only re-scores them): :data:`LSA_CANDIDATES` lexical
+candidates per query, as measured.
+
+``lsa_components``: 0 (off, the default), an int (the rank) or ``"auto"``:
+``round(4 * sqrt(articles))`` clipped to [20, 400] (see docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InvalidParameterError
+
+logger = logging.getLogger(__name__)
+
+#: Lexical candidates re-scored by the blend (for a draft, and per article at fit time).
+LSA_CANDIDATES = 200
+#: ``"auto"``: rank = round(AUTO_C * sqrt(articles)), clipped to [AUTO_MIN, AUTO_MAX].
+AUTO_C, AUTO_MIN, AUTO_MAX = 4.0, 20, 400
+#: Power iterations of the randomized SVD.
+N_ITER = 5
+#: Rows projected per block when the corpus rows are stored.
+_BLOCK = 8192
+
+
+def check_lsa_params(components: Any, weight: Any) -> None:
+    """Raise :class:`InvalidParameterError` naming ``lsa_components`` or ``lsa_weight``
+    unless they are valid (the vocabulary bound is checked at fit time)."""
+    if not (components == "auto" or (isinstance(components, (int, np.integer))
+                                     and not isinstance(components, bool) and components >= 0)):
+        raise InvalidParameterError(
+            "lsa_components", f"must be 'auto', 0 (off) or a positive integer, got "
+                              f"{components!r}")
+    if (isinstance(weight, bool) or not isinstance(weight, (int, float, np.floating))
+            or not 0.0 <= float(weight) <= 1.0):
+        raise InvalidParameterError("lsa_weight", f"must be a number in [0, 1], got {weight!r}")
+
+
+def parse_lsa_components(value: str) -> str | int:
+    """A command-line value: ``auto`` or an integer >= 0."""
+    text = value.strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        number = int(text)
+    except ValueError:
+        raise InvalidParameterError(
+            "lsa_components", f"must be 'auto', 0 (off) or a positive integer, got "
+                              f"{value!r}") from None
+    check_lsa_params(number, 0.0)
+    return number
+
+
+def lsa_rank(components: str | int, n_articles: int, n_features: int) -> int:
+    """The rank a model fits (0: no LSA). ``"auto"`` follows the archive's size and stays
+    below the matrix's smaller side; an explicit rank beyond it is an error."""
+    limit = min(n_articles, n_features) - 1  # the randomized SVD needs a smaller rank
+    if components == "auto":
+        rank = int(min(max(round(AUTO_C * math.sqrt(n_articles)), AUTO_MIN), AUTO_MAX))
+        return max(min(rank, limit), 0)
+    rank = int(components)
+    if rank > limit:
+        raise InvalidParameterError(
+            "lsa_components", f"{rank} is too large for this corpus: at most {max(limit, 0)} "
+                              f"(one less than the smaller of {n_articles} articles and "
+                              f"{n_features} terms)")
+    return rank
+
+
+def lsa_seed(params: dict[str, Any]) -> int:
+    """A random state derived from the model's parameters (not from ``n_jobs``): the same
+    parameters on the same corpus fit the same arrays."""
+    stable = {k: v for k, v in params.items() if k != "n_jobs"}
+    return zlib.crc32(json.dumps(stable, sort_keys=True, default=str).encode())
+
+
+def unit_rows(z: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), in place, float32."""
+    z = np.asarray(z, dtype=np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", z, z))
+    norm[norm == 0] = 1.0
+    z /= norm[:, None]
+    return z
+
+
+def project(vectors: sp.spmatrix, components: np.ndarray) -> np.ndarray:
+    """Unit-length LSA projections (rows x rank, float32) of sparse term rows."""
+    z = vectors @ components
+    return unit_rows(np.asarray(z, dtype=np.float32).reshape(vectors.shape[0], -1))
+
+
+def project_terms(cols: np.ndarray, weights: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """:func:`project` of one vector given as ``(columns, weights)``: a rank-long vector."""
+    z = np.asarray(weights, dtype=np.float32) @ np.asarray(components[np.asarray(cols)])
+    return unit_rows(z.reshape(1, -1))[0]
+
+
+def fit_lsa(matrix: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(components vocabulary x rank, rows articles x rank)``, both float32; rows are the
+    corpus's own projections (:func:`project`), so a stored row and its article's vector
+    projected at query time agree."""
+    from sklearn.decomposition import TruncatedSVD
+
+    t0 = time.perf_counter()
+    svd = TruncatedSVD(rank, algorithm="randomized", n_iter=N_ITER, random_state=seed)
+    svd.fit(matrix)
+    components = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+    rows = np.empty((matrix.shape[0], rank), dtype=np.float32)
+    for start in range(0, matrix.shape[0], _BLOCK):
+        rows[start:start + _BLOCK] = project(matrix[start:start + _BLOCK], components)
+    logger.info("LSA: rank %d over %d articles in %.1f s", rank, matrix.shape[0],
+                time.perf_counter() - t0)
+    return components, rows
+
+
+def blend(cosines: np.ndarray, lsa_cosines: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * cosine + weight * lsa_cosine`` (float64)."""
+    return ((1.0 - weight) * np.asarray(cosines, dtype=np.float64)
+            + weight * np.asarray(lsa_cosines, dtype=np.float64))
+
+
+def blend_lists(rows: np.ndarray, scores: np.ndarray, lsa_rows: np.ndarray, weight: float,
+                n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists (``rows`` padded with -1, their cosines) re-scored by the blend,
+    re-sorted (score descending, then row ascending) and cut to ``n``; a list keeps only
+    positive blended scores."""
+    out_rows = np.full((rows.shape[0], n), -1, dtype=np.int32)
+    out_scores = np.zeros((rows.shape[0], n), dtype=np.float32)
+    block = 256  # rows x candidates x rank float32 at a time
+    for start in range(0, rows.shape[0], block):
+        r = np.asarray(rows[start:start + block], dtype=np.int64)
+        valid = r >= 0
+        own = lsa_rows[start:start + r.shape[0]]
+        # the gather of the candidates' rows is most of the cost (memory-bound)
+        lsa = np.einsum("ijk,ik->ij", lsa_rows[np.where(valid, r, 0)], own)
+        s = blend(scores[start:start + r.shape[0]], lsa, weight)
+        s[~valid | (s <= 0)] = -np.inf
+        order = np.lexsort((np.where(np.isfinite(s), r, np.iinfo(np.int64).max), -s),
+                           axis=-1)[:, :n]
+        picked_s = np.take_along_axis(s, order, axis=1)
+        picked_r = np.take_along_axis(r, order, axis=1)
+        keep = np.isfinite(picked_s)
+        out_rows[start:start + r.shape[0]] = np.where(keep, picked_r, -1)
+        out_scores[start:start + r.shape[0]] = np.where(keep, picked_s, 0.0)
+    return out_rows, out_scores
+
+
+class LatentTopics:
+    """The LSA part of :class:`~recommender.model.estimator.RelatedStories`: whether the
+    model has one, projections, and the blended score of lexical candidates."""
+
+    lsa_weight: float
+
+    @property
+    def has_lsa(self) -> bool:
+        return getattr(self, "lsa_components_", None) is not None
+
+    def lsa_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lsa_components_, lsa_rows_)`` of a model with LSA."""
+        comps = getattr(self, "lsa_components_", None)
+        rows = getattr(self, "lsa_rows_", None)
+        if comps is None or rows is None:
+            raise ValueError("this model has no LSA blend (lsa_components=0)")
+        return comps, rows
+
+    def lsa_of_vector(self, vector: Any) -> np.ndarray:
+        """The unit LSA projection of one query: a sparse row or ``(columns, weights)``."""
+        comps = self.lsa_arrays()[0]
+        if isinstance(vector, tuple):
+            return project_terms(vector[0], vector[1], comps)
+        return project(sp.csr_matrix(vector), comps)[0]
+
+    def lsa_cosines(self, rows: np.ndarray, query_lsa: np.ndarray) -> np.ndarray:
+        """LSA cosines of corpus ``rows`` with a projected query (float64)."""
+        lsa_rows = self.lsa_arrays()[1]
+        return np.asarray(lsa_rows[np.asarray(rows, dtype=np.int64)] @ query_lsa,
+                          dtype=np.float64)
+
+    def blend_candidates(self, rows: np.ndarray, cosines: np.ndarray, query_lsa: np.ndarray,
+                         n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lexical candidates re-scored by the blend: the best ``n`` with a positive score,
+        score descending then row ascending (float32 scores)."""
+        rows = np.asarray(rows)
+        if not rows.size:
+            return rows, np.asarray(cosines, dtype=np.float32)
+        s = blend(cosines, self.lsa_cosines(rows, query_lsa), float(self.lsa_weight))
+        order = np.lexsort((rows, -s))
+        order = order[s[order] > 0][:n]
+        return rows[order], s[order].astype(np.float32)

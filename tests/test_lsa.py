@@ -1,0 +1,263 @@
+"""The LSA blend (``lsa_components``, ``lsa_weight``): opt-in, reproducible, exact, saved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from recommender.cli import cli
+from recommender.engine.recommender import Recommender
+from recommender.errors import InvalidParameterError
+from recommender.index.neighbors import compute_neighbors
+from recommender.model import artifact
+from recommender.model.estimator import RelatedStories
+from recommender.model.lsa import LSA_CANDIDATES, lsa_rank, project
+from recommender.state.db import StateDB
+from recommender.state.live import LiveIndex, LiveStore, parse_articles
+
+#: The engine reduced to its candidates' scores: no recency, feedback or same-story drop.
+PLAIN = {"half_life": None, "duplicate_threshold": None, "near_duplicate_threshold": None,
+         "feedback": 0, "draft_feedback": 0}
+RANK, WEIGHT = 40, 0.3
+
+
+@pytest.fixture(scope="module")
+def lsa_model(sample_articles: pd.DataFrame) -> RelatedStories:
+    return RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(sample_articles)
+
+
+def blended(model: RelatedStories, query_vec, query_lsa: np.ndarray, rows) -> np.ndarray:
+    """What the blend should score, computed from the model's matrix and LSA rows."""
+    rows = np.asarray(rows)
+    cos = np.asarray((model.matrix_[rows] @ query_vec.T).toarray()).ravel()
+    return (1 - WEIGHT) * cos + WEIGHT * (np.asarray(model.lsa_rows_[rows]) @ query_lsa)
+
+
+def test_fit_is_reproducible_and_rows_are_the_projections(sample_articles, lsa_model):
+    again = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(
+        sample_articles)
+    assert lsa_model.lsa_components_.shape == (lsa_model.matrix_.shape[1], RANK)
+    assert lsa_model.lsa_rows_.shape == (lsa_model.n_articles_, RANK)
+    assert lsa_model.lsa_rows_.dtype == lsa_model.lsa_components_.dtype == np.float32
+    assert np.array_equal(again.lsa_components_, lsa_model.lsa_components_)
+    assert np.array_equal(again.lsa_rows_, lsa_model.lsa_rows_)
+    assert np.array_equal(again.neighbors_, lsa_model.neighbors_)
+    # unit rows, each its article's vector projected as a query is
+    assert np.allclose(np.linalg.norm(lsa_model.lsa_rows_, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(project(lsa_model.matrix_[:20], lsa_model.lsa_components_),
+                       lsa_model.lsa_rows_[:20], atol=1e-6)
+    # the seed follows the parameters: another weight, another (equally valid) fit
+    other = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.5).fit(sample_articles)
+    assert not np.array_equal(other.lsa_components_, lsa_model.lsa_components_)
+
+
+def test_listed_scores_are_the_blend(lsa_model):
+    m = lsa_model
+    for row in (0, 7, 123):
+        listed = np.asarray(m.neighbors_[row])
+        listed = listed[listed >= 0]
+        assert listed.size == m.n_neighbors
+        want = blended(m, m.matrix_[row], m.lsa_rows_[row], listed)
+        assert np.allclose(m.neighbor_scores_[row, :listed.size], want, atol=1e-5)
+        assert np.all(np.diff(m.neighbor_scores_[row, :listed.size]) <= 0)  # best first
+        assert row not in listed
+    # a draft: its own vector projected, its lexical candidates re-scored
+    title, body = "French journalist kidnapped", "Rebels in Colombia hold a reporter."
+    vec = m.vectorize_draft(title, body)
+    qz = project(vec, m.lsa_components_)[0]
+    got = m.related_to_text(title, body, k=10)
+    rows = [m.row(r.id) for r in got]
+    assert np.allclose([r.score for r in got], blended(m, vec, qz, rows), atol=1e-5)
+    # the same draft through the engine (no feedback, no recency): the same scores
+    items = Recommender(m).related_to_text(title, body, 10, **PLAIN).items
+    assert [i.id for i in items] == [r.id for r in got]
+    assert np.allclose([i.similarity for i in items], [r.score for r in got], atol=1e-6)
+
+
+def test_weight_zero_keeps_the_lexical_lists(sample_articles, sample_model):
+    """The blend re-scores the lexical search's LSA_CANDIDATES best: at weight 0 the lists
+    are the cosine's (the head of the lexical lists of that width)."""
+    zero = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.0).fit(sample_articles)
+    assert zero.has_lsa
+    rows, scores, _ = compute_neighbors(zero.matrix_, zero.index_, zero.published_,
+                                        LSA_CANDIDATES, pruning=zero.query_pruning(), n_jobs=1)
+    assert np.array_equal(zero.neighbors_, rows[:, :zero.n_neighbors])
+    assert np.array_equal(zero.neighbor_scores_, scores[:, :zero.n_neighbors])
+    # the heads agree with the default lists (the width only re-scores more candidates)
+    assert np.mean(zero.neighbors_[:, :5] == sample_model.neighbors_[:, :5]) > 0.95
+
+
+@pytest.mark.parametrize("how", ["id", "draft", "id-feedback", "live"])
+def test_explanations_sum_to_the_score(lsa_model, tmp_path, how):
+    engine = Recommender(lsa_model)
+    opts = dict(PLAIN) if how in ("id", "draft", "live") else {}
+    live = None
+    if how == "live":
+        store = LiveStore(StateDB(tmp_path / "state.db").init())
+        store.publish(parse_articles([{
+            "id": "live-1", "title": "French journalist kidnapped in Colombia",
+            "body": "Rebels kidnapped a French journalist in Colombia.",
+            "published_at": "2026-11-28T09:30:00Z"}]))
+        live = LiveIndex(store, lsa_model, "v1").snapshot(store.db.version())
+    if how == "draft":
+        results = [engine.related_to_text("Syria protests", "Protesters in Syria marched.", 5,
+                                          explain=True, **opts)]
+    elif how == "live":
+        # the live article's own list, and the corpus story that now lists it
+        story = lsa_model.related_to_text("French journalist kidnapped Colombia", k=1)[0].id
+        results = [engine.related(q, 5, explain=True, live=live, **opts)
+                   for q in ("live-1", story)]
+        assert "live-1" in [i.id for i in results[1].items]
+    else:
+        results = [engine.related(str(lsa_model.ids_[5]), 5, explain=True, **opts)]
+    items = [item for result in results for item in result.items]
+    assert items
+    for item in items:
+        ex = item.explanation
+        parts = (sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+                 + ex["topic_similarity"])
+        assert parts == pytest.approx(ex["similarity"], abs=1e-9)
+        assert sum(ex["fields"].values()) + ex["topic_similarity"] == pytest.approx(
+            ex["similarity"], abs=1e-9)
+        assert ex["similarity"] == pytest.approx(item.similarity, abs=2e-6)
+        assert 0 < ex["topic_similarity"] <= WEIGHT + 1e-6
+
+
+def test_saved_and_loaded_model_gives_the_same_lists(lsa_model, tmp_path):
+    path = artifact.save(lsa_model, tmp_path / "models")
+    manifest = artifact.read_manifest(path)
+    assert manifest["parameters"]["lsa_components"] == RANK
+    assert manifest["parameters"]["lsa_weight"] == WEIGHT
+    loaded = artifact.load(tmp_path / "models").model
+    assert isinstance(loaded.lsa_rows_, np.memmap)  # shared by the workers, not copied
+    assert isinstance(loaded.lsa_components_, np.memmap)
+    assert np.array_equal(loaded.lsa_rows_, lsa_model.lsa_rows_)
+    a, b = Recommender(lsa_model), Recommender(loaded)
+    for qid in (str(lsa_model.ids_[i]) for i in (0, 50, 300)):
+        assert [(i.id, i.score) for i in a.related(qid, 8).items] == \
+               [(i.id, i.score) for i in b.related(qid, 8).items]
+    draft = ("Bahrain protests", "Protesters gathered in Manama again.")
+    assert [(i.id, i.score) for i in a.related_to_text(*draft, 8).items] == \
+           [(i.id, i.score) for i in b.related_to_text(*draft, 8).items]
+
+
+def test_off_is_the_lexical_model_unchanged(sample_articles, sample_model):
+    """Off (the default): no LSA arrays, and the lists are exactly the lexical search's."""
+    off = RelatedStories(lsa_components=0, lsa_weight=0.9).fit(sample_articles)
+    assert not off.has_lsa and off.lsa_rows_ is None and "lsa" not in off.fit_stats_
+    rows, scores, _ = compute_neighbors(off.matrix_, off.index_, off.published_,
+                                        off.n_neighbors, pruning=off.query_pruning(), n_jobs=1)
+    assert rows.tobytes() == off.neighbors_.tobytes()
+    assert scores.tobytes() == off.neighbor_scores_.tobytes()
+    assert off.neighbors_.tobytes() == sample_model.neighbors_.tobytes()
+    assert off.neighbor_scores_.tobytes() == sample_model.neighbor_scores_.tobytes()
+    draft = off.vectorize_draft("Syria protests", "Protesters in Syria marched.")
+    got = off.related_to_text("Syria protests", "Protesters in Syria marched.", k=10)
+    cos = np.asarray((off.matrix_ @ draft.T).toarray()).ravel()
+    assert np.allclose([r.score for r in got], cos[[off.row(r.id) for r in got]], atol=1e-6)
+
+
+def test_auto_rank_follows_the_archive():
+    assert lsa_rank("auto", 982, 20_000) == 125  # round(4 * sqrt(982))
+    assert lsa_rank("auto", 100_000, 500_000) == 400
+    assert lsa_rank("auto", 10, 500) == 9  # below the matrix's smaller side
+    assert lsa_rank(0, 1000, 1000) == 0
+    assert LSA_CANDIDATES >= 50
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"lsa_components": -1}, "lsa_components"),
+    ({"lsa_components": "many"}, "lsa_components"),
+    ({"lsa_components": 2.5}, "lsa_components"),
+    ({"lsa_components": 10**6}, "lsa_components"),  # more than the vocabulary
+    ({"lsa_components": "auto", "lsa_weight": 1.5}, "lsa_weight"),
+    ({"lsa_components": "auto", "lsa_weight": -0.1}, "lsa_weight"),
+    ({"lsa_components": "auto", "lsa_weight": True}, "lsa_weight"),
+])
+def test_bad_values_name_the_parameter(sample_articles, params, field):
+    with pytest.raises(InvalidParameterError) as err:
+        RelatedStories(n_jobs=1, **params).fit(sample_articles.head(60))
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["--lsa-components", "-2"], "--lsa-components"),
+    (["--lsa-components", "lots"], "--lsa-components"),
+    (["--lsa-components", "100000"], "--lsa-components"),  # more than the sample's articles
+    (["--lsa-components", "auto", "--lsa-weight", "2"], "--lsa-weight"),
+])
+def test_train_rejects_bad_lsa_flags_as_usage_errors(tmp_path, args, flag):
+    result = CliRunner().invoke(cli, ["train", "-q", "--out", str(tmp_path / "m"), *args])
+    assert result.exit_code == 2, result.output
+    assert flag in result.output
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").glob("2*"))
+
+
+def test_train_records_the_lsa_parameters(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "-q", "--out", str(tmp_path / "m"),
+                                      "--lsa-components", "auto", "--lsa-weight", "0.25"])
+    assert result.exit_code == 0, result.output
+    manifest = artifact.read_manifest(artifact.resolve(tmp_path / "m"))
+    assert manifest["parameters"]["lsa_components"] == "auto"
+    assert manifest["parameters"]["lsa_weight"] == 0.25
+    model = artifact.load(tmp_path / "m").model
+    assert model.lsa_rows_.shape[1] == round(4 * np.sqrt(model.n_articles_))
+
+
+def test_bench_builds_with_the_given_model_parameters(sample_articles, tmp_path):
+    from recommender.bench.benchmark import _job_build_alsosee
+    from recommender.cli.bench import bench
+
+    corpus = tmp_path / "corpus.parquet"
+    sample_articles[["id", "title", "body", "published_at"]].to_parquet(corpus)
+    built = _job_build_alsosee({"corpus": str(corpus), "out": str(tmp_path / "m"),
+                                "params": {"lsa_components": 20, "n_jobs": 1}})
+    assert built["fit_stats"]["lsa"]["rank"] == 20
+    manifest = artifact.read_manifest(built["version_dir"])
+    assert manifest["parameters"]["lsa_components"] == 20
+    for bad, words in (("lsa_components=-1", "lsa_components"), ("lsa_weight=2", "lsa_weight"),
+                       ("no_such=1", "NAME=VALUE")):
+        result = CliRunner().invoke(bench, ["--sizes", "10k", "--param", bad])
+        assert result.exit_code == 2, result.output
+        assert words in result.output
+
+
+def test_service_serves_an_lsa_model_with_exact_explanations(lsa_model, tmp_path, monkeypatch):
+    from service import create_app
+
+    for name in ("ALSOSEE_CONFIG", "ALSOSEE_MODEL_DIR", "ALSOSEE_MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    artifact.save(lsa_model, tmp_path / "models")
+    client = create_app({"TESTING": True, "MODEL_DIR": str(tmp_path / "models")}).test_client()
+    qid = str(lsa_model.ids_[5])
+    got = client.get(f"/v1/articles/{qid}/related?k=3&explain=true")
+    posted = client.post("/v1/related", json={
+        "title": "Syria protests", "body": "Protesters in Syria marched.", "k": 3,
+        "explain": True})
+    for resp in (got, posted):
+        assert resp.status_code == 200, resp.get_json()
+        items = resp.get_json()["related"]
+        assert items
+        for item in items:
+            ex = item["explanation"]
+            total = (sum(t["contribution"] for t in ex["terms"])
+                     + ex["other_terms"]["contribution"] + ex["topic_similarity"])
+            assert total == pytest.approx(ex["similarity"], abs=1e-6)
+
+
+def test_a_model_saved_before_the_lsa_parameters_loads_with_lsa_off(sample_model):
+    """A pickled model without the LSA attributes (older versions) answers as before."""
+    import pickle
+
+    state = sample_model.__getstate__()
+    for name in ("lsa_components", "lsa_weight", "lsa_components_", "lsa_rows_"):
+        state.pop(name, None)
+    old = RelatedStories.__new__(RelatedStories)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert not old.has_lsa
+    assert old.get_params()["lsa_components"] == 0
+    qid = str(sample_model.ids_[0])
+    assert [(r.id, r.score) for r in old.related(qid, k=5)] == \
+           [(r.id, r.score) for r in sample_model.related(qid, k=5)]
