@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -165,10 +166,13 @@ def test_neighbour_block_same_lists_whatever_the_slices(sample_model: RelatedSto
 def test_neighbour_progress_bar_covers_the_preparation(sample_model: RelatedStories,
                                                        capfd: pytest.CaptureFixture,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # every update drawn: the whole run takes ~0.1 s, tqdm's default refresh interval (its
+    # TQDM_MININTERVAL variable is read once, when tqdm is first imported: too late here)
+    import tqdm.auto
+
     from recommender.index.neighbors import compute_neighbors
 
-    # every update drawn: the whole run takes ~0.1 s, tqdm's default refresh interval
-    monkeypatch.setenv("TQDM_MININTERVAL", "0")
+    monkeypatch.setattr(tqdm.auto, "tqdm", functools.partial(tqdm.auto.tqdm, mininterval=0))
 
     m = sample_model
     compute_neighbors(m.matrix_, m.index_, m.published_, 5, pruning=m.query_pruning(), n_jobs=2,
