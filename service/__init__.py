@@ -41,18 +41,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from recommender.errors import InvalidParameterError, SchemaVersionError
     from service import (
         api,
-        caching,
         cors,
         editorial_api,
         embed,
         errors,
         health,
+        http_caching,
         live_api,
         metrics,
         observability,
         openapi,
         pages,
-        protection,
+        rate_limits,
         validation,
     )
     from service.connection import CloseAfterErrorWithBody
@@ -85,7 +85,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     errors.register(app)
     observability.init_app(app)  # first: times and logs everything below, incl. 304s
-    caching.init_app(app)
+    http_caching.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
@@ -95,10 +95,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(live_api.bp)
     app.register_blueprint(editorial_api.bp)
     metrics.init_app(app)
-    protection.init_app(app)  # after the blueprints: it wraps their views
+    rate_limits.init_app(app)  # after the blueprints: it wraps their views
     app.after_request(_security_headers)
     # Keep-alive (gthread) and unread request bodies, under any WSGI server entry point:
     # see service/connection.py.
     app.wsgi_app = CloseAfterErrorWithBody(app.wsgi_app)  # type: ignore[method-assign]
-    caching.wrap_wsgi(app)  # outermost: a repeated list skips everything above
+    http_caching.wrap_wsgi(app)  # outermost: a repeated list skips everything above
     return app

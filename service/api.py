@@ -10,8 +10,8 @@ from flask import Blueprint, request
 
 from service import openapi, ranking_params, validation
 from service.auth import key_for_some_options
-from service.caching import cacheable
 from service.errors import Problem, invalid_parameter, public_message
+from service.http_caching import cacheable
 from service.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/v1")

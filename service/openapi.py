@@ -32,7 +32,7 @@ operation's own YAML wins for a status it describes):
 * ``{article_id}`` in the path: 400 (ids over 512 characters) and 404 (unknown article);
 * a ``requestBody``: 400, 413 and 415;
 * views behind :func:`service.auth.require_api_key`: ``security``, 401 and 403;
-* ``@cacheable`` GET views (service/caching.py): ``If-None-Match``, 304 and ``ETag``;
+* ``@cacheable`` GET views (service/http_caching.py): ``If-None-Match``, 304 and ``ETag``;
 * :func:`common_responses` registered for a blueprint (e.g. 503 when the state database is
   unavailable).
 
@@ -282,7 +282,7 @@ def _standard_responses(spec: dict[str, Any], operation: dict[str, Any], path: s
 
 
 def _conditional_get(operation: dict[str, Any]) -> None:
-    """Views marked ``@cacheable`` (service/caching.py) send an ``ETag`` and answer a matching
+    """Views marked ``@cacheable`` (service/http_caching.py) send an ``ETag`` and answer a matching
     ``If-None-Match`` with 304: say so in their operation."""
     operation.setdefault("parameters", []).append(
         {"$ref": "#/components/parameters/IfNoneMatch"})

@@ -23,7 +23,7 @@ from recommender.urls import is_safe_link
 from service import openapi, ranking_params, validation
 from service.api import ranked_for_article, related_for_article
 from service.auth import key_for_some_options
-from service.caching import cacheable
+from service.http_caching import cacheable
 
 bp = Blueprint("pages", __name__, url_prefix="/v1")
 # Every operation here needs the loaded model: 503 without one.

@@ -342,7 +342,7 @@ PRIVILEGED = (("status", "any", "status=any (unpublished stories)"),
 def require_key_for(options: dict[str, Any]) -> None:
     """401/403 problem unless the request carries an API key, when *options* use a
     privileged value (:data:`PRIVILEGED`); such an answer is then never shared by a cache
-    (``g.alsosee_private``, read by :mod:`service.caching`)."""
+    (``g.alsosee_private``, read by :mod:`service.http_caching`)."""
     wanted = [what for name, value, what in PRIVILEGED if options.get(name) == value]
     if wanted:
         g.alsosee_api_key = check_request(f"{' and '.join(wanted)} needs an API key")

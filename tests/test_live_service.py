@@ -448,7 +448,7 @@ def test_metrics(app, client):
     assert "alsosee_model_reloads_total" in text or "alsosee_model_serving" in text
 
 
-# ------------------------------------------------------------------ protection
+# ------------------------------------------------------------------ rate limits
 def test_rate_limit_on_draft_endpoint(models):
     client = make_app(models, RATE_LIMIT="2/minute").test_client()
     for _ in range(2):

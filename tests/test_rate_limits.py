@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service import create_app
-from service.protection import client_address, parse_key_limits, parse_networks
+from service.rate_limits import client_address, parse_key_limits, parse_networks
 
 # ALSOSEE_API_KEYS entries are NAME:SECRET; a caller sends the secret
 CMS, DESK, OTHER = "c" * 32, "d" * 32, "o" * 32
