@@ -24,8 +24,8 @@ from .common import (
     BUILTIN_MODEL_DIR,
     DEFAULT_MODEL_DIR,
     ENV_MODEL_DIR,
-    STATE_DB,
     default_model_dir,
+    state_db_option,
 )
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
@@ -261,9 +261,8 @@ def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> s
 @click.option("--body", default=None, help="Body text of a draft not in the corpus.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@click.option("--state-db", type=STATE_DB, default=None,
-              help="State database with takedowns/pins/blocks (default: $ALSOSEE_STATE_DB "
-                   "or <models>/state.db).")
+@state_db_option("State database with takedowns/pins/blocks: a SQLite file or a "
+                 "postgresql:// URL (default: $ALSOSEE_STATE_DB, else <models>/state.db).")
 @click.option("--plain", is_flag=True,
               help="Plain cosine similarity: no ranking options, no editorial state.")
 @ranking_flags

@@ -19,7 +19,8 @@ from ..model.artifact import ENV_MODEL_DIR
 from ..state.schema import is_postgres_url
 
 __all__ = ["BUILTIN_MODEL_DIR", "DEFAULT_MODEL_DIR", "ENV_MODEL_DIR", "cli_message",
-           "default_model_dir", "fail", "guarded", "parse_columns", "STATE_DB"]
+           "default_model_dir", "fail", "guarded", "parse_columns", "STATE_DB",
+           "state_db_option"]
 
 DEFAULT_MODEL_DIR = os.environ.get(ENV_MODEL_DIR, BUILTIN_MODEL_DIR)
 
@@ -38,6 +39,14 @@ class StateTarget(click.ParamType):
 
 
 STATE_DB = StateTarget()
+
+STATE_DB_HELP = ("State database: a SQLite file or a postgresql:// URL (default: "
+                 "$ALSOSEE_STATE_DB, else <models root>/state.db).")
+
+
+def state_db_option(help: str = STATE_DB_HELP) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The ``--state-db`` option every command that reads or writes the live state takes."""
+    return click.option("--state-db", type=STATE_DB, default=None, help=help)
 
 
 def cli_message(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..ranking.spec import BOOLEAN, GROUPED
-from .common import DEFAULT_MODEL_DIR, STATE_DB, P, R, cli_message
+from .common import DEFAULT_MODEL_DIR, P, R, cli_message, state_db_option
 
 if TYPE_CHECKING:  # imported where used: the command line starts without them
     from ..engine.recommender import Recommender
@@ -110,9 +110,7 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
                       show_default=True)(fn)
     fn = click.option("--by", default=None,
                       help="Who makes the change (default: $ALSOSEE_USER or $USER).")(fn)
-    fn = click.option("--state-db", type=STATE_DB, default=None,
-                      help="State database (default: $ALSOSEE_STATE_DB or "
-                           "<models>/state.db).")(fn)
+    fn = state_db_option()(fn)
     fn = click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
                       type=click.Path(path_type=Path),
                       help="Models root (ids are checked against it).")(fn)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import DEFAULT_MODEL_DIR, STATE_DB
+from .common import DEFAULT_MODEL_DIR, state_db_option
 from .common import guarded as _guarded
 from .common import parse_columns as _parse_columns
 
@@ -127,9 +127,8 @@ def _open_state(path: Path | str | None, model_dir: Path | None) -> StateDB | No
               min_open=True), default=0.8, show_default=True,
               help="Metric: cosine at or above which two articles of one list count as "
                    "near-duplicates.")
-@click.option("--state-db", type=STATE_DB, default=None,
-              help="State database whose takedowns, pins and blocks apply [default: "
-                   "ALSOSEE_STATE_DB, else state.db next to the models, if it exists].")
+@state_db_option("State database whose takedowns, pins and blocks apply [default: "
+                 "ALSOSEE_STATE_DB, else state.db next to the models, if it exists].")
 @click.option("--max-queries", type=click.IntRange(1), default=None,
               help="Evaluate a seeded sample of at most N queries.")
 @click.option("--depth", type=click.IntRange(1, 100), default=100, show_default=True,

@@ -16,15 +16,13 @@ from pathlib import Path
 import click
 
 from ..errors import ArtifactError, CorpusError
-from .common import DEFAULT_MODEL_DIR, STATE_DB
+from .common import DEFAULT_MODEL_DIR, state_db_option
 from .common import guarded as _guarded
 
 _MODEL_OPTION = click.option(
     "--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
     type=click.Path(path_type=Path), help="Models root (holding the version directories).")
-_STATE_OPTION = click.option(
-    "--state-db", type=STATE_DB, default=None,
-    help="State database (default: ALSOSEE_STATE_DB, else <models root>/state.db).")
+_STATE_OPTION = state_db_option()
 
 RELOAD_HINT = ("running servers switch on POST /v1/admin/reload, on SIGHUP, or by themselves "
                "with ALSOSEE_WATCH_MODEL=1")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import DEFAULT_MODEL_DIR, STATE_DB, fail
+from .common import DEFAULT_MODEL_DIR, fail, state_db_option
 
 
 def _target(model_dir: str, state_db: Path | str | None) -> Path | str:
@@ -25,9 +25,7 @@ def state() -> None:
 @state.command("migrate")
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
               help="Models root (the SQLite file's default place).")
-@click.option("--state-db", type=STATE_DB, default=None,
-              help="SQLite file or postgresql:// URL (default: $ALSOSEE_STATE_DB, else "
-                   "<models>/state.db).")
+@state_db_option()
 def migrate(model_dir: str, state_db: Path | str | None) -> None:
     """Apply the missing schema migrations (creating the tables of a new database).
 
@@ -53,9 +51,7 @@ def migrate(model_dir: str, state_db: Path | str | None) -> None:
 @state.command("status")
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
               help="Models root (the SQLite file's default place).")
-@click.option("--state-db", type=STATE_DB, default=None,
-              help="SQLite file or postgresql:// URL (default: $ALSOSEE_STATE_DB, else "
-                   "<models>/state.db).")
+@state_db_option()
 def status(model_dir: str, state_db: Path | str | None) -> None:
     """The store, its schema version (and the one this alsosee expects) and state version."""
     from ..errors import StateError

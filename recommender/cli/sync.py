@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..state.db import StateDB, default_path
-from .common import DEFAULT_MODEL_DIR, STATE_DB, fail
+from .common import DEFAULT_MODEL_DIR, fail, state_db_option
 
 
 @click.command()
@@ -19,8 +19,7 @@ from .common import DEFAULT_MODEL_DIR, STATE_DB, fail
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR,
               show_default=True, type=click.Path(path_type=Path),
               help="Models root; the state database defaults to MODEL/state.db.")
-@click.option("--state-db", type=STATE_DB, default=None,
-              help="The live state database (default: $ALSOSEE_STATE_DB or MODEL/state.db).")
+@state_db_option()
 @click.option("--id-prefix", default="wp-", show_default=True,
               help="Article id = prefix + post id (matches `alsosee train` on a WXR export).")
 @click.option("--user", envvar="ALSOSEE_WP_USER", default=None,
