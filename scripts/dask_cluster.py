@@ -86,8 +86,8 @@ def main() -> None:
 
     corpus = args.corpus
     if args.size:
-        from recommender.benchcorpus import cached_corpus
-        from recommender.benchmark import DEFAULT_SOURCE
+        from recommender.bench.benchmark import DEFAULT_SOURCE
+        from recommender.bench.derived import cached_corpus
 
         _, corpus = cached_corpus(DEFAULT_SOURCE, args.size)
     with tempfile.TemporaryDirectory(prefix="alsosee-dask-") as tmp:

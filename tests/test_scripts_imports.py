@@ -54,3 +54,33 @@ def test_a_script_runs_from_any_directory(name: str, tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: "), done.stdout
+
+
+def package_imports(source: str) -> list[tuple[int, str]]:
+    """``(line, module)`` for each import of this project's packages, at any depth (scripts
+    import heavy modules inside functions, where running ``--help`` never reaches them)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [(node.lineno, n) for n in names if n.split(".")[0] in ("recommender", "service")]
+    return found
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_package_module_a_script_imports_exists(script: Path) -> None:
+    import importlib.util
+
+    def exists(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            return False
+
+    missing = [f"{line}: {name}" for line, name in package_imports(script.read_text("utf-8"))
+               if not exists(name)]
+    assert missing == [], script
