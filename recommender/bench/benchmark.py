@@ -1,7 +1,8 @@
 """The scale benchmark: alsosee against the naive scikit-learn baseline, in one run.
 
 For every size it derives a corpus from real Reuters text (see
-:mod:`recommender.bench.derived`), then measures, each heavy step in its own child process (so peak RSS belongs to that step):
+:mod:`recommender.bench.derived`), then measures, each heavy step in its own child process
+(so peak RSS belongs to that step):
 
 * build: wall and CPU time, peak RSS, artifact size on disk (alsosee: ``alsosee train``;
   baseline: ``TfidfVectorizer`` + ``NearestNeighbors(metric="cosine", algorithm="brute")``);
