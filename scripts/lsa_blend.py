@@ -42,14 +42,17 @@ from recommender.engine.recommender import Recommender
 from recommender.engine.results import RelatedResult
 from recommender.engine.rows import RowSpace
 from recommender.engine.stages import UNTRACED, Query, Ranking, Trace
-from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets
+from recommender.evaluation.devsets import (
+    SET_NAMES,
+    default_data_dir,
+    dev_sets,
+    source_folds,
+)
 from recommender.evaluation.metrics import ndcg_at_k
 from recommender.evaluation.quality import by_story, draft_of, evaluate_set, paired_interval
 from recommender.model import RelatedStories
 from recommender.ranking.options import RankingOptions
 
-SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
-          "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
 MIN_RANK, MAX_RANK = 20, 400
 
 
@@ -202,11 +205,7 @@ def loso(results: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"held_out": {}, "settings": {}}
     print("\nleave-one-source-out (chosen on the other sources' sets, by id):")
-    for source in ("ecb", "reuters", "gv"):
-        held = [n for n in sets if SOURCE[n] == source]
-        train = [n for n in sets if SOURCE[n] not in (source, "all")]
-        if not held or not train:
-            continue
+    for source, held, train in source_folds(sets):
         best = max(keys, key=lambda k: mean(k, train))
         out["held_out"][source] = {"chosen": best, **{
             n: {kd: round(results[n]["blend"][best][kd], 4) for kd in ("id", "draft")}

@@ -41,7 +41,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recommender.evaluation.devsets import SET_NAMES, default_data_dir, dev_sets
+from recommender.evaluation.devsets import (
+    SET_NAMES,
+    default_data_dir,
+    dev_sets,
+    source_folds,
+)
 from recommender.evaluation.quality import (
     evaluate_set,
     graded_correlation,
@@ -52,9 +57,6 @@ from recommender.model.estimator import RelatedStories
 from recommender.model.lsa import parse_lsa_components
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
-#: Each set's source: cross-validation holds out a whole source at a time.
-SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
-          "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
 FIT_GRID = {"title_weight": [1.0, 1.5, 2.0], "tags_weight": [0.0, 0.25]}
 OPTION_GRID = {"feedback": [0.0, 0.15, 0.3], "near_duplicate_threshold": [0.98]}
 
@@ -209,11 +211,7 @@ def cross_validate(data: Path, names: list[str]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"held_out": {}}
     print("\nleave-one-source-out (mean nDCG@10 - baseline):")
-    for source in ("ecb", "reuters", "gv"):
-        held = [n for n in sets if SOURCE[n] == source]
-        train = [n for n in sets if SOURCE[n] not in (source, "all")]
-        if not held or not train:
-            continue
+    for source, held, train in source_folds(sets):
         best = max(scores, key=lambda k: mean_delta(k, train))
         out["held_out"][source] = {"chosen": json.loads(best),
                                    "held_out_delta": {n: round(scores[best][n] - scores[best][

@@ -59,3 +59,16 @@ def test_evaluate_set_keeps_each_querys_ndcg_in_query_order() -> None:
         assert len(values) == result.n_queries == 3
         assert np.mean(values) == pytest.approx(result.scores[system]["ndcg@3"])
     assert result.per_query["baseline"] == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_source_folds_hold_out_one_source_and_never_choose_on_the_mixed_archive() -> None:
+    from recommender.evaluation.devsets import SET_NAMES, SET_SOURCE, source_folds
+
+    assert set(SET_SOURCE) == set(SET_NAMES)
+    folds = {source: (held, train) for source, held, train in source_folds(SET_NAMES)}
+    assert folds["ecb"] == (["ecb-notitle", "ecb-title", "ecb-wire"],
+                            ["reuters", "reuters-wire", "gv", "gv-links"])
+    assert folds["gv"][0] == ["gv", "gv-links"] and "mixed" not in folds["gv"][1]
+    assert set(folds) == {"ecb", "reuters", "gv"}
+    # one source alone: nothing to choose on, no fold
+    assert list(source_folds(["reuters", "mixed"])) == []

@@ -48,7 +48,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,22 @@ logger = logging.getLogger(__name__)
 
 SET_NAMES = ("ecb-notitle", "ecb-title", "ecb-wire", "reuters", "reuters-wire", "gv", "gv-links",
              "mixed")
+#: Each set's source: cross-validation holds out a whole source at a time ("all": the mixed
+#: archive, never used to choose a setting).
+SET_SOURCE = {"ecb-notitle": "ecb", "ecb-title": "ecb", "ecb-wire": "ecb", "reuters": "reuters",
+              "reuters-wire": "reuters", "gv": "gv", "gv-links": "gv", "mixed": "all"}
+
+
+def source_folds(sets: Iterable[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Leave-one-source-out folds over ``sets``: ``(source, held-out sets, sets to choose
+    on)``, the held-out source's sets against the other sources' (the mixed archive is in
+    neither); a source without sets, or without others to choose on, gives no fold."""
+    sets = list(sets)
+    for source in ("ecb", "reuters", "gv"):
+        held = [n for n in sets if SET_SOURCE[n] == source]
+        train = [n for n in sets if SET_SOURCE[n] not in (source, "all")]
+        if held and train:
+            yield source, held, train
 
 #: The boilerplate line of Global Voices special coverage posts (names the judged collection).
 _GV_COVERAGE = re.compile(r"^.*\bpart of (?:our|the) special coverage\b.*$\n?", re.I | re.M)
