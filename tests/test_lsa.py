@@ -55,10 +55,15 @@ def test_fit_is_reproducible_and_rows_are_the_projections(sample_articles, lsa_m
 
 def test_listed_scores_are_the_blend(lsa_model):
     m = lsa_model
+    # a list re-scores the ordinary neighbour pass's own candidates (n_neighbors wide)
+    lexical, _, _ = compute_neighbors(m.matrix_, m.index_, m.published_, m.n_neighbors,
+                                      pruning=m.query_pruning(), n_jobs=1)
     for row in (0, 7, 123):
         listed = np.asarray(m.neighbors_[row])
         listed = listed[listed >= 0]
-        assert listed.size == m.n_neighbors
+        cands = lexical[row][lexical[row] >= 0]
+        want_all = blended(m, m.matrix_[row], m.lsa_rows_[row], cands)
+        assert set(listed) == set(cands[want_all > 0])  # nothing from beyond the pass
         want = blended(m, m.matrix_[row], m.lsa_rows_[row], listed)
         assert np.allclose(m.neighbor_scores_[row, :listed.size], want, atol=1e-5)
         assert np.all(np.diff(m.neighbor_scores_[row, :listed.size]) <= 0)  # best first
@@ -77,16 +82,31 @@ def test_listed_scores_are_the_blend(lsa_model):
 
 
 def test_weight_zero_keeps_the_lexical_lists(sample_articles, sample_model):
-    """The blend re-scores the lexical search's LSA_CANDIDATES best: at weight 0 the lists
-    are the cosine's (the head of the lexical lists of that width)."""
+    """The blend re-scores the lists' own lexical candidates (no wider pass): at weight 0
+    the lists are exactly the lexical model's."""
     zero = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.0).fit(sample_articles)
     assert zero.has_lsa
-    rows, scores, _ = compute_neighbors(zero.matrix_, zero.index_, zero.published_,
-                                        LSA_CANDIDATES, pruning=zero.query_pruning(), n_jobs=1)
-    assert np.array_equal(zero.neighbors_, rows[:, :zero.n_neighbors])
-    assert np.array_equal(zero.neighbor_scores_, scores[:, :zero.n_neighbors])
-    # the heads agree with the default lists (the width only re-scores more candidates)
-    assert np.mean(zero.neighbors_[:, :5] == sample_model.neighbors_[:, :5]) > 0.95
+    assert np.array_equal(zero.neighbors_, sample_model.neighbors_)
+    assert np.array_equal(zero.neighbor_scores_, sample_model.neighbor_scores_)
+
+
+def test_drafts_rescore_a_constant_number_of_candidates(lsa_model, monkeypatch):
+    """A draft re-scores max(k, LSA_CANDIDATES) lexical candidates, whatever k."""
+    from recommender.model import search
+
+    asked: list[int] = []
+    real = search.query_candidates
+
+    def spy(*args, **kwargs):
+        asked.append(args[4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "query_candidates", spy)
+    terms = lsa_model.draft_terms("Syria protests", "Protesters in Syria marched.", ())
+    for n, want in ((5, LSA_CANDIDATES), (LSA_CANDIDATES + 30, LSA_CANDIDATES + 30)):
+        rows, _ = lsa_model.candidates(query=terms, n=n)
+        assert asked[-1] == want and rows.size <= n
+    assert LSA_CANDIDATES == 50
 
 
 @pytest.mark.parametrize("how", ["id", "draft", "id-feedback", "live"])
@@ -164,7 +184,48 @@ def test_auto_rank_follows_the_archive():
     assert lsa_rank("auto", 100_000, 500_000) == 400
     assert lsa_rank("auto", 10, 500) == 9  # below the matrix's smaller side
     assert lsa_rank(0, 1000, 1000) == 0
-    assert LSA_CANDIDATES >= 50
+
+
+def test_above_the_fit_rows_the_svd_sees_a_seeded_sample(sample_articles, lsa_model,
+                                                         monkeypatch):
+    """Above LSA_FIT_ROWS articles the SVD is fitted on a seeded sample of that many rows
+    (the same each time), and every row is still its article's projection."""
+    from recommender.model import lsa
+
+    monkeypatch.setattr(lsa, "LSA_FIT_ROWS", 200)
+    seen: list[tuple[int, int]] = []
+    from sklearn.decomposition import TruncatedSVD
+
+    real_fit = TruncatedSVD.fit
+
+    def spy(self, X, y=None):
+        seen.append(X.shape)
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(TruncatedSVD, "fit", spy)
+    fit = [RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(
+        sample_articles) for _ in range(2)]
+    a, b = fit
+    assert [shape[0] for shape in seen] == [200, 200]  # the sample, not the whole corpus
+    assert seen[0][1] < a.matrix_.shape[1]  # the sample's own terms only
+    assert a.fit_stats_["lsa"]["fit_rows"] == 200
+    assert np.array_equal(a.lsa_components_, b.lsa_components_)
+    assert np.array_equal(a.lsa_rows_, b.lsa_rows_)
+    assert np.array_equal(a.neighbors_, b.neighbors_)
+    assert not np.array_equal(a.lsa_components_, lsa_model.lsa_components_)
+    assert a.lsa_rows_.shape == (a.n_articles_, RANK)
+    assert np.allclose(project(a.matrix_, a.lsa_components_), a.lsa_rows_, atol=1e-6)
+    # the sample is seeded from the parameters: rows never seen still get a projection
+    rows = lsa.fit_rows(a.n_articles_, lsa.lsa_seed(a.get_params()))
+    assert rows.size == 200 and np.array_equal(rows, np.unique(rows))
+    unseen = np.setdiff1d(np.arange(a.n_articles_), rows)
+    assert np.allclose(np.linalg.norm(a.lsa_rows_[unseen], axis=1), 1.0, atol=1e-5)
+    # below the threshold, the whole corpus (and the arrays the unchanged fit gives)
+    monkeypatch.setattr(lsa, "LSA_FIT_ROWS", a.n_articles_)
+    whole = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(
+        sample_articles)
+    assert seen[-1] == whole.matrix_.shape
+    assert np.array_equal(whole.lsa_components_, lsa_model.lsa_components_)
 
 
 @pytest.mark.parametrize(("params", "field"), [
