@@ -190,17 +190,23 @@ def blend_lists(rows: np.ndarray, scores: np.ndarray, lsa_rows: np.ndarray, weig
     positive blended scores."""
     out_rows = np.full((rows.shape[0], n), -1, dtype=np.int32)
     out_scores = np.zeros((rows.shape[0], n), dtype=np.float32)
-    block = 256  # rows x candidates x rank float32 at a time
+    lsa_rows = np.asarray(lsa_rows)  # a plain view: np.memmap indexing runs Python code
+    # Gathering the candidates' rows is most of the cost (random reads, memory-bound):
+    # blocks small enough that the gathered rows stay in cache for the dot products.
+    block = max(1, (4 << 20) // (4 * max(rows.shape[1] * lsa_rows.shape[1], 1)))
+    gathered = np.empty((min(block, rows.shape[0]), rows.shape[1], lsa_rows.shape[1]),
+                        dtype=lsa_rows.dtype)
+    last = np.iinfo(np.int64).max
     for start in range(0, rows.shape[0], block):
         r = np.asarray(rows[start:start + block], dtype=np.int64)
         valid = r >= 0
         own = lsa_rows[start:start + r.shape[0]]
-        # the gather of the candidates' rows is most of the cost (memory-bound)
-        lsa = np.einsum("ijk,ik->ij", lsa_rows[np.where(valid, r, 0)], own)
+        g = gathered[:r.shape[0]]
+        np.take(lsa_rows, np.where(valid, r, 0), axis=0, out=g)
+        lsa = np.matmul(g, own[:, :, None])[:, :, 0]
         s = blend(scores[start:start + r.shape[0]], lsa, weight)
         s[~valid | (s <= 0)] = -np.inf
-        order = np.lexsort((np.where(np.isfinite(s), r, np.iinfo(np.int64).max), -s),
-                           axis=-1)[:, :n]
+        order = np.lexsort((np.where(np.isfinite(s), r, last), -s), axis=-1)[:, :n]
         picked_s = np.take_along_axis(s, order, axis=1)
         picked_r = np.take_along_axis(r, order, axis=1)
         keep = np.isfinite(picked_s)
