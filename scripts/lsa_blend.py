@@ -21,6 +21,15 @@ cross-validation (ECB+, Reuters, Global Voices in turn held out, chosen on the o
 
     python scripts/lsa_blend.py [--sets ecb-title,gv] [--c 1,2,3] [--w 0.1,0.2,0.3] [--json out]
     python scripts/lsa_blend.py --cost     # SVD fit time/memory at 11k and 100k, per-query cost
+    python scripts/lsa_blend.py --sample-overlap [--size 100000] [--cache DIR]
+
+``--sample-overlap`` measures what fitting the library's SVD on a sample of
+``LSA_FIT_ROWS`` rows (above that size) costs in answers: on a derived corpus, the blended
+neighbour lists (``lsa_components="auto"``, ``lsa_weight`` 0.3, the library's own
+:func:`~recommender.model.lsa.fit_lsa` and :func:`~recommender.model.lsa.blend_lists`) with
+the SVD fitted on the sample and on every row, overlap@10 on 1,000 seeded articles; an
+all-rows fit with another seed shows how much the lists move with the SVD's randomness alone,
+and the lexical lists' overlap how much the blend changes at all.
 """
 
 from __future__ import annotations
@@ -303,7 +312,62 @@ def cost(data: Path, candidates: int, n_iter: int = 5) -> dict[str, Any]:
     return out
 
 
+def sample_overlap(size: int, cache: Path | None, queries: int = 1000, k: int = 10,
+                   seed: int = 0) -> dict[str, Any]:
+    """Overlap@k of the blended lists with the SVD fitted on the ``LSA_FIT_ROWS`` sample and
+    on all rows (same rank, seed, lexical candidates), on ``queries`` seeded articles."""
+    from recommender.bench.benchmark import DEFAULT_SOURCE
+    from recommender.bench.derived import DEFAULT_CACHE, cached_corpus
+    from recommender.model import lsa
+
+    articles, path = cached_corpus(DEFAULT_SOURCE, size, cache or DEFAULT_CACHE)
+    print(f"{path}: {len(articles)} articles", flush=True)
+    params: dict[str, Any] = {"lsa_components": "auto", "lsa_weight": 0.3}
+    lexical = RelatedStories(**params).set_params(lsa_components=0).fit(articles)
+    model = RelatedStories(**params)
+    rank = lsa.lsa_rank("auto", lexical.n_articles_, lexical.matrix_.shape[1])
+    lsa_seed = lsa.lsa_seed(model.get_params())  # the seed the library derives for them
+    rows, scores = np.asarray(lexical.neighbors_), np.asarray(lexical.neighbor_scores_)
+    picked = np.random.default_rng(seed).choice(len(articles), size=min(queries, len(articles)),
+                                                replace=False)
+    lists: dict[str, np.ndarray] = {"lexical": rows[picked, :k]}
+    out: dict[str, Any] = {"articles": len(articles), "rank": rank, "queries": int(picked.size),
+                           "fit_rows": lsa.LSA_FIT_ROWS}
+    threshold = lsa.LSA_FIT_ROWS
+    # Another seed on all rows: how much the lists move with the SVD's randomness alone.
+    for label, fit_rows, fit_seed in (("sample", threshold, lsa_seed),
+                                      ("all rows", len(articles), lsa_seed),
+                                      ("all rows, another seed", len(articles), lsa_seed + 1)):
+        lsa.LSA_FIT_ROWS = fit_rows
+        try:
+            stats: dict[str, Any] = {}
+            cpu0 = time.process_time()
+            _, lsa_rows = lsa.fit_lsa(lexical.matrix_, rank, fit_seed, stats)
+            blended, _ = lsa.blend_lists(rows, scores, lsa_rows, params["lsa_weight"],
+                                         rows.shape[1])
+            stats["cpu_seconds"] = round(time.process_time() - cpu0, 1)
+        finally:
+            lsa.LSA_FIT_ROWS = threshold
+        lists[label] = blended[picked, :k]
+        out[label] = stats
+        print(f"{label}: {stats}", flush=True)
+
+    def overlap(a: np.ndarray, b: np.ndarray) -> float:
+        per = []
+        for x, y in zip(a, b, strict=True):
+            x, y = set(x[x >= 0]), set(y[y >= 0])
+            per.append(len(x & y) / max(min(len(x), len(y)), 1))
+        return round(float(np.mean(per)), 4)
+
+    for a, b in (("sample", "all rows"), ("all rows, another seed", "all rows"),
+                 ("lexical", "all rows"), ("lexical", "sample")):
+        out[f"overlap@{k} {a} / {b}"] = overlap(lists[a], lists[b])
+        print(f"overlap@{k} {a} / {b}: {out[f'overlap@{k} {a} / {b}']:.4f}", flush=True)
+    return out
+
+
 def main() -> None:
+    report: dict[str, Any]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--sets", default=",".join(SET_NAMES))
@@ -313,10 +377,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the SVD's random state")
     parser.add_argument("--n-iter", type=int, default=5, help="the SVD's power iterations")
     parser.add_argument("--cost", action="store_true", help="SVD and per-query cost only")
+    parser.add_argument("--sample-overlap", action="store_true",
+                        help="the sample fit's cost in answers (overlap@10) at --size")
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--cache", type=Path, help="derived corpora (default: the bench's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    if args.cost:
-        report: dict[str, Any] = {"cost": cost(args.data, args.candidates, args.n_iter)}
+    if args.sample_overlap:
+        report = {"sample_overlap": sample_overlap(args.size, args.cache)}
+    elif args.cost:
+        report = {"cost": cost(args.data, args.candidates, args.n_iter)}
     else:
         names = [n.strip() for n in args.sets.split(",") if n.strip()]
         results = grid(args.data, names, [float(x) for x in args.c.split(",")],
