@@ -322,3 +322,25 @@ def test_a_model_saved_before_the_lsa_parameters_loads_with_lsa_off(sample_model
     qid = str(sample_model.ids_[0])
     assert [(r.id, r.score) for r in old.related(qid, k=5)] == \
            [(r.id, r.score) for r in sample_model.related(qid, k=5)]
+
+
+def test_near_duplicates_are_judged_on_the_cosine(lsa_model, sample_model):
+    """The lists hold blended scores; each article's best lexical cosine (top_cosine_) says
+    which pools may hold a near-duplicate, and the pairs found are the exact cosine's."""
+    assert np.array_equal(lsa_model.top_cosine_, sample_model.neighbor_scores_[:, 0])
+    assert sample_model.top_cosine_ is None
+    space = Recommender(lsa_model)._base
+    threshold = 0.5
+    close = np.flatnonzero(lsa_model.top_cosine_ >= threshold)
+    assert close.size  # the sample has near-duplicates at this threshold
+    partner = int(lsa_model.neighbors_[close[0]][
+        np.argmax(np.asarray(lsa_model.matrix_[lsa_model.neighbors_[close[0]]]
+                             @ lsa_model.matrix_[close[0]].T).ravel())])
+    far = np.flatnonzero(lsa_model.top_cosine_ < 0.2)[:10]
+    for pool in (np.r_[far, close[0], partner], far):
+        got = set(zip(*(a.tolist() for a in space.near_duplicate_pairs(pool, threshold)),
+                      strict=True))
+        gram = np.asarray((lsa_model.matrix_[pool] @ lsa_model.matrix_[pool].T).toarray())
+        np.fill_diagonal(gram, 0)
+        assert got == set(zip(*np.nonzero(gram >= threshold), strict=True))
+    assert not got  # the far rows: no pair, and no Gram computed

@@ -245,8 +245,17 @@ class RowSpace:
         """
         rows = np.asarray(rows, dtype=np.int64)
         lists = getattr(self.model, "neighbors_", None)
-        # With LSA the lists hold blended scores: near-duplicates are judged on the cosine.
-        if (lists is not None and lists.shape[1] > 0 and rows.size and not self.model.has_lsa
+        # With LSA the lists hold blended scores: near-duplicates are judged on the cosine,
+        # exactly, unless no row's best lexical neighbour (top_cosine_) is that close.
+        top = getattr(self.model, "top_cosine_", None)
+        if (top is not None and self.model.has_lsa and rows.size
+                and (self.n == self.n_corpus or int(rows.max()) < self.n_corpus)):
+            close = self._close.get(threshold)
+            if close is None:
+                close = self._close[threshold] = np.asarray(top) >= threshold
+            if not close[rows].any():
+                return _NO_PAIRS
+        elif (lists is not None and lists.shape[1] > 0 and rows.size and not self.model.has_lsa
                 and (self.n == self.n_corpus or int(rows.max()) < self.n_corpus)):
             close = self._close.get(threshold)
             if close is None:  # rows with any neighbour that close (lists are sorted)

@@ -289,12 +289,15 @@ class Ranking:
                     rows, sims = rows[valid], sims[valid]
                 from_lists = True
             else:
+                lsa = self.query_lsa() if model.has_lsa else None
                 rows, sims = model.candidates(article_id=query.article_id, n=n,
-                                              published_only=published_only, exact=exact)
+                                              published_only=published_only, exact=exact,
+                                              query_lsa=lsa)
         else:
+            lsa = self.query_lsa() if model.has_lsa else None
             rows, sims = model.candidates(
                 query=query.terms if query.terms is not None else query.vector, n=n,
-                published_only=published_only, exact=exact)
+                published_only=published_only, exact=exact, query_lsa=lsa)
         rows = np.asarray(rows, dtype=np.int64)
         sims = np.asarray(sims, dtype=np.float64)
         more = rows.size >= n and not exact
@@ -314,12 +317,18 @@ class Ranking:
 
     def query_lsa(self) -> np.ndarray:
         """The query's unit LSA projection (a model with LSA only): a corpus article's
-        stored row, else its vector (a draft's terms) projected."""
+        stored row, else its vector (a draft's terms) projected; computed once per list."""
+        cached = self.__dict__.get("_query_lsa")
+        if cached is not None:
+            return cached
         query, model = self.query, self.model
         if query.corpus_article and query._vector is None and query.self_row is not None:
-            return np.asarray(model.lsa_arrays()[1][query.self_row])
-        return model.lsa_of_vector(query.terms if query.terms is not None and
-                                   query._vector is None else query.vector)
+            z = np.asarray(model.lsa_arrays()[1][query.self_row])
+        else:
+            z = model.lsa_of_vector(query.terms if query.terms is not None and
+                                    query._vector is None else query.vector)
+        self.__dict__["_query_lsa"] = z
+        return z
 
     def hard_rules(self, rows: np.ndarray, from_lists: bool = False) -> np.ndarray | None:
         """Which of ``rows`` may be shown (None: all). Traced, every dropped row's reason

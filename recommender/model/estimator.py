@@ -166,6 +166,9 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         The LSA components, transposed (None without LSA).
     lsa_rows_ : ndarray of float32, shape (n_articles, rank), or None
         The articles' unit-length LSA projections (None without LSA).
+    top_cosine_ : ndarray of float32, shape (n_articles,), or None
+        With LSA (whose lists hold blended scores), the cosine of each article's best
+        lexical neighbour (0: none); None without LSA (``neighbor_scores_[:, 0]`` is it).
 
     Examples
     --------
@@ -225,6 +228,7 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
     lsa_weight: float = 0.3
     lsa_components_: np.ndarray | None = None
     lsa_rows_: np.ndarray | None = None
+    top_cosine_: np.ndarray | None = None
 
     def _make_vectorizer(self, space: str, n_docs: int = MIN_DOCS_FOR_MAX_DF) -> TfidfVectorizer:
         # norm=None: the spaces are weighted and L2-normalised together, as one vector.
@@ -421,7 +425,11 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             self.matrix_, self.index_, self.published_, n, pruning=self.query_pruning(),
             n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
         )
+        self.top_cosine_ = None
         if self.has_lsa:
+            # The lists will hold blended scores: the engine's near-duplicate check reads
+            # each article's best cosine here instead.
+            self.top_cosine_ = np.ascontiguousarray(scores[:, 0], dtype=np.float32)
             t0, cpu0 = time.perf_counter(), time.process_time()
             rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
                                        float(self.lsa_weight), n)

@@ -93,6 +93,7 @@ class NeighbourSearch:
         *,
         published_only: bool = True,
         exact: bool = False,
+        query_lsa: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Best ``n`` candidate rows for an article of the corpus or a query vector.
 
@@ -116,6 +117,9 @@ class NeighbourSearch:
             are candidates too (the neighbour lists are then bypassed).
         exact : bool, default=False
             Skip query-term pruning and the precomputed lists: the exact top ``n``.
+        query_lsa : ndarray, optional
+            With LSA, the query's unit projection when the caller already has it
+            (:meth:`~.lsa.LatentTopics.lsa_of_vector`); else it is computed here.
 
         Returns
         -------
@@ -149,8 +153,9 @@ class NeighbourSearch:
             scratch=self.scratch(), bounds=None if exact else self._rescore_bounds(pruning),
         )
         if lsa:  # the lexical candidates re-scored by the blend (see .lsa)
-            query_lsa = (self.lsa_arrays()[1][exclude] if exclude is not None
-                         else self.lsa_of_vector(query))
+            if query_lsa is None:
+                query_lsa = (self.lsa_arrays()[1][exclude] if exclude is not None
+                             else self.lsa_of_vector(query))
             return self.blend_candidates(rows, scores, query_lsa, int(n))
         return rows, scores
 
