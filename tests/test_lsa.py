@@ -344,3 +344,14 @@ def test_near_duplicates_are_judged_on_the_cosine(lsa_model, sample_model):
         np.fill_diagonal(gram, 0)
         assert got == set(zip(*np.nonzero(gram >= threshold), strict=True))
     assert not got  # the far rows: no pair, and no Gram computed
+
+
+def test_train_says_when_the_svd_saw_a_sample(tmp_path, monkeypatch):
+    from recommender.model import lsa
+
+    monkeypatch.setattr(lsa, "LSA_FIT_ROWS", 200)
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "m"),
+                                      "--lsa-components", "20"])
+    assert result.exit_code == 0, result.output
+    model = artifact.load(tmp_path / "m").model
+    assert f"SVD fitted on 200 of {model.n_articles_:,} articles" in result.output

@@ -95,13 +95,18 @@ class TrainResult:
                if c["backend"] != "sequential" and c.get("worker_peak_rss_mib") else "")
         ]
 
+    def _lsa_sample(self, lsa: dict[str, Any]) -> str:
+        """`` (SVD fitted on N of M articles)`` when the fit used a sample."""
+        rows, total = lsa.get("fit_rows"), self.model.n_articles_
+        return f" (SVD fitted on {rows:,} of {total:,} articles)" if rows and rows < total else ""
+
     def _neighbour_lines(self) -> list[str]:
         stats = self.report.get("fit_stats", {})
         lsa = stats.get("lsa")
         lines = [] if not lsa else [
             f"LSA blend: rank {lsa['rank']} (weight {self.model.lsa_weight:g}) in "
-            f"{lsa['seconds']:.2f} s, lists re-scored in {lsa.get('blend_seconds', 0):.2f} s, "
-            f"peak memory {lsa['peak_rss_mib']:.0f} MiB"]
+            f"{lsa['seconds']:.2f} s{self._lsa_sample(lsa)}, lists re-scored in "
+            f"{lsa.get('blend_seconds', 0):.2f} s, peak memory {lsa['peak_rss_mib']:.0f} MiB"]
         nb = stats.get("neighbors")
         if not nb:
             return lines
