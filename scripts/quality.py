@@ -20,6 +20,10 @@ paired bootstrap 95% interval over the set's queries (what the set can resolve).
 its by-id and draft nDCG@10 against the same baseline (paired 95% intervals), with its fit
 time.
 
+``--cv-topics`` chooses the topic blend's settings (``lsa_neighbors``, ``lsa_smoothing``,
+``lsa_weight``) by the same leave-one-source-out cross-validation as ``--cv`` (below), on
+one fit of the defaults per set.
+
 ``--cv`` also chooses settings by leave-one-source-out cross-validation (ECB+, Reuters and
 Global Voices in turn held out; the setting with the best mean nDCG@10 on the other sources'
 sets is scored on the held-out ones), over a grid of field weights, feedback and
@@ -30,6 +34,7 @@ Usage::
     python scripts/quality.py [--data ../shared/data] [--sets ecb-title,reuters] [--json out.json]
     python scripts/quality.py --variant lsa_components=0
     python scripts/quality.py --cv [--json cv.json]
+    python scripts/quality.py --cv-topics [--sets ...]
 """
 
 from __future__ import annotations
@@ -248,12 +253,65 @@ def _params(text: str) -> dict[str, Any]:
     return out
 
 
+#: The topic blend's grid: fitted once per set (defaults), each setting applied by
+#: ``set_params`` + ``build_neighbors`` (same SVD: its seed leaves these out).
+TOPIC_GRID = {"lsa_neighbors": [0, 5, 10], "lsa_smoothing": [0.5, 1.0],
+              "lsa_weight": [0.2, 0.3, 0.4]}
+
+
+def cross_validate_topics(data: Path, names: list[str]) -> dict[str, Any]:
+    """nDCG@10 by id of every topic-blend setting on every set, then the held-out choice per
+    source (the setting with the best mean on the other sources' sets, none of them below
+    the baseline - 0.005 when one such exists)."""
+    grid = [dict(zip(TOPIC_GRID, v, strict=True))
+            for v in itertools.product(*TOPIC_GRID.values())]
+    grid = [g for g in grid if g["lsa_neighbors"] or g["lsa_smoothing"] == 0.5]  # 0: no smoothing
+    deltas: dict[str, dict[str, float]] = {}
+    for ds in dev_sets(names, data):
+        t0 = time.perf_counter()
+        model = RelatedStories(n_jobs=1).fit(ds.articles)
+        for params in grid:
+            model.set_params(**params).build_neighbors()
+            r = evaluate_set(ds, model=model, drafts=False)
+            deltas.setdefault(json.dumps(params, sort_keys=True), {})[ds.name] = (
+                r.scores["defaults"]["ndcg@10"] - r.scores["baseline"]["ndcg@10"])
+        print(f"{ds.name}: {len(grid)} topic settings in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    sets = [n for n in names if any(n in v for v in deltas.values())]
+
+    def mean(key: str, on: list[str]) -> float:
+        return sum(deltas[key][n] for n in on) / len(on)
+
+    def choose(on: list[str]) -> str:
+        return max(deltas, key=lambda k: (min(deltas[k][n] for n in on) >= -0.005, mean(k, on)))
+
+    out: dict[str, Any] = {"held_out": {}, "deltas": deltas}
+    print("\ntopic blend, leave-one-source-out (nDCG@10 - baseline, by id):")
+    held: dict[str, float] = {}
+    for source, held_sets, train in source_folds(sets):
+        best = choose(train)
+        held.update({n: deltas[best][n] for n in held_sets})
+        out["held_out"][source] = {"chosen": json.loads(best), "held_out_delta": {
+            n: round(deltas[best][n], 4) for n in held_sets}}
+        print(f"  hold out {source:<8} chose {best}: " + ", ".join(
+            f"{n} {deltas[best][n]:+.3f}" for n in held_sets))
+    if held:
+        out["held_out_mean"] = round(sum(held.values()) / len(held), 4)
+        print(f"  held-out mean {out['held_out_mean']:+.4f}, worst {min(held.values()):+.4f}")
+    print("\nevery setting (mean over all sets; worst set):")
+    for key in sorted(deltas, key=lambda k: -mean(k, sets)):
+        print(f"  {mean(key, sets):+.4f}  {min(deltas[key][n] for n in sets):+.4f}  {key}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--sets", default=",".join(SET_NAMES))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cv", action="store_true", help="also cross-validate the settings")
+    parser.add_argument("--cv-topics", action="store_true",
+                        help="also cross-validate the topic blend's settings")
     parser.add_argument("--variant", type=_params, default=None, metavar="NAME=VALUE,...",
                         help="also score the model with these parameters on every set")
     args = parser.parse_args()
@@ -261,6 +319,8 @@ def main() -> None:
     report: dict[str, Any] = {"table": table(args.data, names, args.variant)}
     if args.cv:
         report["cv"] = cross_validate(args.data, names)
+    if args.cv_topics:
+        report["cv_topics"] = cross_validate_topics(args.data, names)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     sys.exit(0 if report["table"].get("bars_met") else 1)
