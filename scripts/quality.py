@@ -15,9 +15,14 @@ and the median age gap (days) of the lists on dated sets; then the bars: default
 baseline - 0.005 on every set, and baseline + 0.02 on average, each set's difference with its
 paired bootstrap 95% interval over the set's queries (what the set can resolve).
 
-``--lsa auto`` (or a rank) also fits each set with the LSA blend (``lsa_components``, weight
-``--lsa-weight``, default 0.3) in the same run, and prints its by-id and draft nDCG@10 against
-the same baseline (paired 95% intervals), with the SVD's fit time.
+``--variant NAME=VALUE[,NAME=VALUE...]`` also fits each set with those model parameters (e.g.
+``lsa_components=0``: the lexical model without the topic blend) in the same run, and prints
+its by-id and draft nDCG@10 against the same baseline (paired 95% intervals), with its fit
+time.
+
+``--cv-topics`` chooses the topic blend's settings (``lsa_neighbors``, ``lsa_smoothing``,
+``lsa_weight``) by the same leave-one-source-out cross-validation as ``--cv`` (below), on
+one fit of the defaults per set.
 
 ``--cv`` also chooses settings by leave-one-source-out cross-validation (ECB+, Reuters and
 Global Voices in turn held out; the setting with the best mean nDCG@10 on the other sources'
@@ -27,8 +32,9 @@ near-duplicate threshold.
 Usage::
 
     python scripts/quality.py [--data ../shared/data] [--sets ecb-title,reuters] [--json out.json]
-    python scripts/quality.py --lsa auto [--lsa-weight 0.3]
+    python scripts/quality.py --variant lsa_components=0
     python scripts/quality.py --cv [--json cv.json]
+    python scripts/quality.py --cv-topics [--sets ...]
 """
 
 from __future__ import annotations
@@ -54,7 +60,6 @@ from recommender.evaluation.quality import (
     precision_above,
 )
 from recommender.model.estimator import RelatedStories
-from recommender.model.lsa import parse_lsa_components
 
 SYSTEMS = ("baseline", "plain", "defaults", "no-recency", "draft-baseline", "draft-defaults")
 FIT_GRID = {"title_weight": [1.0, 1.5, 2.0], "tags_weight": [0.0, 0.25]}
@@ -77,10 +82,10 @@ def _score_meaning(ds: Any, model: RelatedStories, data: Path,
     return lines
 
 
-def table(data: Path, names: list[str], lsa: str | int | None = None,
-          lsa_weight: float = 0.3) -> dict[str, Any]:
+def table(data: Path, names: list[str],
+          variant: dict[str, Any] | None = None) -> dict[str, Any]:
     results = {}
-    lsa_rows: dict[str, dict[str, Any]] = {}
+    variant_rows: dict[str, dict[str, Any]] = {}
     header = f"{'set':<13}{'arts':>7}{'qs':>5} " + " ".join(f"{s:>14}" for s in SYSTEMS)
     print("nDCG@10 / P@5", flush=True)
     print(header)
@@ -97,9 +102,9 @@ def table(data: Path, names: list[str], lsa: str | int | None = None,
                          for s in SYSTEMS)
         print(f"{ds.name:<13}{r.n_articles:>7}{r.n_queries:>5} {cells}   ({r.seconds:.0f} s)",
               flush=True)
-        if lsa is not None:
-            lsa_rows[ds.name] = _lsa_row(ds, lsa, lsa_weight, r.per_query)
+        if variant:
             del model
+            variant_rows[ds.name] = _variant_row(ds, variant, r.per_query)
     if not results:
         print("no development set found under", data)
         return {}
@@ -136,22 +141,22 @@ def table(data: Path, names: list[str], lsa: str | int | None = None,
         if r["age_gap_days"]:
             print(f"  recency on {name}: costs {cost:+.3f} nDCG@10 vs half_life=None "
                   f"({'ok' if cost <= 0.005 else 'FAIL'}: <= 0.005)")
-    if lsa_rows:
-        _print_lsa(lsa_rows, lsa, lsa_weight)
-        for name, row in lsa_rows.items():
-            results[name]["lsa"] = row
+    if variant_rows:
+        _print_variant(variant_rows, variant or {})
+        for name, row in variant_rows.items():
+            results[name]["variant"] = row
     print("\nwhat a similarity means: share of list links judged relevant at or above it"
           " (links per list)")
     print("\n".join(meaning))
     return {"sets": results, "bars_met": ok}
 
 
-def _lsa_row(ds: Any, lsa: str | int, weight: float,
-             base: dict[str, list[float]]) -> dict[str, Any]:
-    """The LSA blend's nDCG@10 by id and as drafts on one set, against the baseline of the
-    same queries, and what its fit cost."""
+def _variant_row(ds: Any, params: dict[str, Any],
+                 base: dict[str, list[float]]) -> dict[str, Any]:
+    """A variant's nDCG@10 by id and as drafts on one set, against the baseline of the same
+    queries, and what its fit cost."""
     t0 = time.perf_counter()
-    model = RelatedStories(n_jobs=1, lsa_components=lsa, lsa_weight=weight).fit(ds.articles)
+    model = RelatedStories(n_jobs=1, **params).fit(ds.articles)
     fit_s = time.perf_counter() - t0
     r = evaluate_set(ds, model=model)
     row: dict[str, Any] = {"fit_seconds": round(fit_s, 1),
@@ -163,15 +168,14 @@ def _lsa_row(ds: Any, lsa: str | int, weight: float,
         row[kind] = {"ndcg@10": round(r.scores[system]["ndcg@10"], 4),
                      "delta": round(sum(got) / len(got) - sum(base[ref]) / len(base[ref]), 4),
                      "interval_95": [round(lo, 4), round(hi, 4)]}
-    print(f"  {ds.name:<13} LSA rank {row['lsa'].get('rank', 0)}: by id "
+    print(f"  {ds.name:<13} variant (LSA rank {row['lsa'].get('rank', 0)}): by id "
           f"{row['id']['delta']:+.3f}, drafts {row['draft']['delta']:+.3f} vs baseline "
           f"(fit {fit_s:.1f} s, SVD {row['lsa'].get('seconds', 0):.1f} s)", flush=True)
     return row
 
 
-def _print_lsa(rows: dict[str, dict[str, Any]], lsa: str | int | None, weight: float) -> None:
-    print(f"\nLSA blend (lsa_components={lsa}, lsa_weight={weight:g}), nDCG@10 - baseline, "
-          "paired 95% interval:")
+def _print_variant(rows: dict[str, dict[str, Any]], params: dict[str, Any]) -> None:
+    print(f"\nvariant {params}, nDCG@10 - baseline, paired 95% interval:")
     print(f"  {'set':<13}{'rank':>5}  {'by id':>26}  {'drafts':>26}  {'fit s':>6} {'SVD s':>6}")
     for name, row in rows.items():
         cells = "  ".join(
@@ -230,21 +234,93 @@ def cross_validate(data: Path, names: list[str]) -> dict[str, Any]:
     return out
 
 
+def _params(text: str) -> dict[str, Any]:
+    """``NAME=VALUE[,NAME=VALUE...]``: model parameters, each value read as JSON when it
+    parses (numbers, null) and as a string otherwise (``auto``); checked by the model."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value.strip()
+    try:
+        RelatedStories(**out)  # an unknown name fails here, before any fit
+    except TypeError as exc:
+        raise argparse.ArgumentTypeError(f"not a model parameter: {exc}") from None
+    return out
+
+
+#: The topic blend's grid: fitted once per set (defaults), each setting applied by
+#: ``set_params`` + ``build_neighbors`` (same SVD: its seed leaves these out).
+TOPIC_GRID = {"lsa_neighbors": [0, 5, 10], "lsa_smoothing": [0.5, 1.0],
+              "lsa_weight": [0.2, 0.3, 0.4]}
+
+
+def cross_validate_topics(data: Path, names: list[str]) -> dict[str, Any]:
+    """nDCG@10 by id of every topic-blend setting on every set, then the held-out choice per
+    source (the setting with the best mean on the other sources' sets, none of them below
+    the baseline - 0.005 when one such exists)."""
+    grid = [dict(zip(TOPIC_GRID, v, strict=True))
+            for v in itertools.product(*TOPIC_GRID.values())]
+    grid = [g for g in grid if g["lsa_neighbors"] or g["lsa_smoothing"] == 0.5]  # 0: no smoothing
+    deltas: dict[str, dict[str, float]] = {}
+    for ds in dev_sets(names, data):
+        t0 = time.perf_counter()
+        model = RelatedStories(n_jobs=1).fit(ds.articles)
+        for params in grid:
+            model.set_params(**params).build_neighbors()
+            r = evaluate_set(ds, model=model, drafts=False)
+            deltas.setdefault(json.dumps(params, sort_keys=True), {})[ds.name] = (
+                r.scores["defaults"]["ndcg@10"] - r.scores["baseline"]["ndcg@10"])
+        print(f"{ds.name}: {len(grid)} topic settings in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    sets = [n for n in names if any(n in v for v in deltas.values())]
+
+    def mean(key: str, on: list[str]) -> float:
+        return sum(deltas[key][n] for n in on) / len(on)
+
+    def choose(on: list[str]) -> str:
+        return max(deltas, key=lambda k: (min(deltas[k][n] for n in on) >= -0.005, mean(k, on)))
+
+    out: dict[str, Any] = {"held_out": {}, "deltas": deltas}
+    print("\ntopic blend, leave-one-source-out (nDCG@10 - baseline, by id):")
+    held: dict[str, float] = {}
+    for source, held_sets, train in source_folds(sets):
+        best = choose(train)
+        held.update({n: deltas[best][n] for n in held_sets})
+        out["held_out"][source] = {"chosen": json.loads(best), "held_out_delta": {
+            n: round(deltas[best][n], 4) for n in held_sets}}
+        print(f"  hold out {source:<8} chose {best}: " + ", ".join(
+            f"{n} {deltas[best][n]:+.3f}" for n in held_sets))
+    if held:
+        out["held_out_mean"] = round(sum(held.values()) / len(held), 4)
+        print(f"  held-out mean {out['held_out_mean']:+.4f}, worst {min(held.values()):+.4f}")
+    print("\nevery setting (mean over all sets; worst set):")
+    for key in sorted(deltas, key=lambda k: -mean(k, sets)):
+        print(f"  {mean(key, sets):+.4f}  {min(deltas[key][n] for n in sets):+.4f}  {key}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--sets", default=",".join(SET_NAMES))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cv", action="store_true", help="also cross-validate the settings")
-    parser.add_argument("--lsa", default=None, metavar="auto|N",
-                        help="also score the LSA blend (lsa_components) on every set")
-    parser.add_argument("--lsa-weight", type=float, default=0.3)
+    parser.add_argument("--cv-topics", action="store_true",
+                        help="also cross-validate the topic blend's settings")
+    parser.add_argument("--variant", type=_params, default=None, metavar="NAME=VALUE,...",
+                        help="also score the model with these parameters on every set")
     args = parser.parse_args()
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    lsa = None if args.lsa is None else parse_lsa_components(args.lsa)
-    report: dict[str, Any] = {"table": table(args.data, names, lsa, args.lsa_weight)}
+    report: dict[str, Any] = {"table": table(args.data, names, args.variant)}
     if args.cv:
         report["cv"] = cross_validate(args.data, names)
+    if args.cv_topics:
+        report["cv_topics"] = cross_validate_topics(args.data, names)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     sys.exit(0 if report["table"].get("bars_met") else 1)

@@ -29,6 +29,13 @@ def sample_model(sample_articles: pd.DataFrame) -> RelatedStories:
 
 
 @pytest.fixture(scope="session")
+def lexical_model(sample_articles: pd.DataFrame) -> RelatedStories:
+    """The sample fitted without the topic blend: scores are the plain cosine (for tests of
+    the lexical search itself)."""
+    return RelatedStories(lsa_components=0).fit(sample_articles)
+
+
+@pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models root with the bundled sample trained once for the whole session."""
     root = tmp_path_factory.mktemp("models")

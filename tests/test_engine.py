@@ -287,11 +287,15 @@ def test_live_articles_are_candidates_and_obey_the_rules(model, tmp_path):
 
 def test_feedback_rescores_against_the_expanded_query_and_explains_it(sample_model):
     """feedback=w: each candidate's similarity is its cosine with q + w * mean(two best
-    candidates), L2-normalised (computed here with scipy), and the explanation of each link
-    adds up to that similarity."""
+    candidates), L2-normalised (computed here with scipy), blended with the expanded query's
+    topic cosine, and the explanation of each link adds up to that similarity."""
     import numpy as np
     from sklearn.preprocessing import normalize
 
+    from recommender.model.lsa import project
+
+    assert sample_model.has_lsa  # the defaults
+    w = sample_model.lsa_weight
     engine = Recommender(sample_model, None)
     article = sample_model.ids_[0]
     plain = engine.related(article, k=10, half_life=None, feedback=0)
@@ -299,11 +303,15 @@ def test_feedback_rescores_against_the_expanded_query_and_explains_it(sample_mod
     m = sample_model.matrix_
     best = [sample_model.row(i.id) for i in plain.items[:2]]
     expanded = normalize(m[sample_model.row(article)] + 0.5 * (m[best[0]] + m[best[1]]) / 2)
+    topic = project(expanded, sample_model.lsa_components_)[0]
     for item in got.items:
-        want = float((expanded @ m[sample_model.row(item.id)].T).toarray()[0, 0])
+        row = sample_model.row(item.id)
+        cos = float((expanded @ m[row].T).toarray()[0, 0])
+        want = (1 - w) * cos + w * float(sample_model.lsa_rows_[row] @ topic)
         assert item.similarity == pytest.approx(want, abs=1e-5)
         ex = item.explanation
-        total = sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+        total = (sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+                 + ex["topic_similarity"])
         assert total == pytest.approx(item.similarity, abs=1e-5)
     assert [i.id for i in got.items] != [i.id for i in plain.items]  # it re-ranks
     assert np.all(np.diff([i.score for i in got.items]) <= 1e-9)  # best first

@@ -44,27 +44,27 @@ def brute_force(model: RelatedStories, row: int | None, query: sp.csr_matrix | N
 @pytest.fixture(scope="module")
 def exact_model(sample_articles: pd.DataFrame) -> RelatedStories:
     return RelatedStories(max_query_terms=None, max_query_df=None, n_neighbors=20,
-                          n_jobs=1).fit(sample_articles)
+                          n_jobs=1, lsa_components=0).fit(sample_articles)
 
 
-def test_exact_candidates_equal_brute_force(sample_model: RelatedStories) -> None:
-    for row in range(0, sample_model.n_articles_, 7):
-        article_id = sample_model.ids_[row]
-        rows, scores = sample_model.candidates(article_id=article_id, n=60, exact=True)
-        ref_rows, ref_scores = brute_force(sample_model, row, None, 60)
+def test_exact_candidates_equal_brute_force(lexical_model: RelatedStories) -> None:
+    for row in range(0, lexical_model.n_articles_, 7):
+        article_id = lexical_model.ids_[row]
+        rows, scores = lexical_model.candidates(article_id=article_id, n=60, exact=True)
+        ref_rows, ref_scores = brute_force(lexical_model, row, None, 60)
         np.testing.assert_array_equal(rows, ref_rows)
         np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
         assert rows.dtype == np.int32 and scores.dtype == np.float32
         assert row not in rows
 
 
-def test_draft_candidates_equal_brute_force(sample_model: RelatedStories,
+def test_draft_candidates_equal_brute_force(lexical_model: RelatedStories,
                                             sample_articles: pd.DataFrame) -> None:
     for i in range(0, 60, 6):
-        q = sample_model.vectorize_draft(sample_articles["title"].iat[i],
+        q = lexical_model.vectorize_draft(sample_articles["title"].iat[i],
                                          sample_articles["body"].iat[i][:2000])
-        rows, scores = sample_model.candidates(query=q, n=30, exact=True)
-        ref_rows, ref_scores = brute_force(sample_model, None, q, 30)
+        rows, scores = lexical_model.candidates(query=q, n=30, exact=True)
+        ref_rows, ref_scores = brute_force(lexical_model, None, q, 30)
         np.testing.assert_array_equal(rows, ref_rows)
         np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
 

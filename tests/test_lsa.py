@@ -1,4 +1,4 @@
-"""The LSA blend (``lsa_components``, ``lsa_weight``): opt-in, reproducible, exact, saved."""
+"""The topic (LSA) blend (``lsa_*`` parameters): reproducible, exact, saved, and off at 0."""
 
 from __future__ import annotations
 
@@ -35,7 +35,20 @@ def blended(model: RelatedStories, query_vec, query_lsa: np.ndarray, rows) -> np
     return (1 - WEIGHT) * cos + WEIGHT * (np.asarray(model.lsa_rows_[rows]) @ query_lsa)
 
 
-def test_fit_is_reproducible_and_rows_are_the_projections(sample_articles, lsa_model):
+def smoothed_by_hand(model: RelatedStories, row: int) -> np.ndarray:
+    """A topic row from its definition: the article's projection plus ``lsa_smoothing``
+    times its ``lsa_neighbors`` closest articles' projections weighted by their cosines
+    (found by brute force here), made unit length."""
+    comps = model.lsa_components_
+    cos = np.asarray((model.matrix_ @ model.matrix_[row].T).toarray()).ravel()
+    cos[row] = -np.inf
+    nearest = np.argsort(-cos, kind="stable")[:model.lsa_neighbors]
+    z = project(model.matrix_[row], comps)[0] + model.lsa_smoothing * (
+        cos[nearest] @ project(model.matrix_[nearest], comps))
+    return z / np.linalg.norm(z)
+
+
+def test_fit_is_reproducible_and_rows_are_smoothed_projections(sample_articles, lsa_model):
     again = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(
         sample_articles)
     assert lsa_model.lsa_components_.shape == (lsa_model.matrix_.shape[1], RANK)
@@ -44,13 +57,23 @@ def test_fit_is_reproducible_and_rows_are_the_projections(sample_articles, lsa_m
     assert np.array_equal(again.lsa_components_, lsa_model.lsa_components_)
     assert np.array_equal(again.lsa_rows_, lsa_model.lsa_rows_)
     assert np.array_equal(again.neighbors_, lsa_model.neighbors_)
-    # unit rows, each its article's vector projected as a query is
+    # unit rows, each its article's projection leaning toward its closest articles
+    assert (lsa_model.lsa_neighbors, lsa_model.lsa_smoothing) == (5, 0.5)  # the defaults
     assert np.allclose(np.linalg.norm(lsa_model.lsa_rows_, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(project(lsa_model.matrix_[:20], lsa_model.lsa_components_),
-                       lsa_model.lsa_rows_[:20], atol=1e-6)
-    # the seed follows the parameters: another weight, another (equally valid) fit
-    other = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.5).fit(sample_articles)
+    for row in (0, 7, 123, 300):
+        assert np.allclose(smoothed_by_hand(lsa_model, row), lsa_model.lsa_rows_[row],
+                           atol=1e-5)
+    # the seed follows the corpus-side parameters, not the blend's weights
+    other = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.5, lsa_neighbors=0,
+                           title_weight=1.0).fit(sample_articles)
     assert not np.array_equal(other.lsa_components_, lsa_model.lsa_components_)
+    same = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.5, lsa_neighbors=0,
+                          lsa_smoothing=0.0).fit(sample_articles)
+    assert np.array_equal(same.lsa_components_, lsa_model.lsa_components_)
+    # without smoothing a row is its article's vector projected as a query is
+    assert np.allclose(project(same.matrix_[:20], same.lsa_components_), same.lsa_rows_[:20],
+                       atol=1e-6)
+    assert not np.allclose(same.lsa_rows_[:20], lsa_model.lsa_rows_[:20], atol=1e-3)
 
 
 def test_listed_scores_are_the_blend(lsa_model):
@@ -75,19 +98,21 @@ def test_listed_scores_are_the_blend(lsa_model):
     got = m.related_to_text(title, body, k=10)
     rows = [m.row(r.id) for r in got]
     assert np.allclose([r.score for r in got], blended(m, vec, qz, rows), atol=1e-5)
-    # the same draft through the engine (no feedback, no recency): the same scores
+    # the same draft through the engine (no feedback, no recency), which re-scores a pool of
+    # 100 lexical candidates: the model's best 10 of as many
+    got = m.related_to_text(title, body, k=100)[:10]
     items = Recommender(m).related_to_text(title, body, 10, **PLAIN).items
     assert [i.id for i in items] == [r.id for r in got]
     assert np.allclose([i.similarity for i in items], [r.score for r in got], atol=1e-6)
 
 
-def test_weight_zero_keeps_the_lexical_lists(sample_articles, sample_model):
+def test_weight_zero_keeps_the_lexical_lists(sample_articles, lexical_model):
     """The blend re-scores the lists' own lexical candidates (no wider pass): at weight 0
     the lists are exactly the lexical model's."""
     zero = RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=0.0).fit(sample_articles)
     assert zero.has_lsa
-    assert np.array_equal(zero.neighbors_, sample_model.neighbors_)
-    assert np.array_equal(zero.neighbor_scores_, sample_model.neighbor_scores_)
+    assert np.array_equal(zero.neighbors_, lexical_model.neighbors_)
+    assert np.array_equal(zero.neighbor_scores_, lexical_model.neighbor_scores_)
 
 
 def test_drafts_rescore_a_constant_number_of_candidates(lsa_model, monkeypatch):
@@ -109,7 +134,7 @@ def test_drafts_rescore_a_constant_number_of_candidates(lsa_model, monkeypatch):
     assert LSA_CANDIDATES == 50
 
 
-@pytest.mark.parametrize("how", ["id", "draft", "id-feedback", "live"])
+@pytest.mark.parametrize("how", ["id", "draft", "id-feedback", "draft-feedback", "live"])
 def test_explanations_sum_to_the_score(lsa_model, tmp_path, how):
     engine = Recommender(lsa_model)
     opts = dict(PLAIN) if how in ("id", "draft", "live") else {}
@@ -121,7 +146,7 @@ def test_explanations_sum_to_the_score(lsa_model, tmp_path, how):
             "body": "Rebels kidnapped a French journalist in Colombia.",
             "published_at": "2026-11-28T09:30:00Z"}]))
         live = LiveIndex(store, lsa_model, "v1").snapshot(store.db.version())
-    if how == "draft":
+    if how.startswith("draft"):  # with feedback, the expanded draft is projected again
         results = [engine.related_to_text("Syria protests", "Protesters in Syria marched.", 5,
                                           explain=True, **opts)]
     elif how == "live":
@@ -163,16 +188,15 @@ def test_saved_and_loaded_model_gives_the_same_lists(lsa_model, tmp_path):
            [(i.id, i.score) for i in b.related_to_text(*draft, 8).items]
 
 
-def test_off_is_the_lexical_model_unchanged(sample_articles, sample_model):
-    """Off (the default): no LSA arrays, and the lists are exactly the lexical search's."""
+def test_off_is_the_lexical_model_unchanged(sample_articles):
+    """Off (``lsa_components=0``): no LSA arrays, and the lists are exactly the lexical
+    search's."""
     off = RelatedStories(lsa_components=0, lsa_weight=0.9).fit(sample_articles)
     assert not off.has_lsa and off.lsa_rows_ is None and "lsa" not in off.fit_stats_
     rows, scores, _ = compute_neighbors(off.matrix_, off.index_, off.published_,
                                         off.n_neighbors, pruning=off.query_pruning(), n_jobs=1)
     assert rows.tobytes() == off.neighbors_.tobytes()
     assert scores.tobytes() == off.neighbor_scores_.tobytes()
-    assert off.neighbors_.tobytes() == sample_model.neighbors_.tobytes()
-    assert off.neighbor_scores_.tobytes() == sample_model.neighbor_scores_.tobytes()
     draft = off.vectorize_draft("Syria protests", "Protesters in Syria marched.")
     got = off.related_to_text("Syria protests", "Protesters in Syria marched.", k=10)
     cos = np.asarray((off.matrix_ @ draft.T).toarray()).ravel()
@@ -182,7 +206,9 @@ def test_off_is_the_lexical_model_unchanged(sample_articles, sample_model):
 def test_auto_rank_follows_the_archive():
     assert lsa_rank("auto", 982, 20_000) == 125  # round(4 * sqrt(982))
     assert lsa_rank("auto", 100_000, 500_000) == 400
-    assert lsa_rank("auto", 10, 500) == 9  # below the matrix's smaller side
+    assert lsa_rank("auto", 400, 300) == 80  # below the matrix's smaller side
+    assert lsa_rank("auto", 299, 5000) == 0  # too few articles to learn topics from
+    assert lsa_rank(10, 50, 500) == 10  # an explicit rank is taken as asked
     assert lsa_rank(0, 1000, 1000) == 0
 
 
@@ -203,8 +229,9 @@ def test_above_the_fit_rows_the_svd_sees_a_seeded_sample(sample_articles, lsa_mo
         return real_fit(self, X, y)
 
     monkeypatch.setattr(TruncatedSVD, "fit", spy)
-    fit = [RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT).fit(
-        sample_articles) for _ in range(2)]
+    # unsmoothed, so that a row is its article's projection
+    fit = [RelatedStories(n_jobs=1, lsa_components=RANK, lsa_weight=WEIGHT,
+                          lsa_neighbors=0).fit(sample_articles) for _ in range(2)]
     a, b = fit
     assert [shape[0] for shape in seen] == [200, 200]  # the sample, not the whole corpus
     assert seen[0][1] < a.matrix_.shape[1]  # the sample's own terms only
@@ -236,6 +263,11 @@ def test_above_the_fit_rows_the_svd_sees_a_seeded_sample(sample_articles, lsa_mo
     ({"lsa_components": "auto", "lsa_weight": 1.5}, "lsa_weight"),
     ({"lsa_components": "auto", "lsa_weight": -0.1}, "lsa_weight"),
     ({"lsa_components": "auto", "lsa_weight": True}, "lsa_weight"),
+    ({"lsa_neighbors": -1}, "lsa_neighbors"),
+    ({"lsa_neighbors": 2.0}, "lsa_neighbors"),
+    ({"lsa_neighbors": 51}, "lsa_neighbors"),
+    ({"lsa_smoothing": -0.5}, "lsa_smoothing"),
+    ({"lsa_smoothing": "lots"}, "lsa_smoothing"),
 ])
 def test_bad_values_name_the_parameter(sample_articles, params, field):
     with pytest.raises(InvalidParameterError) as err:
@@ -248,6 +280,8 @@ def test_bad_values_name_the_parameter(sample_articles, params, field):
     (["--lsa-components", "lots"], "--lsa-components"),
     (["--lsa-components", "100000"], "--lsa-components"),  # more than the sample's articles
     (["--lsa-components", "auto", "--lsa-weight", "2"], "--lsa-weight"),
+    (["--lsa-neighbors", "-1"], "--lsa-neighbors"),
+    (["--lsa-smoothing", "-1"], "--lsa-smoothing"),
 ])
 def test_train_rejects_bad_lsa_flags_as_usage_errors(tmp_path, args, flag):
     result = CliRunner().invoke(cli, ["train", "-q", "--out", str(tmp_path / "m"), *args])
@@ -258,11 +292,14 @@ def test_train_rejects_bad_lsa_flags_as_usage_errors(tmp_path, args, flag):
 
 def test_train_records_the_lsa_parameters(tmp_path):
     result = CliRunner().invoke(cli, ["train", "-q", "--out", str(tmp_path / "m"),
-                                      "--lsa-components", "auto", "--lsa-weight", "0.25"])
+                                      "--lsa-components", "auto", "--lsa-weight", "0.25",
+                                      "--lsa-neighbors", "3", "--lsa-smoothing", "1"])
     assert result.exit_code == 0, result.output
     manifest = artifact.read_manifest(artifact.resolve(tmp_path / "m"))
     assert manifest["parameters"]["lsa_components"] == "auto"
     assert manifest["parameters"]["lsa_weight"] == 0.25
+    assert manifest["parameters"]["lsa_neighbors"] == 3
+    assert manifest["parameters"]["lsa_smoothing"] == 1.0
     model = artifact.load(tmp_path / "m").model
     assert model.lsa_rows_.shape[1] == round(4 * np.sqrt(model.n_articles_))
 
@@ -308,27 +345,27 @@ def test_service_serves_an_lsa_model_with_exact_explanations(lsa_model, tmp_path
             assert total == pytest.approx(ex["similarity"], abs=1e-6)
 
 
-def test_a_model_saved_before_the_lsa_parameters_loads_with_lsa_off(sample_model):
+def test_a_model_saved_before_the_lsa_parameters_loads_with_lsa_off(lexical_model):
     """A pickled model without the LSA attributes (older versions) answers as before."""
     import pickle
 
-    state = sample_model.__getstate__()
+    state = lexical_model.__getstate__()
     for name in ("lsa_components", "lsa_weight", "lsa_components_", "lsa_rows_"):
         state.pop(name, None)
     old = RelatedStories.__new__(RelatedStories)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
     assert not old.has_lsa
     assert old.get_params()["lsa_components"] == 0
-    qid = str(sample_model.ids_[0])
+    qid = str(lexical_model.ids_[0])
     assert [(r.id, r.score) for r in old.related(qid, k=5)] == \
-           [(r.id, r.score) for r in sample_model.related(qid, k=5)]
+           [(r.id, r.score) for r in lexical_model.related(qid, k=5)]
 
 
-def test_near_duplicates_are_judged_on_the_cosine(lsa_model, sample_model):
+def test_near_duplicates_are_judged_on_the_cosine(lsa_model, lexical_model):
     """The lists hold blended scores; each article's best lexical cosine (top_cosine_) says
     which pools may hold a near-duplicate, and the pairs found are the exact cosine's."""
-    assert np.array_equal(lsa_model.top_cosine_, sample_model.neighbor_scores_[:, 0])
-    assert sample_model.top_cosine_ is None
+    assert np.array_equal(lsa_model.top_cosine_, lexical_model.neighbor_scores_[:, 0])
+    assert lexical_model.top_cosine_ is None
     space = Recommender(lsa_model)._base
     threshold = 0.5
     close = np.flatnonzero(lsa_model.top_cosine_ >= threshold)
@@ -355,3 +392,25 @@ def test_train_says_when_the_svd_saw_a_sample(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     model = artifact.load(tmp_path / "m").model
     assert f"SVD fitted on 200 of {model.n_articles_:,} articles" in result.output
+
+
+def test_draft_feedback_blends_the_expanded_draft(lsa_model):
+    """With draft feedback the draft is expanded by its two best matches; the candidates'
+    scores blend the expanded draft's cosine and its topic vector projected again (not the
+    draft's own)."""
+    from sklearn.preprocessing import normalize
+
+    m, engine = lsa_model, Recommender(lsa_model)
+    title, body = "Syria protests", "Protesters in Syria marched against the government."
+    plain = engine.related_to_text(title, body, 10, **PLAIN)
+    got = engine.related_to_text(title, body, 10, **{**PLAIN, "draft_feedback": 0.5})
+    best = [m.row(i.id) for i in plain.items[:2]]
+    expanded = normalize(m.vectorize_draft(title, body)
+                         + 0.5 * (m.matrix_[best[0]] + m.matrix_[best[1]]) / 2)
+    topic = project(expanded, m.lsa_components_)[0]
+    assert [i.id for i in got.items] != [i.id for i in plain.items]  # it re-ranks
+    for item in got.items:
+        row = m.row(item.id)
+        cos = float((expanded @ m.matrix_[row].T).toarray()[0, 0])
+        want = (1 - WEIGHT) * cos + WEIGHT * float(m.lsa_rows_[row] @ topic)
+        assert item.similarity == pytest.approx(want, abs=1e-5)

@@ -30,28 +30,28 @@ def test_rank_follows_the_archive_and_is_clipped(lsa) -> None:
     assert lsa.rank_for(4, 100_000) == 400
 
 
-def test_weight_zero_is_the_engine(lsa, sample_model: RelatedStories) -> None:
-    components, rows = lsa.fit_svd(sample_model.matrix_, 20)
-    plain = Recommender(sample_model, None)
-    blend = lsa.LsaBlend(sample_model, rows, components, 0.0, candidates=50)
-    for article_id in sample_model.ids_[:15]:
+def test_weight_zero_is_the_engine(lsa, lexical_model: RelatedStories) -> None:
+    components, rows = lsa.fit_svd(lexical_model.matrix_, 20)
+    plain = Recommender(lexical_model, None)
+    blend = lsa.LsaBlend(lexical_model, rows, components, 0.0, candidates=50)
+    for article_id in lexical_model.ids_[:15]:
         assert ([(i.id, i.similarity) for i in blend.related(article_id, k=5).items]
                 == [(i.id, i.similarity) for i in plain.related(article_id, k=5).items])
 
 
-def test_each_link_scores_the_blend_of_its_two_cosines(lsa, sample_model: RelatedStories) -> None:
-    components, rows = lsa.fit_svd(sample_model.matrix_, 20)
+def test_each_link_scores_the_blend_of_its_two_cosines(lsa, lexical_model: RelatedStories) -> None:
+    components, rows = lsa.fit_svd(lexical_model.matrix_, 20)
     unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    blend = lsa.LsaBlend(sample_model, rows, components, 0.5, candidates=50)
-    plain = Recommender(sample_model, None)
+    blend = lsa.LsaBlend(lexical_model, rows, components, 0.5, candidates=50)
+    plain = Recommender(lexical_model, None)
     changed = 0
-    for article_id in sample_model.ids_[:15]:
-        q = sample_model.row(article_id)
+    for article_id in lexical_model.ids_[:15]:
+        q = lexical_model.row(article_id)
         items = blend.related(article_id, k=5).items
         assert items
         for item in items:
-            r = sample_model.row(item.id)
-            cosine = float((sample_model.matrix_[q] @ sample_model.matrix_[r].T).toarray()[0, 0])
+            r = lexical_model.row(item.id)
+            cosine = float((lexical_model.matrix_[q] @ lexical_model.matrix_[r].T).toarray()[0, 0])
             expected = 0.5 * cosine + 0.5 * float(unit[q] @ unit[r])
             assert item.similarity == pytest.approx(min(max(expected, 0.0), 1.0), abs=1e-5)
         changed += [i.id for i in items] != plain.related(article_id, k=5).ids

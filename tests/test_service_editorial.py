@@ -68,7 +68,8 @@ def test_ranking_options_as_query_params(client):
     assert body["related"] and all(i["section"] == "Latin America" for i in body["related"])
     for item in body["related"]:
         ex = item["explanation"]
-        total = sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+        total = (sum(t["contribution"] for t in ex["terms"]) + ex["other_terms"]["contribution"]
+                 + ex.get("topic_similarity", 0.0))
         assert total == pytest.approx(item["similarity"], abs=1e-5)
     assert body["debug"]["options"]["half_life"] == 30.0
     assert any(d["reason"] == "filtered" for d in body["debug"]["dropped"])

@@ -132,10 +132,15 @@ def cli(verbose: int) -> None:
 @click.option("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the parallel steps on this Dask cluster (pip install 'alsosee[dask]').")
 @click.option("--lsa-components", default=None, metavar="auto|N",
-              help="The LSA blend: 'auto' (4 x sqrt(articles), 20-400), a rank, or 0 (off, "
-                   "the default). Slower to train.")
+              help="The topic (LSA) blend: 'auto' (the default: 4 x sqrt(articles), 20-400), "
+                   "a rank, or 0 (off: lexical similarity only, faster to train).")
 @click.option("--lsa-weight", type=float, default=None,
-              help="Share of the LSA cosine in the score, in [0, 1] (default 0.3).")
+              help="Share of the topic cosine in the score, in [0, 1] (default 0.3).")
+@click.option("--lsa-neighbors", type=int, default=None,
+              help="Closest lexical neighbours each article's topic row is smoothed over "
+                   "(default 5; 0: no smoothing).")
+@click.option("--lsa-smoothing", type=float, default=None,
+              help="Weight of those neighbours' topic rows, >= 0 (default 0.5; 0: none).")
 @_guarded
 def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           title_weight: float | None, body_weight: float | None, tags_weight: float | None,
@@ -143,7 +148,8 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
           boilerplate_config: Path | None, report_path: Path | None, quiet: bool,
           n_neighbors: int | None, n_jobs: int | None, dask_scheduler: str | None,
           include_live: bool = False, lsa_components: str | None = None,
-          lsa_weight: float | None = None) -> None:
+          lsa_weight: float | None = None, lsa_neighbors: int | None = None,
+          lsa_smoothing: float | None = None) -> None:
     """Train a model on CORPUS files (default: the bundled sample) into --out."""
     from ..errors import InvalidParameterError
     from ..model.lsa import check_lsa_params, parse_lsa_components
@@ -153,9 +159,11 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
     try:
         if lsa_components is not None:
             params["lsa_components"] = parse_lsa_components(lsa_components)
-        if lsa_weight is not None:
-            check_lsa_params(0, lsa_weight)
-            params["lsa_weight"] = lsa_weight
+        for name, value in (("lsa_weight", lsa_weight), ("lsa_neighbors", lsa_neighbors),
+                            ("lsa_smoothing", lsa_smoothing)):
+            if value is not None:
+                check_lsa_params(0, **{name.removeprefix("lsa_"): value})
+                params[name] = value
     except InvalidParameterError as exc:
         raise click.BadParameter(exc.message,
                                  param_hint=f"--{exc.field.replace('_', '-')}") from None
@@ -195,7 +203,7 @@ def train(corpus: tuple[Path, ...], out: Path, columns: tuple[str, ...],
                               dask_scheduler=dask_scheduler, progress=not quiet,
                               live_state=live_state)
     except InvalidParameterError as exc:
-        if exc.field not in ("lsa_components", "lsa_weight"):
+        if not exc.field.startswith("lsa_"):
             raise
         # known only once the vocabulary is: a usage error all the same
         raise click.BadParameter(exc.message,

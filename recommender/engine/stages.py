@@ -52,6 +52,8 @@ class Query:
     #: A draft's ``(columns, weights)``: candidates need no scipy matrix.
     terms: tuple[np.ndarray, np.ndarray] | None = None
     _vector: sp.csr_matrix | None = None
+    #: The vector was replaced by one expanded by relevance feedback (see ``_feedback``).
+    expanded: bool = False
 
     @property
     def vector(self) -> sp.csr_matrix:
@@ -316,18 +318,19 @@ class Ranking:
         return rows, sims, more, from_lists
 
     def query_lsa(self) -> np.ndarray:
-        """The query's unit LSA projection (a model with LSA only): a corpus article's
-        stored row, else its vector (a draft's terms) projected; computed once per list."""
-        cached = self.__dict__.get("_query_lsa")
-        if cached is not None:
-            return cached
+        """The query's unit topic vector (a model with LSA only): a corpus article's stored
+        (smoothed) row, else its vector (a draft's terms, or the query expanded by feedback)
+        projected; computed once per list and once more after feedback."""
         query, model = self.query, self.model
-        if query.corpus_article and query._vector is None and query.self_row is not None:
+        cached = self.__dict__.get("_query_lsa")
+        if cached is not None and cached[0] == query.expanded:
+            return cached[1]
+        if query.corpus_article and not query.expanded and query.self_row is not None:
             z = np.asarray(model.lsa_arrays()[1][query.self_row])
         else:
             z = model.lsa_of_vector(query.terms if query.terms is not None and
-                                    query._vector is None else query.vector)
-        self.__dict__["_query_lsa"] = z
+                                    not query.expanded else query.vector)
+        self.__dict__["_query_lsa"] = (query.expanded, z)
         return z
 
     def hard_rules(self, rows: np.ndarray, from_lists: bool = False) -> np.ndarray | None:
@@ -580,10 +583,13 @@ class Ranking:
             similarity=round(min(max(similarity, 0.0), 1.0), 6), reason=reason,
         )
         if self.opts.explain:
+            topic = (float(self.space.lsa_cosines(np.array([row]), self.query_lsa())[0])
+                     if self.model.has_lsa else None)
             item.explanation = explain_vectors(self.model, self.query.vector,
                                                self.space.vector(row),
                                                recency_factor=float(factor),
-                                               top=self.opts.explain_terms)
+                                               top=self.opts.explain_terms,
+                                               topic_cosine=topic)
         return item
 
 
@@ -608,4 +614,5 @@ def _feedback(query: Query, cand: np.ndarray, sim: np.ndarray, weight: float,
     expanded = sp.csr_matrix((val.astype(np.float32), col.astype(np.int32),
                               [0, col.size]), shape=q.shape)
     query._vector = expanded
+    query.expanded = True
     return space.dot(cand, expanded)

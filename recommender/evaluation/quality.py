@@ -210,7 +210,8 @@ def graded_correlation(articles: pd.DataFrame, graded: Mapping[str, Mapping[str,
                        model: RelatedStories, *, seed: int = 0) -> dict[str, float]:
     """Pearson correlation of similarity with human grades over story pairs: every judged
     pair (e.g. ECB+ 2 = same event, 1 = same topic) plus as many random unjudged pairs
-    (grade 0), for the model's cosine and the baseline's."""
+    (grade 0), for the model's similarity (the score a list gives: with the topic blend,
+    ``(1 - w) * cosine + w * topic cosine``) and the baseline's cosine."""
     rng = np.random.default_rng(seed)
     ids = articles["id"].astype(str).to_numpy()
     pos = {i: n for n, i in enumerate(ids)}
@@ -230,6 +231,11 @@ def graded_correlation(articles: pd.DataFrame, graded: Mapping[str, Mapping[str,
     b = np.array([p[1] for p in pairs])
     _, base = baseline_vectors(articles)
     ours = np.asarray(model.matrix_[a].multiply(model.matrix_[b]).sum(axis=1)).ravel()
+    if model.has_lsa:
+        topics = model.lsa_arrays()[1]
+        weight = float(model.lsa_weight)
+        ours = (1 - weight) * ours + weight * np.einsum(
+            "ij,ij->i", np.asarray(topics[a], dtype=np.float64), topics[b])
     theirs = np.asarray(base[a].multiply(base[b]).sum(axis=1)).ravel()
     grade_of_pair = np.array(grades)
     return {"pairs": len(grade_of_pair),

@@ -41,6 +41,8 @@ from .lsa import (
     fit_lsa,
     lsa_rank,
     lsa_seed,
+    project_rows,
+    smooth_rows,
 )
 from .pickling import CompactPickle
 from .search import NeighbourSearch
@@ -114,16 +116,23 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
     boilerplate : mapping or None, default=None
         The newsroom's own patterns (keys of
         :func:`recommender.text.boilerplate.boilerplate_config`); None uses the defaults.
-    lsa_components : int or "auto", default=0
-        The LSA blend (:mod:`.lsa`), off at 0. ``"auto"`` or a rank: a randomized
-        TruncatedSVD of the article vectors (seeded from these parameters) gives a topic
-        space; candidates found by the index are then scored
-        ``(1 - lsa_weight) * cosine + lsa_weight * lsa_cosine`` (neighbour lists, drafts and
-        live articles alike). ``"auto"`` is ``round(4 * sqrt(articles))`` clipped to
-        [20, 400]. Above :data:`~.lsa.LSA_FIT_ROWS` articles the SVD is fitted on a
-        seeded sample of rows; every article is projected.
+    lsa_components : int or "auto", default="auto"
+        The topic (LSA) blend (:mod:`.lsa`); 0 turns it off (lexical similarity only).
+        ``"auto"`` or a rank: a randomized TruncatedSVD of the article vectors (seeded from
+        the corpus-side parameters) gives a topic space; candidates found by the index are
+        then scored ``(1 - lsa_weight) * cosine + lsa_weight * topic_cosine`` (neighbour
+        lists, drafts and live articles alike). ``"auto"`` is ``round(4 * sqrt(articles))``
+        clipped to [20, 400], and off below 300 articles. Above
+        :data:`~.lsa.LSA_FIT_ROWS` articles the SVD is fitted on a seeded sample of rows;
+        every article is projected.
     lsa_weight : float, default=0.3
-        The LSA cosine's share of the score, in [0, 1] (with ``lsa_components``).
+        The topic cosine's share of the score, in [0, 1].
+    lsa_neighbors : int, default=5
+        Each article's topic row is its projection plus ``lsa_smoothing`` times those of its
+        ``lsa_neighbors`` closest articles by cosine (weighted by the cosine), made unit
+        length: a story leans toward the coverage around it. 0 leaves the projections.
+    lsa_smoothing : float, default=0.5
+        The neighbours' weight in a topic row (0: none).
 
     Attributes
     ----------
@@ -201,8 +210,10 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         n_jobs: int | None = None,
         strip_boilerplate: bool = True,
         boilerplate: Mapping[str, Any] | None = None,
-        lsa_components: int | str = 0,
+        lsa_components: int | str = "auto",
         lsa_weight: float = 0.3,
+        lsa_neighbors: int = 5,
+        lsa_smoothing: float = 0.5,
     ) -> None:
         self.title_weight = title_weight
         self.body_weight = body_weight
@@ -222,10 +233,15 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         self.boilerplate = boilerplate
         self.lsa_components = lsa_components
         self.lsa_weight = lsa_weight
+        self.lsa_neighbors = lsa_neighbors
+        self.lsa_smoothing = lsa_smoothing
 
-    # Models saved before the LSA parameters existed unpickle without them: off.
+    # Models saved before the LSA parameters existed unpickle without them: off (and
+    # before smoothing existed: unsmoothed rows).
     lsa_components: int | str = 0
     lsa_weight: float = 0.3
+    lsa_neighbors: int = 0
+    lsa_smoothing: float = 0.0
     lsa_components_: np.ndarray | None = None
     lsa_rows_: np.ndarray | None = None
     top_cosine_: np.ndarray | None = None
@@ -370,7 +386,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         return self
 
     def _fit_lsa(self) -> None:
-        """The LSA components and rows (:mod:`.lsa`) when ``lsa_components`` asks for them."""
+        """The topic space's components (:mod:`.lsa`) when ``lsa_components`` asks for them;
+        the rows come with the neighbour lists they are smoothed over (:meth:`build_neighbors`)."""
         self.lsa_components_ = self.lsa_rows_ = None
         rank = lsa_rank(self.lsa_components, self.n_articles_, self.matrix_.shape[1])
         if rank <= 0:
@@ -379,12 +396,26 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             return
         t0, cpu0 = time.perf_counter(), time.process_time()
         stages: dict[str, Any] = {}
-        self.lsa_components_, self.lsa_rows_ = fit_lsa(
-            self.matrix_, rank, lsa_seed(self.get_params()), stages)
+        self.lsa_components_ = fit_lsa(self.matrix_, rank, lsa_seed(self.get_params()),
+                                       stages)
         self.fit_stats_["lsa"] = {"rank": rank, **stages,
                                   "seconds": round(time.perf_counter() - t0, 3),
                                   "cpu_seconds": round(time.process_time() - cpu0, 3),
                                   "peak_rss_mib": round(peak_rss_mib(), 1)}
+
+    def _topic_rows(self, rows: np.ndarray | None, scores: np.ndarray | None) -> None:
+        """``lsa_rows_``: every article's projection, smoothed over its first
+        ``lsa_neighbors`` lexical neighbours (``rows``/``scores``; None: no lists)."""
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        assert self.lsa_components_ is not None
+        projected = project_rows(self.matrix_, self.lsa_components_)
+        if rows is not None and scores is not None:
+            projected = smooth_rows(projected, rows, scores, int(self.lsa_neighbors),
+                                    float(self.lsa_smoothing))
+        self.lsa_rows_ = projected
+        stats = self.fit_stats_.setdefault("lsa", {})
+        stats["rows_seconds"] = round(time.perf_counter() - t0, 3)
+        stats["rows_cpu_seconds"] = round(time.process_time() - cpu0, 3)
 
     def _check_query_params(self) -> None:
         for name in ("n_neighbors", "n_candidates"):
@@ -396,7 +427,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
                                 or mqt < 1):
             raise InvalidParameterError(
                 "max_query_terms", f"must be an integer >= 1 or None, got {mqt!r}")
-        check_lsa_params(getattr(self, "lsa_components", 0), getattr(self, "lsa_weight", 0.3))
+        check_lsa_params(self.lsa_components, self.lsa_weight, self.lsa_neighbors,
+                         self.lsa_smoothing)
         mqd = self.max_query_df
         if mqd is not None and (isinstance(mqd, bool) or not isinstance(mqd, (int, float))
                                 or not 0 < mqd <= 1):
@@ -415,14 +447,18 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         self.check_fitted()
         n = int(self.n_neighbors)
         if n <= 0:
+            if self.has_lsa:  # no lists to smooth over: the projections
+                self._topic_rows(None, None)
             self.neighbors_ = np.zeros((self.n_articles_, 0), dtype=np.int32)
             self.neighbor_scores_ = np.zeros((self.n_articles_, 0), dtype=np.float32)
             self.fit_stats_.pop("neighbors", None)
             return self
         # With LSA, a list is its own lexical candidates re-scored by the blend (measured:
-        # a wider pass cost 7 s at 100k for 0.001 of mean nDCG@10).
+        # a wider pass cost 7 s at 100k for 0.001 of mean nDCG@10); the topic rows are
+        # smoothed over the first lsa_neighbors of them.
+        width = max(n, int(self.lsa_neighbors)) if self.has_lsa else n
         rows, scores, stats = compute_neighbors(
-            self.matrix_, self.index_, self.published_, n, pruning=self.query_pruning(),
+            self.matrix_, self.index_, self.published_, width, pruning=self.query_pruning(),
             n_jobs=self.n_jobs, dask_scheduler=dask_scheduler, progress=progress,
         )
         self.top_cosine_ = None
@@ -430,6 +466,7 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             # The lists will hold blended scores: the engine's near-duplicate check reads
             # each article's best cosine here instead.
             self.top_cosine_ = np.ascontiguousarray(scores[:, 0], dtype=np.float32)
+            self._topic_rows(rows, scores)
             t0, cpu0 = time.perf_counter(), time.process_time()
             rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
                                        float(self.lsa_weight), n)

@@ -1,24 +1,28 @@
-"""The LSA blend (opt-in): a latent topic space that links stories sharing meaning, not words.
+"""The topic (LSA) blend: a latent topic space that links stories sharing meaning, not words.
 
 A randomized :class:`~sklearn.decomposition.TruncatedSVD` of the model's own TF-IDF rows gives
-``lsa_components_`` (vocabulary x rank, float32). An article, a live article or a draft is
-projected from its own term vector: ``unit(vector @ lsa_components_)``; the corpus rows'
-projections are stored (``lsa_rows_``, articles x rank, float32, unit rows). A candidate found
-by the lexical search is then scored
+``lsa_components_`` (vocabulary x rank, float32). A live article or a draft is projected from
+its own term vector: ``unit(vector @ lsa_components_)``. A corpus article's topic row
+(``lsa_rows_``, articles x rank, float32, unit rows) is its projection smoothed over its
+``lsa_neighbors`` closest articles by cosine (:func:`smooth_rows`): ``unit(z + lsa_smoothing *
+sum(cosine_j * z_j))``, so a story leans toward the coverage around it. A candidate found by
+the lexical search is then scored
 
-    (1 - lsa_weight) * cosine + lsa_weight * lsa_cosine
+    (1 - lsa_weight) * cosine + lsa_weight * topic_cosine
 
-where ``lsa_cosine`` is the dot product of the two projections. Candidates still come from
-the inverted index (the LSA space only re-scores them): a precomputed list re-scores the
-lexical candidates of the ordinary neighbour pass (``n_neighbors`` of them); a draft, a live
-article or a query beyond the lists re-scores ``max(k, LSA_CANDIDATES)``.
+where ``topic_cosine`` is the dot product of the query's topic vector and the candidate's
+row. Candidates still come from the inverted index (the topic space only re-scores them): a
+precomputed list re-scores the lexical candidates of the ordinary neighbour pass
+(``n_neighbors`` of them); a draft, a live article or a query beyond the lists re-scores
+``max(k, LSA_CANDIDATES)``.
 
 Above :data:`LSA_FIT_ROWS` articles, the SVD is fitted on a seeded random sample of that many
 rows, then every row is projected: the fit's cost stops growing with the archive, the
 projection's grows linearly.
 
-``lsa_components``: 0 (off, the default), an int (the rank) or ``"auto"``:
-``round(4 * sqrt(articles))`` clipped to [20, 400] (see docs/quality.md).
+``lsa_components``: ``"auto"`` (the default) is ``round(4 * sqrt(articles))`` clipped to
+[20, 400], and off below :data:`AUTO_MIN_ARTICLES` articles; an int is the rank; 0 turns the
+blend off (see docs/quality.md).
 """
 
 from __future__ import annotations
@@ -45,15 +49,21 @@ LSA_CANDIDATES = 50
 LSA_FIT_ROWS = 20_000
 #: ``"auto"``: rank = round(AUTO_C * sqrt(articles)), clipped to [AUTO_MIN, AUTO_MAX].
 AUTO_C, AUTO_MIN, AUTO_MAX = 4.0, 20, 400
+#: ``"auto"`` leaves the blend off below this many articles: too few to learn topics from
+#: (the smallest archive it was measured on has 378).
+AUTO_MIN_ARTICLES = 300
 #: Power iterations of the randomized SVD.
 N_ITER = 5
+#: Most lexical neighbours a topic row can be smoothed over (``lsa_neighbors``).
+MAX_SMOOTHING_NEIGHBORS = 50
 #: Rows projected per block when the corpus rows are stored.
 _BLOCK = 8192
 
 
-def check_lsa_params(components: Any, weight: Any) -> None:
-    """Raise :class:`InvalidParameterError` naming ``lsa_components`` or ``lsa_weight``
-    unless they are valid (the vocabulary bound is checked at fit time)."""
+def check_lsa_params(components: Any, weight: Any = 0.3, neighbors: Any = 5,
+                     smoothing: Any = 0.5) -> None:
+    """Raise :class:`InvalidParameterError` naming the ``lsa_*`` parameter that is not valid
+    (the vocabulary bound on the rank is checked at fit time)."""
     if not (components == "auto" or (isinstance(components, (int, np.integer))
                                      and not isinstance(components, bool) and components >= 0)):
         raise InvalidParameterError(
@@ -62,6 +72,15 @@ def check_lsa_params(components: Any, weight: Any) -> None:
     if (isinstance(weight, bool) or not isinstance(weight, (int, float, np.floating))
             or not 0.0 <= float(weight) <= 1.0):
         raise InvalidParameterError("lsa_weight", f"must be a number in [0, 1], got {weight!r}")
+    if (isinstance(neighbors, bool) or not isinstance(neighbors, (int, np.integer))
+            or not 0 <= neighbors <= MAX_SMOOTHING_NEIGHBORS):
+        raise InvalidParameterError(
+            "lsa_neighbors", f"must be an integer in [0, {MAX_SMOOTHING_NEIGHBORS}], got "
+                             f"{neighbors!r}")
+    if (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.floating))
+            or not 0.0 <= float(smoothing) <= 10.0):
+        raise InvalidParameterError(
+            "lsa_smoothing", f"must be a number in [0, 10], got {smoothing!r}")
 
 
 def parse_lsa_components(value: str) -> str | int:
@@ -80,11 +99,14 @@ def parse_lsa_components(value: str) -> str | int:
 
 
 def lsa_rank(components: str | int, n_articles: int, n_features: int) -> int:
-    """The rank a model fits (0: no LSA). ``"auto"`` follows the archive's size and stays
-    below the matrix's smaller side; an explicit rank beyond it is an error."""
+    """The rank a model fits (0: no LSA). ``"auto"`` follows the archive's size, stays below
+    the matrix's smaller side and is 0 below :data:`AUTO_MIN_ARTICLES`; an explicit rank
+    beyond the matrix is an error."""
     # the randomized SVD needs a rank below the (sampled) matrix's smaller side
     limit = min(n_articles, LSA_FIT_ROWS, n_features) - 1
     if components == "auto":
+        if n_articles < AUTO_MIN_ARTICLES:
+            return 0
         rank = int(min(max(round(AUTO_C * math.sqrt(n_articles)), AUTO_MIN), AUTO_MAX))
         return max(min(rank, limit), 0)
     rank = int(components)
@@ -97,10 +119,15 @@ def lsa_rank(components: str | int, n_articles: int, n_features: int) -> int:
     return rank
 
 
+#: Parameters that do not shape the matrix the SVD sees (nor its rank): left out of its seed,
+#: so a model differing only in them fits the same topic space.
+_NOT_SEEDED = frozenset({"n_jobs", "lsa_weight", "lsa_neighbors", "lsa_smoothing"})
+
+
 def lsa_seed(params: dict[str, Any]) -> int:
-    """A random state derived from the model's parameters (not from ``n_jobs``): the same
-    parameters on the same corpus fit the same arrays."""
-    stable = {k: v for k, v in params.items() if k != "n_jobs"}
+    """A random state derived from the model's parameters (not from ``n_jobs`` or the blend's
+    weights): the same parameters on the same corpus fit the same arrays."""
+    stable = {k: v for k, v in params.items() if k not in _NOT_SEEDED}
     return zlib.crc32(json.dumps(stable, sort_keys=True, default=str).encode())
 
 
@@ -141,12 +168,10 @@ def fit_rows(n_articles: int, seed: int) -> np.ndarray | None:
 
 
 def fit_lsa(matrix: sp.csr_matrix, rank: int, seed: int,
-            stats: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(components vocabulary x rank, rows articles x rank)``, both float32; rows are the
-    corpus's own projections (:func:`project`), so a stored row and its article's vector
-    projected at query time agree. Above :data:`LSA_FIT_ROWS` articles the SVD sees a
-    sample (:func:`fit_rows`); every row is projected. ``stats`` receives the stages'
-    seconds and the rows fitted."""
+            stats: dict[str, Any] | None = None) -> np.ndarray:
+    """The components (vocabulary x rank, float32) of a randomized SVD of ``matrix``. Above
+    :data:`LSA_FIT_ROWS` articles the SVD sees a sample (:func:`fit_rows`). ``stats``
+    receives its seconds and the rows fitted."""
     from sklearn.decomposition import TruncatedSVD
 
     t0 = time.perf_counter()
@@ -170,17 +195,39 @@ def fit_lsa(matrix: sp.csr_matrix, rank: int, seed: int,
         components = np.zeros((matrix.shape[1], rank), dtype=np.float32)
         components[used] = svd.components_.T
     t1 = time.perf_counter()
-    rows = np.empty((matrix.shape[0], rank), dtype=np.float32)
+    n_fit = matrix.shape[0] if sample is None else sample.size
+    logger.info("LSA: rank %d fitted on %d of %d articles in %.1f s", rank, n_fit,
+                matrix.shape[0], t1 - t0)
+    if stats is not None:
+        stats.update(fit_rows=n_fit, svd_seconds=round(t1 - t0, 3))
+    return components
+
+
+def project_rows(matrix: sp.csr_matrix, components: np.ndarray) -> np.ndarray:
+    """:func:`project` of every row of ``matrix``, in blocks (articles x rank, float32)."""
+    rows = np.empty((matrix.shape[0], components.shape[1]), dtype=np.float32)
     for start in range(0, matrix.shape[0], _BLOCK):
         rows[start:start + _BLOCK] = project(matrix[start:start + _BLOCK], components)
-    t2 = time.perf_counter()
-    n_fit = matrix.shape[0] if sample is None else sample.size
-    logger.info("LSA: rank %d fitted on %d of %d articles in %.1f s, projected in %.1f s",
-                rank, n_fit, matrix.shape[0], t1 - t0, t2 - t1)
-    if stats is not None:
-        stats.update(fit_rows=n_fit, svd_seconds=round(t1 - t0, 3),
-                     project_seconds=round(t2 - t1, 3))
-    return components, rows
+    return rows
+
+
+def smooth_rows(rows: np.ndarray, neighbor_rows: np.ndarray, neighbor_scores: np.ndarray,
+                neighbors: int, smoothing: float) -> np.ndarray:
+    """Topic rows leaning toward their neighbourhood: ``unit(z_i + smoothing * sum_j
+    cosine_ij * z_j)`` over each article's first ``neighbors`` lexical neighbours
+    (``neighbor_rows`` padded with -1, ``neighbor_scores`` their cosines), from the
+    unsmoothed ``rows`` (not changed). ``neighbors`` or ``smoothing`` 0: the rows, copied."""
+    out = np.array(rows, dtype=np.float32)
+    m = min(int(neighbors), neighbor_rows.shape[1])
+    if m <= 0 or smoothing <= 0:
+        return out
+    for start in range(0, out.shape[0], _BLOCK):
+        nb = np.asarray(neighbor_rows[start:start + _BLOCK, :m], dtype=np.int64)
+        weight = np.where(nb >= 0, neighbor_scores[start:start + _BLOCK, :m], 0.0)
+        pulled = np.einsum("ij,ijk->ik", weight.astype(np.float32),
+                           rows[np.where(nb >= 0, nb, 0)])
+        out[start:start + _BLOCK] += np.float32(smoothing) * pulled
+    return unit_rows(out)
 
 
 def blend(cosines: np.ndarray, lsa_cosines: np.ndarray, weight: float) -> np.ndarray:

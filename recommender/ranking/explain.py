@@ -44,6 +44,8 @@ class FittedModel(Protocol):
 
     def lsa_of_vector(self, vector: Any) -> np.ndarray: ...
 
+    def lsa_cosines(self, rows: np.ndarray, query_lsa: np.ndarray) -> np.ndarray: ...
+
 
 _NAMES: weakref.WeakKeyDictionary[FittedModel, FeatureNames] = weakref.WeakKeyDictionary()
 _NAMES_LOCK = threading.Lock()
@@ -95,13 +97,18 @@ def contributions(query: sp.csr_matrix, doc: sp.csr_matrix) -> tuple[np.ndarray,
 
 def explain(model: FittedModel, query: sp.csr_matrix, row: int, *, recency_factor: float = 1.0,
             top: int = 5) -> dict[str, Any]:
-    """:func:`explain_vectors` for a row of the model's matrix."""
+    """:func:`explain_vectors` for a row of the model's matrix (with the topic blend, the
+    row's stored topic row against the query's projection)."""
+    topic = None
+    if model.has_lsa:
+        topic = float(model.lsa_cosines(np.array([row]), model.lsa_of_vector(query))[0])
     return explain_vectors(model, query, model.matrix_[row], recency_factor=recency_factor,
-                           top=top)
+                           top=top, topic_cosine=topic)
 
 
 def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix, *,
-                    recency_factor: float = 1.0, top: int = 5) -> dict[str, Any]:
+                    recency_factor: float = 1.0, top: int = 5,
+                    topic_cosine: float | None = None) -> dict[str, Any]:
     """The explanation object of one result.
 
     Parameters
@@ -116,6 +123,9 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
         The factor the ranking multiplied the similarity by.
     top : int
         Number of terms listed; the rest is summed in ``other_terms``.
+    topic_cosine : float, optional
+        With the topic blend, the topic cosine the ranking used (a corpus article's stored,
+        smoothed topic row against the query's); by default both vectors' projections.
 
     Returns
     -------
@@ -132,8 +142,10 @@ def explain_vectors(model: FittedModel, query: sp.csr_matrix, doc: sp.csr_matrix
     if model.has_lsa:
         weight = float(model.lsa_weight)
         products = products * (1.0 - weight)
-        topic = weight * float(np.dot(model.lsa_of_vector(query).astype(np.float64),
-                                      model.lsa_of_vector(doc).astype(np.float64)))
+        if topic_cosine is None:
+            topic_cosine = float(np.dot(model.lsa_of_vector(query).astype(np.float64),
+                                        model.lsa_of_vector(doc).astype(np.float64)))
+        topic = weight * float(topic_cosine)
     similarity = float(products.sum()) + (topic or 0.0)
     names = FeatureNames.of(model)
     terms: list[dict[str, Any]] = []
