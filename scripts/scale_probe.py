@@ -39,6 +39,7 @@ from recommender.bench.derived import DEFAULT_CACHE, cached_corpus, read_source
 from recommender.index.neighbors import compute_neighbors
 from recommender.model import artifact
 from recommender.model.estimator import RelatedStories
+from recommender.model.lsa import parse_lsa_components
 
 
 def peak_mib() -> float:
@@ -67,6 +68,9 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--lsa-components", default="0", metavar="auto|N|0",
+                   help="the topic blend (default 0: the words-only model the documented "
+                        "figures are of)")
     args = p.parse_args()
     (n,) = parse_sizes(args.size)
     res: dict = {"command": " ".join(sys.argv), "machine": machine_info(), "size": n,
@@ -89,7 +93,8 @@ def main() -> None:
     res["peak_rss_mib_after_corpus"] = round(peak_mib(), 0)
     full = args.full_neighbors
     # Lists are built after the fit (below), so that the fit's figures are saved first.
-    model = RelatedStories(n_neighbors=0)
+    model = RelatedStories(n_neighbors=0,
+                           lsa_components=parse_lsa_components(args.lsa_components))
     t0, c0 = time.perf_counter(), time.process_time()
     model.fit(articles, progress=True)
     vz = model.fit_stats_["vectorize"]

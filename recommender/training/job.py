@@ -104,9 +104,11 @@ class TrainResult:
         stats = self.report.get("fit_stats", {})
         lsa = stats.get("lsa")
         lines = [] if not lsa else [
-            f"LSA blend: rank {lsa['rank']} (weight {self.model.lsa_weight:g}) in "
-            f"{lsa['seconds']:.2f} s{self._lsa_sample(lsa)}, lists re-scored in "
-            f"{lsa.get('blend_seconds', 0):.2f} s, peak memory {lsa['peak_rss_mib']:.0f} MiB"]
+            f"topic blend: rank {lsa['rank']} (weight {self.model.lsa_weight:g}) in "
+            f"{lsa['seconds']:.2f} s{self._lsa_sample(lsa)}, rows projected and smoothed "
+            f"over {self.model.lsa_neighbors} neighbours in {lsa.get('rows_seconds', 0):.2f} s, "
+            f"lists re-scored in {lsa.get('blend_seconds', 0):.2f} s, peak memory "
+            f"{lsa['peak_rss_mib']:.0f} MiB"]
         nb = stats.get("neighbors")
         if not nb:
             return lines
