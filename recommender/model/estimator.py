@@ -50,6 +50,16 @@ from .transform import ArticleTransform, tag_analyzer
 
 logger = logging.getLogger(__name__)
 
+
+def one_blas_thread() -> Any:
+    """A context with BLAS on one thread: its sums then round the same way in every process
+    and on every machine, so the topic space and the lists it re-ranks are the same whether
+    training ran locally, on a Dask cluster or elsewhere (threaded BLAS splits its sums by
+    the thread count, and near-tied lists then swap)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
 #: Below this many articles, max_df is not applied (see RelatedStories).
 MIN_DOCS_FOR_MAX_DF = 20
 
@@ -396,8 +406,9 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             return
         t0, cpu0 = time.perf_counter(), time.process_time()
         stages: dict[str, Any] = {}
-        self.lsa_components_ = fit_lsa(self.matrix_, rank, lsa_seed(self.get_params()),
-                                       stages)
+        with one_blas_thread():
+            self.lsa_components_ = fit_lsa(self.matrix_, rank, lsa_seed(self.get_params()),
+                                           stages)
         self.fit_stats_["lsa"] = {"rank": rank, **stages,
                                   "seconds": round(time.perf_counter() - t0, 3),
                                   "cpu_seconds": round(time.process_time() - cpu0, 3),
@@ -448,7 +459,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
         n = int(self.n_neighbors)
         if n <= 0:
             if self.has_lsa:  # no lists to smooth over: the projections
-                self._topic_rows(None, None)
+                with one_blas_thread():
+                    self._topic_rows(None, None)
             self.neighbors_ = np.zeros((self.n_articles_, 0), dtype=np.int32)
             self.neighbor_scores_ = np.zeros((self.n_articles_, 0), dtype=np.float32)
             self.fit_stats_.pop("neighbors", None)
@@ -466,10 +478,11 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
             # The lists will hold blended scores: the engine's near-duplicate check reads
             # each article's best cosine here instead.
             self.top_cosine_ = np.ascontiguousarray(scores[:, 0], dtype=np.float32)
-            self._topic_rows(rows, scores)
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
-                                       float(self.lsa_weight), n)
+            with one_blas_thread():
+                self._topic_rows(rows, scores)
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                rows, scores = blend_lists(rows, scores, self.lsa_arrays()[1],
+                                           float(self.lsa_weight), n)
             self.fit_stats_.setdefault("lsa", {}).update(
                 blend_seconds=round(time.perf_counter() - t0, 3),
                 blend_cpu_seconds=round(time.process_time() - cpu0, 3))
