@@ -140,7 +140,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
     lsa_neighbors : int, default=5
         Each article's topic row is its projection plus ``lsa_smoothing`` times those of its
         ``lsa_neighbors`` closest articles by cosine (weighted by the cosine), made unit
-        length: a story leans toward the coverage around it. 0 leaves the projections.
+        length: a story leans toward the coverage around it. 0 (or ``n_neighbors=0``: no
+        lists to take the neighbours from) leaves the projections.
     lsa_smoothing : float, default=0.5
         The neighbours' weight in a topic row (0: none).
 
@@ -184,7 +185,8 @@ class RelatedStories(ArticleCatalogue, NeighbourSearch, ArticleTransform, Latent
     lsa_components_ : ndarray of float32, shape (n_features, rank), or None
         The LSA components, transposed (None without LSA).
     lsa_rows_ : ndarray of float32, shape (n_articles, rank), or None
-        The articles' unit-length LSA projections (None without LSA).
+        The articles' unit-length topic rows: projections smoothed over their
+        ``lsa_neighbors`` closest articles (None without LSA).
     top_cosine_ : ndarray of float32, shape (n_articles,), or None
         With LSA (whose lists hold blended scores), the cosine of each article's best
         lexical neighbour (0: none); None without LSA (``neighbor_scores_[:, 0]`` is it).
