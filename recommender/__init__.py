@@ -10,7 +10,7 @@ The public API: read a corpus, train a model version, load it, ask the engine::
     engine.related_to_text("Floods in Jakarta", "Rain ...")  # a draft
 
 ``RankingOptions`` holds and validates the ranking options; ``RelatedStories`` is the fitted
-estimator itself (plain cosine ``related()``, the baseline the ranking is measured against).
+estimator itself (its ``related()``: the model's own similarity lists, without ranking).
 """
 
 __version__ = "0.1.0"

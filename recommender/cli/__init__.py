@@ -272,7 +272,8 @@ def format_also_see(heading: str | None, results: Sequence[dict[str, Any]]) -> s
 @state_db_option("State database with takedowns/pins/blocks: a SQLite file or a "
                  "postgresql:// URL (default: $ALSOSEE_STATE_DB, else <models>/state.db).")
 @click.option("--plain", is_flag=True,
-              help="Plain cosine similarity: no ranking options, no editorial state.")
+              help="The model's own similarity lists: no ranking options, no editorial "
+                   "state.")
 @ranking_flags
 @_guarded
 def related(article_id: str | None, model_dir: Path, k: int, title: str | None,

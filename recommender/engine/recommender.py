@@ -8,8 +8,8 @@ by recency, collapses near-duplicates, optionally diversifies, puts the editors'
 and fills empty slots from the latest stories of the section when asked to (the stages:
 :mod:`recommender.engine.stages`; the rows they read: :mod:`recommender.engine.rows`).
 
-``RelatedStories.related()`` stays plain cosine: it is the baseline the defaults are
-measured against (``scripts/measure_ranking.py``).
+``RelatedStories.related()`` stays the model's own similarity lists (no ranking): what the
+engine's overhead is measured against (``scripts/measure_ranking.py``).
 """
 
 from __future__ import annotations
