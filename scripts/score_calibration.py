@@ -2,11 +2,11 @@
 """Can a similarity floor (``min_score``) mean the same on every archive? Measures it.
 
 Fits the defaults on each development set once and collects every query's top-10 list (the
-model's cosine, judged against the set's ground truth). Then, per set, the share of links judged
+model's similarity, judged against the set's ground truth). Then, per set, the share of links judged
 relevant at or above a floor, for
 
-* ``raw``        the cosine itself (what ``min_score`` applies to);
-* ``calibrated`` the cosine's standing against the archive's own background, learned without
+* ``raw``        the similarity itself (what ``min_score`` applies to);
+* ``calibrated`` the similarity's standing against the archive's own background, learned without
   labels: the empirical CDF of every article's closest-neighbour similarity (a 101-point
   quantile table of ``neighbor_scores_[:, 0]``), so 0.5 means "as close as the archive's median
   closest pair".
