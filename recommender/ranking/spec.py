@@ -150,7 +150,7 @@ class RankingFields:
         "any", "`any`, `before` (earlier coverage) or `after` (follow-ups).",
         choices=DIRECTIONS)
     duplicate_threshold: float | None = option(
-        0.98, "Cosine with the article from which a story is the same story (not shown); "
+        0.98, "Similarity with the article from which a story is the same story (not shown); "
               "`none`: off.", **_COSINE_OFF)
     near_duplicate_threshold: float | None = option(
         0.98, "Mutual cosine from which two candidates show once; `none`: off.",
