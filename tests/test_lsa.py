@@ -414,3 +414,19 @@ def test_draft_feedback_blends_the_expanded_draft(lsa_model):
         cos = float((expanded @ m.matrix_[row].T).toarray()[0, 0])
         want = (1 - WEIGHT) * cos + WEIGHT * float(m.lsa_rows_[row] @ topic)
         assert item.similarity == pytest.approx(want, abs=1e-5)
+
+
+def test_rebuilding_the_lists_applies_new_topic_settings(sample_articles):
+    """``set_params`` + ``build_neighbors`` (how scripts/quality.py --cv-topics scores each
+    setting on one fit) re-derives the topic rows from the projections: another setting
+    changes them, and going back gives the first fit's arrays exactly."""
+    model = RelatedStories(n_jobs=1, lsa_components=RANK).fit(sample_articles)
+    rows, lists = np.array(model.lsa_rows_), np.array(model.neighbors_)
+    model.set_params(lsa_neighbors=0).build_neighbors()
+    assert np.allclose(model.lsa_rows_, project(model.matrix_, model.lsa_components_),
+                       atol=1e-6)
+    assert not np.array_equal(model.neighbors_, lists)
+    model.set_params(lsa_neighbors=5, lsa_weight=0.0).build_neighbors()
+    assert np.array_equal(model.lsa_rows_, rows)
+    model.set_params(lsa_weight=WEIGHT).build_neighbors()
+    assert np.array_equal(model.lsa_rows_, rows) and np.array_equal(model.neighbors_, lists)
