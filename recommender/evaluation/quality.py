@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..model.estimator import RelatedStories
+from ..model.lsa import blend
 from .devsets import DevSet
 from .metrics import ndcg_at_k, precision_at_k
 
@@ -231,11 +232,10 @@ def graded_correlation(articles: pd.DataFrame, graded: Mapping[str, Mapping[str,
     b = np.array([p[1] for p in pairs])
     _, base = baseline_vectors(articles)
     ours = np.asarray(model.matrix_[a].multiply(model.matrix_[b]).sum(axis=1)).ravel()
-    if model.has_lsa:
+    if model.has_lsa:  # the score a list gives the pair (the model's own blend)
         topics = model.lsa_arrays()[1]
-        weight = float(model.lsa_weight)
-        ours = (1 - weight) * ours + weight * np.einsum(
-            "ij,ij->i", np.asarray(topics[a], dtype=np.float64), topics[b])
+        ours = blend(ours, np.einsum("ij,ij->i", np.asarray(topics[a], dtype=np.float64),
+                                     topics[b]), model.lsa_weight)
     theirs = np.asarray(base[a].multiply(base[b]).sum(axis=1)).ravel()
     grade_of_pair = np.array(grades)
     return {"pairs": len(grade_of_pair),
