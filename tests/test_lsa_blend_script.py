@@ -4,24 +4,17 @@ renamed in the engine would make the blend a silent no-op; these tests catch tha
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from recommender.engine.recommender import Recommender
 from recommender.model.estimator import RelatedStories
-
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "lsa_blend.py"
+from tests.scriptmodules import load_script
 
 
 @pytest.fixture(scope="module")
 def lsa():
-    spec = importlib.util.spec_from_file_location("lsa_blend", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("lsa_blend")
 
 
 def test_rank_follows_the_archive_and_is_clipped(lsa) -> None:

@@ -5,7 +5,6 @@ latency figures compare different work)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ import pytest
 from recommender.engine.placements import passage_terms, slot_query, split_paragraphs
 from recommender.engine.recommender import Recommender
 from recommender.model.estimator import RelatedStories
+from tests.scriptmodules import load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "measure_passages.py"
 TOPICS = {
     "flood": "river flood water valley homes rain levee",
     "chess": "grandmaster chess final opening move board",
@@ -27,10 +26,7 @@ TOPICS = {
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("measure_passages", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("measure_passages")
 
 
 @pytest.fixture(scope="module")
